@@ -1,0 +1,26 @@
+// Bundles src/bin.ts into one file (dist/nsh.mjs) so the hook starts fast: Nix starts a
+// hook per accepted build and waits for its first answer.
+import { build } from "esbuild"
+
+await build({
+  entryPoints: ["src/bin.ts"],
+  outfile: "dist/nsh.mjs",
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  splitting: false,
+  sourcemap: false,
+  minify: false,
+  legalComments: "none",
+  // ssh2's optional native addons are loaded with try/require; keep them out of the bundle.
+  external: ["cpu-features", "*.node"],
+  banner: {
+    js: "import { createRequire as __nshCreateRequire } from 'node:module'; const require = __nshCreateRequire(import.meta.url);"
+  },
+  logLevel: "warning"
+})
+
+// bin/nsh runs the bundle with this node when PATH has none (nix-daemon's environment).
+import { writeFileSync } from "node:fs"
+writeFileSync("dist/node-path", process.execPath + "\n")

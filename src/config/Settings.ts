@@ -1,0 +1,102 @@
+/**
+ * The typed nsh settings and the table that documents them.
+ *
+ * `SettingsTable` is the single source of truth: the parser decodes each value with the
+ * entry's codec, `nsh.conf.example` and the README's reference are generated from it.
+ */
+import { Option, Redacted } from "effect"
+
+/** How one setting's text value (as written in nsh.conf) becomes a typed value. */
+export type SettingKind =
+  | { readonly _tag: "string" }
+  | { readonly _tag: "path" }
+  | { readonly _tag: "strings" }
+  | { readonly _tag: "bool" }
+  | { readonly _tag: "int"; readonly min: number; readonly max: number }
+  | { readonly _tag: "enum"; readonly values: ReadonlyArray<string> }
+  | { readonly _tag: "json-object" }
+  | { readonly _tag: "secret" }
+
+export interface SettingDoc {
+  /** The key as written in nsh.conf. */
+  readonly key: string
+  readonly kind: SettingKind
+  /** The default, as it would be written in nsh.conf ("" = empty/unset). */
+  readonly default: string
+  readonly description: string
+}
+
+const s = (key: string, kind: SettingKind, def: string, description: string): SettingDoc => ({
+  key,
+  kind,
+  default: def,
+  description
+})
+
+/** Every setting nsh.conf understands, in documentation order. */
+export const SettingsTable: ReadonlyArray<SettingDoc> = [
+  s("job-scheduler", { _tag: "enum", values: ["slurm"] }, "slurm", "Which job scheduler to use. Only `slurm` (through slurmrestd) is available."),
+  s("system", { _tag: "string" }, "x86_64-linux", "The system type of the cluster's nodes. Derivations for another system are not sent to the scheduler."),
+  s("system-features", { _tag: "strings" }, "nsh", "Features the cluster provides. A derivation is sent to the scheduler only if every feature it requires is listed here. Also passed to the node's `nix-store --realise` as `--option system-features`."),
+  s("mandatory-system-features", { _tag: "strings" }, "", "Features a derivation must require to be sent to the scheduler (e.g. `nsh`: only derivations that ask for it)."),
+  s("store-dir", { _tag: "path" }, "/nix/store", "The logical store directory of the node's store."),
+  s("remote-store", { _tag: "string" }, "auto", "The store URL the job uses on the node (`auto`, a daemon, or a local path such as `/local/store`, a store on node-local disk)."),
+  s("remote-nix-bin-dir", { _tag: "path" }, "", "Directory holding `nix-store` on the nodes, when Nix is not on the nodes' PATH (e.g. a static Nix on a shared file system)."),
+  s("collect-garbage", { _tag: "bool" }, "false", "Run `nix-store --gc` on the node's store after each build."),
+  s("slurm-state-dir", { _tag: "path" }, "~/.local/state/nsh", "Directory for each job's log file and GC root on the node, and for nsh's job journal on this machine. Must exist (or be creatable) on the nodes: a home directory on a shared file system is a good choice."),
+  s("slurm-api-host", { _tag: "string" }, "localhost", "Host name or address of slurmrestd."),
+  s("slurm-api-port", { _tag: "int", min: 1, max: 65535 }, "6820", "Port of slurmrestd."),
+  s("slurm-api-version", { _tag: "enum", values: ["auto", "v0.0.38", "v0.0.39", "v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"] }, "auto", "slurmrestd API version. `auto` uses the newest version the server offers."),
+  s("slurm-jwt-token", { _tag: "secret" }, "", "JWT for slurmrestd (`scontrol token`). Prefer `slurm-jwt-token-file` or the `SLURM_JWT` environment variable: a token in nsh.conf is readable by whoever can read the file."),
+  s("slurm-jwt-token-file", { _tag: "path" }, "", "File holding the JWT (a leading `SLURM_JWT=` is accepted). Should be readable only by you."),
+  s("slurm-user-name", { _tag: "string" }, "", "User name sent as `X-SLURM-USER-NAME`. Default: the token's `sun` claim, else the current user."),
+  s("slurm-extra-submission-params", { _tag: "json-object" }, "", "JSON object merged into the submitted `job` object, overriding the derivation's `extraSlurmParams`. Written in the shape of the slurmrestd API version in use."),
+  s("slurm-default-time-limit", { _tag: "int", min: 1, max: 525600 }, "1440", "Slurm time limit in minutes for jobs whose Nix `timeout` is 0 (unlimited). Every job gets a time limit."),
+  s("job-lease-timeout", { _tag: "int", min: 10, max: 86400 }, "60", "Seconds a job waits for its inputs, and for the hook's lease renewal while building, before it gives up. Bounds how long an abandoned job can keep a node busy."),
+  s("max-jobs", { _tag: "int", min: 0, max: 100000 }, "0", "Most Slurm jobs (pending + running) nsh keeps at once for this user on this machine; above it nsh answers Nix `postpone`. 0 = unlimited.")
+]
+
+/** One JSON value decoded from nsh.conf (only objects at the top level). */
+export type JsonObject = { readonly [key: string]: unknown }
+
+/** The typed settings, after decoding and defaulting. */
+export interface Settings {
+  readonly jobScheduler: "slurm"
+  readonly system: string
+  readonly systemFeatures: ReadonlyArray<string>
+  readonly mandatorySystemFeatures: ReadonlyArray<string>
+  readonly storeDir: string
+  readonly remoteStore: string
+  /** Empty = rely on the node's PATH. */
+  readonly remoteNixBinDir: string
+  readonly collectGarbage: boolean
+  /** Absolute (a leading `~` is expanded at load time). */
+  readonly slurmStateDir: string
+  readonly slurmApiHost: string
+  readonly slurmApiPort: number
+  readonly slurmApiVersion: string
+  /** The token from slurm-jwt-token, slurm-jwt-token-file or SLURM_JWT, never printed. */
+  readonly slurmJwtToken: Option.Option<Redacted.Redacted<string>>
+  readonly slurmJwtTokenFile: string
+  readonly slurmUserName: string
+  readonly slurmExtraSubmissionParams: JsonObject
+  readonly slurmDefaultTimeLimit: number
+  readonly jobLeaseTimeout: number
+  readonly maxJobs: number
+}
+
+/** Where a resolved value came from, for `nsh --dry-run` and error messages. */
+export type SettingSource =
+  | { readonly _tag: "default" }
+  | { readonly _tag: "file"; readonly file: string; readonly line: number }
+  | { readonly _tag: "env"; readonly variable: string }
+
+export interface LoadedSettings {
+  readonly settings: Settings
+  /** Keyed by nsh.conf key (e.g. "slurm-api-host"). */
+  readonly sources: ReadonlyMap<string, SettingSource>
+  /** Files read, in order (later override earlier). */
+  readonly files: ReadonlyArray<string>
+  /** Non-fatal findings (unknown keys, token file readable by others), already worded for users. */
+  readonly warnings: ReadonlyArray<string>
+}

@@ -1,0 +1,32 @@
+/**
+ * SlurmApi: submit, observe and cancel jobs through slurmrestd. One implementation talks HTTP
+ * (src/slurm/http/), choosing a dialect per API version (src/slurm/dialects/); tests and
+ * `--dry-run` substitute recording doubles.
+ */
+import { Context, type Effect } from "effect"
+import type { JobInfo, JobSpec } from "./JobSpec.js"
+import type { SlurmError } from "./SlurmErrors.js"
+
+export interface SubmittedJob {
+  readonly jobId: number
+  /** Non-fatal notes from slurmrestd (warnings[]), already worded. */
+  readonly warnings: ReadonlyArray<string>
+}
+
+export interface SlurmApiService {
+  /** The API version in use (negotiated once per process when slurm-api-version = auto). */
+  readonly apiVersion: Effect.Effect<string, SlurmError>
+  /** The exact JSON body `submit` would send for a spec, for --dry-run and tests. */
+  readonly renderSubmission: (spec: JobSpec) => Effect.Effect<unknown, SlurmError>
+  /** Checks reachability and the token with one authenticated round trip. */
+  readonly ping: Effect.Effect<void, SlurmError>
+  /** Never retried blindly: an outcome-unknown submit is looked up by the spec's comment first. */
+  readonly submit: (spec: JobSpec) => Effect.Effect<SubmittedJob, SlurmError>
+  readonly getJob: (jobId: number) => Effect.Effect<JobInfo, SlurmError>
+  /** Idempotent: cancelling a finished job succeeds. */
+  readonly cancel: (jobId: number) => Effect.Effect<void, SlurmError>
+  /** Jobs visible to the user (for `nsh jobs` and the orphan reaper). */
+  readonly listJobs: Effect.Effect<ReadonlyArray<JobInfo>, SlurmError>
+}
+
+export class SlurmApi extends Context.Tag("nsh/SlurmApi")<SlurmApi, SlurmApiService>() {}

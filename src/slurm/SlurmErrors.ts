@@ -1,0 +1,77 @@
+/**
+ * Errors at the SlurmApi boundary. Each carries what a user needs to act; none carries the token.
+ */
+import { Data } from "effect"
+
+/** slurmrestd could not be reached (connection refused/reset, timeout, DNS). */
+export class SlurmUnreachable extends Data.TaggedError("SlurmUnreachable")<{
+  readonly url: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot reach slurmrestd at ${this.url}: ${this.reason} (check slurm-api-host/slurm-api-port in nsh.conf and that slurmrestd is running)`
+  }
+}
+
+/** The token was missing, malformed, expired or rejected. */
+export class SlurmAuthError extends Data.TaggedError("SlurmAuthError")<{
+  readonly host: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `the Slurm token was rejected by ${this.host}: ${this.reason} (get a new one with \`scontrol token\` and put it in SLURM_JWT or slurm-jwt-token-file)`
+  }
+}
+
+/** The server supports none of the API versions nsh speaks, or not the one configured. */
+export class SlurmVersionUnsupported extends Data.TaggedError("SlurmVersionUnsupported")<{
+  readonly url: string
+  readonly wanted: string
+  readonly offered: ReadonlyArray<string>
+}> {
+  override get message() {
+    const offered = this.offered.length > 0 ? this.offered.join(", ") : "none that nsh knows"
+    return `slurmrestd at ${this.url} does not serve ${this.wanted}; it offers ${offered} (set slurm-api-version in nsh.conf, or auto)`
+  }
+}
+
+/** slurmrestd answered with errors for an operation (bad request, unknown job, ...). */
+export class SlurmRequestError extends Data.TaggedError("SlurmRequestError")<{
+  readonly operation: string
+  readonly status: number
+  readonly errors: ReadonlyArray<string>
+  /** A submit that failed but still queued a job (it was cancelled by nsh). */
+  readonly jobId?: number
+}> {
+  override get message() {
+    const what = this.errors.length > 0 ? this.errors.join("; ") : `HTTP ${this.status}`
+    return `slurmrestd refused ${this.operation}: ${what}`
+  }
+}
+
+/** The job is unknown to slurmctld (never existed, or purged after MinJobAge). */
+export class SlurmJobNotFound extends Data.TaggedError("SlurmJobNotFound")<{
+  readonly jobId: number
+}> {
+  override get message() {
+    return `Slurm job ${this.jobId} is unknown to slurmctld (finished and purged, or never existed)`
+  }
+}
+
+/** A response nsh could not make sense of (not JSON, missing fields it needs). */
+export class SlurmProtocolError extends Data.TaggedError("SlurmProtocolError")<{
+  readonly operation: string
+  readonly detail: string
+}> {
+  override get message() {
+    return `unexpected answer from slurmrestd to ${this.operation}: ${this.detail}`
+  }
+}
+
+export type SlurmError =
+  | SlurmUnreachable
+  | SlurmAuthError
+  | SlurmVersionUnsupported
+  | SlurmRequestError
+  | SlurmJobNotFound
+  | SlurmProtocolError

@@ -1,0 +1,29 @@
+import { defineConfig } from "vitest/config"
+
+// Two projects: `unit` runs anywhere in seconds; `e2e` needs root and the local cluster
+// (test/harness/cluster-up.sh), which .ci/run brings up before running it.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/e2e/**"],
+          testTimeout: 20_000
+        }
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          // One real cluster, one real Nix store: e2e files must not race each other.
+          pool: "forks",
+          poolOptions: { forks: { singleFork: true } }
+        }
+      }
+    ]
+  }
+})
