@@ -1,0 +1,39 @@
+/**
+ * Settings for tests: nsh's defaults with overrides, wrapped as a Config layer.
+ */
+import { Option } from "effect"
+import { Config } from "../../src/config/Config.js"
+import type { LoadedSettings, Settings } from "../../src/config/Settings.js"
+
+export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
+  jobScheduler: "slurm",
+  system: "x86_64-linux",
+  systemFeatures: ["nsh"],
+  mandatorySystemFeatures: [],
+  storeDir: "/nix/store",
+  remoteStore: "auto",
+  remoteNixBinDir: "",
+  collectGarbage: false,
+  slurmStateDir: "/tmp/nsh-test-state",
+  slurmApiHost: "localhost",
+  slurmApiPort: 6820,
+  slurmApiVersion: "auto",
+  slurmJwtToken: Option.none(),
+  slurmJwtTokenFile: "",
+  slurmUserName: "",
+  slurmExtraSubmissionParams: {},
+  slurmDefaultTimeLimit: 1440,
+  jobLeaseTimeout: 60,
+  maxJobs: 0,
+  ...overrides
+})
+
+export const testLoaded = (overrides: Partial<Settings> = {}): LoadedSettings => ({
+  settings: testSettings(overrides),
+  sources: new Map(),
+  files: [],
+  warnings: []
+})
+
+/** A Config layer holding the defaults plus overrides. */
+export const TestConfig = (overrides: Partial<Settings> = {}) => Config.fromLoaded(testLoaded(overrides))
