@@ -1,0 +1,95 @@
+/**
+ * Copying closures between the local store and a node's store, streamed with backpressure:
+ * inputs go out as one `nix-store --export | nix-store --import`, outputs come back NAR by NAR
+ * and are registered without taking the output locks the parent Nix holds.
+ */
+import { CommandExecutor } from "@effect/platform"
+import { Effect, Ref, Stream } from "effect"
+import type { SshConnection } from "../ssh/SshSession.js"
+import * as Local from "./LocalStore.js"
+import * as Remote from "./RemoteStore.js"
+import type { StoreTarget } from "./StoreCommands.js"
+import { StoreCommandError } from "./StoreErrors.js"
+
+export interface CopyStats {
+  readonly paths: number
+  readonly bytes: number
+}
+
+/** Called as bytes flow, with the running total. */
+export type OnBytes = (bytes: number) => Effect.Effect<void>
+
+/** Counts the bytes of a stream, reporting the running total. */
+const counted = <E, R>(stream: Stream.Stream<Uint8Array, E, R>, total: Ref.Ref<number>, onBytes: OnBytes) =>
+  Stream.tap(stream, (chunk) => Ref.updateAndGet(total, (n) => n + chunk.length).pipe(Effect.flatMap(onBytes)))
+
+/**
+ * Makes the closure of `paths` valid in the node's store, sending only what it lacks. With
+ * `substitute`, the node first fetches what it can from its own caches.
+ */
+export const copyClosureToNode = (
+  conn: SshConnection,
+  local: StoreTarget,
+  remote: StoreTarget,
+  paths: ReadonlyArray<string>,
+  options: { readonly substitute: boolean; readonly onBytes: OnBytes; readonly onPlan: (missing: ReadonlyArray<string>) => Effect.Effect<void> }
+) =>
+  Effect.gen(function* () {
+    const closure = yield* Local.requisites(local, paths)
+    let missing = yield* Remote.invalidPaths(conn, remote, closure)
+    if (options.substitute && missing.length > 0) {
+      yield* Remote.substitute(conn, remote, missing)
+      missing = yield* Remote.invalidPaths(conn, remote, missing)
+    }
+    // Keep the closure's order (dependencies first): nix-store --import needs it.
+    const wanted = new Set(missing)
+    const ordered = closure.filter((p) => wanted.has(p))
+    yield* options.onPlan(ordered)
+    if (ordered.length === 0) return { paths: 0, bytes: 0 } satisfies CopyStats
+    const total = yield* Ref.make(0)
+    const executor = yield* CommandExecutor.CommandExecutor
+    const exported = Local.exportStream(local, ordered).pipe(Stream.provideService(CommandExecutor.CommandExecutor, executor))
+    yield* Remote.importStream(conn, remote, counted(exported, total, options.onBytes))
+    return { paths: ordered.length, bytes: yield* Ref.get(total) } satisfies CopyStats
+  })
+
+/**
+ * Brings outputs built on the node into the local store: each NAR is restored at its store path,
+ * then all are registered at once with their deriver and references.
+ */
+export const copyOutputsFromNode = (
+  conn: SshConnection,
+  remote: StoreTarget,
+  local: StoreTarget,
+  outputs: ReadonlyArray<string>,
+  deriver: string,
+  onBytes: OnBytes
+) =>
+  Effect.gen(function* () {
+    const missing = yield* Local.invalidPaths(local, outputs)
+    if (missing.length === 0) return { paths: 0, bytes: 0 } satisfies CopyStats
+    const total = yield* Ref.make(0)
+    const entries: Array<Local.ValidityEntry> = []
+    for (const path of missing) {
+      const refs = yield* Remote.references(conn, remote, path)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const proc = yield* Remote.dump(conn, remote, path)
+          // A broken channel truncates the NAR: --restore then fails and says so.
+          const nar = Stream.catchAll(proc.stdout, () => Stream.empty)
+          yield* Local.restore(local, path, counted(nar, total, onBytes))
+          const exit = yield* proc.exit
+          if (exit.exitCode !== 0) {
+            return yield* new StoreCommandError({ where: conn.host, command: "nix-store --dump", exitCode: exit.exitCode, stderr: path })
+          }
+        })
+      )
+      entries.push({ path, deriver, references: refs })
+    }
+    yield* Local.registerValidity(local, entries)
+    const still = yield* Local.invalidPaths(local, missing)
+    if (still.length > 0) {
+      return yield* new StoreCommandError({ where: "this machine", command: "nix-store --register-validity", exitCode: 1, stderr: `still invalid: ${still.join(" ")}` })
+    }
+    return { paths: missing.length, bytes: yield* Ref.get(total) } satisfies CopyStats
+  })

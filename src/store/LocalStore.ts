@@ -1,0 +1,84 @@
+/**
+ * Operations on the local store (the one the parent Nix builds into), through nix-store.
+ */
+import { Command, type CommandExecutor } from "@effect/platform"
+import { Effect, Stream } from "effect"
+import { nixStoreArgv, type StoreTarget } from "./StoreCommands.js"
+import { StoreCommandError } from "./StoreErrors.js"
+
+const where = "this machine"
+
+const decoder = new TextDecoder()
+
+/** Runs a local nix-store call to completion, returning stdout; a non-zero exit is an error. */
+const run = (target: StoreTarget, args: ReadonlyArray<string>, stdin?: Stream.Stream<Uint8Array>) => {
+  const argv = nixStoreArgv(target, args)
+  const label = argv.slice(0, 3).join(" ")
+  const base = Command.make(argv[0]!, ...argv.slice(1))
+  const command = stdin === undefined ? base : Command.stdin(base, stdin)
+  return Effect.scoped(
+    Effect.gen(function* () {
+      const proc = yield* Command.start(command)
+      const [stdout, stderr, exitCode] = yield* Effect.all(
+        [collect(proc.stdout), collect(proc.stderr), proc.exitCode],
+        { concurrency: "unbounded" }
+      )
+      if (exitCode !== 0) {
+        return yield* new StoreCommandError({ where, command: label, exitCode, stderr })
+      }
+      return stdout
+    })
+  ).pipe(
+    Effect.catchTag("SystemError", "BadArgument", (e) =>
+      new StoreCommandError({ where, command: label, exitCode: -1, stderr: e.message })
+    )
+  )
+}
+
+const collect = <E>(stream: Stream.Stream<Uint8Array, E>) =>
+  Stream.runFold(stream, "", (acc, chunk) => acc + decoder.decode(chunk, { stream: true }))
+
+const lines = (text: string) => text.split("\n").filter((l) => l.length > 0)
+
+/** The closure of `paths`, dependencies before dependents (nix-store -qR order). */
+export const requisites = (target: StoreTarget, paths: ReadonlyArray<string>) =>
+  paths.length === 0 ? Effect.succeed([] as Array<string>) : run(target, ["-qR", ...paths]).pipe(Effect.map(lines))
+
+/** The subset of `paths` that is not valid in the store. */
+export const invalidPaths = (target: StoreTarget, paths: ReadonlyArray<string>) =>
+  paths.length === 0
+    ? Effect.succeed([] as Array<string>)
+    : run(target, ["--check-validity", "--print-invalid", ...paths]).pipe(Effect.map(lines))
+
+/** `nix-store --export` of `paths` as a byte stream (for `nix-store --import` on a node). */
+export const exportStream = (
+  target: StoreTarget,
+  paths: ReadonlyArray<string>
+): Stream.Stream<Uint8Array, StoreCommandError, CommandExecutor.CommandExecutor> => {
+  const argv = nixStoreArgv(target, ["--export", ...paths])
+  return Command.stream(Command.make(argv[0]!, ...argv.slice(1))).pipe(
+    Stream.mapError((e) => new StoreCommandError({ where, command: "nix-store --export", exitCode: -1, stderr: e.message }))
+  )
+}
+
+/**
+ * Unpacks a NAR at `path` without taking the output lock the parent Nix holds on it
+ * (nix-hook-protocol §4.4: the portable lock-free way to deliver hook outputs).
+ */
+export const restore = (target: StoreTarget, path: string, nar: Stream.Stream<Uint8Array>) =>
+  run(target, ["--restore", path], nar).pipe(Effect.asVoid)
+
+/** One path to register: its deriver and references (which must be valid or in the same batch). */
+export interface ValidityEntry {
+  readonly path: string
+  readonly deriver: string
+  readonly references: ReadonlyArray<string>
+}
+
+/** `nix-store --register-validity` without `--hash-given`: Nix hashes and canonicalises the paths. */
+export const registerValidity = (target: StoreTarget, entries: ReadonlyArray<ValidityEntry>) => {
+  const text = entries
+    .map((e) => [e.path, e.deriver, String(e.references.length), ...e.references].join("\n") + "\n")
+    .join("")
+  return run(target, ["--register-validity"], Stream.make(new TextEncoder().encode(text))).pipe(Effect.asVoid)
+}

@@ -1,0 +1,23 @@
+/**
+ * The nix-store command lines nsh runs, locally and on nodes, with the store settings applied.
+ */
+import { shellCommand } from "../util/ShellQuote.js"
+
+/** Where a nix-store runs and which store it opens. */
+export interface StoreTarget {
+  /** A store URL or path for `--store`; "auto" = the default store. */
+  readonly store: string
+  /** Directory of the nix-store binary; "" = PATH. */
+  readonly binDir: string
+}
+
+/** argv of a nix-store call against a store. */
+export const nixStoreArgv = (target: StoreTarget, args: ReadonlyArray<string>): ReadonlyArray<string> => [
+  target.binDir === "" ? "nix-store" : `${target.binDir.replace(/\/+$/, "")}/nix-store`,
+  ...(target.store === "auto" || target.store === "" ? [] : ["--store", target.store]),
+  ...args
+]
+
+/** The same call as one quoted command line, for SSH exec on a node. */
+export const nixStoreCommand = (target: StoreTarget, args: ReadonlyArray<string>): string =>
+  shellCommand(nixStoreArgv(target, args))
