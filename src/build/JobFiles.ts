@@ -1,0 +1,20 @@
+/**
+ * The files one job keeps on its node, in slurm-state-dir, named by the job's unique tag so two
+ * builds of the same derivation never share (or clobber) a file.
+ */
+export interface JobFiles {
+  /** The job's stdout+stderr: the build log. */
+  readonly log: string
+  /** Touched by the hook while it lives; the job gives up when it goes stale. */
+  readonly lease: string
+  /** GC root of the outputs, removed once they are copied back. */
+  readonly root: string
+}
+
+export const jobFiles = (stateDir: string, tag: string): JobFiles => {
+  const base = `${stateDir.replace(/\/+$/, "")}/${tag}`
+  return { log: `${base}.log`, lease: `${base}.lease`, root: `${base}.root` }
+}
+
+/** Every file the job may have left behind (nix-store --add-root --indirect adds none elsewhere). */
+export const allJobFiles = (files: JobFiles): ReadonlyArray<string> => [files.log, files.lease, files.root]
