@@ -1,0 +1,180 @@
+/**
+ * `nsh --dry-run <drv> [--json]`: what nsh would do with one derivation — the routing decision,
+ * the resolved settings and where each came from, the endpoint, and the exact request body —
+ * without contacting slurmrestd, any node, or writing anything.
+ */
+import * as path from "node:path"
+import { Console, Effect, Option } from "effect"
+import { defaultBuildOptions } from "../build/BuildOptions.js"
+import { type Route, route } from "../build/Routing.js"
+import { Config } from "../config/Config.js"
+import { type LoadedSettings, type Settings, type SettingSource, SettingsTable } from "../config/Settings.js"
+import { SlurmApi } from "../slurm/SlurmApi.js"
+import { renderVersion, slurmBaseUrl, SlurmApiRecording } from "../slurm/SlurmApiRecording.js"
+import { jobSpecFor, newJobIds, type SubmissionError } from "../slurm/Submission.js"
+import type { Derivation } from "../store/Derivation.js"
+import { NixStore } from "../store/NixStore.js"
+import type { StoreError } from "../store/StoreErrors.js"
+
+/** What can stop a dry run; `dryRunExitCode` maps each to the process exit code. */
+export type DryRunError = StoreError | SubmissionError
+
+/** Exit code for a failed dry run: 2 when the path is not a readable derivation (a usage error), else 1. */
+export const dryRunExitCode = (error: DryRunError): number => (error._tag === "DerivationError" ? 2 : 1)
+
+/** Shown in place of the job's nonce: it is a secret of each real submission. */
+export const NoncePlaceholder = "<nonce>"
+
+/** One resolved setting as shown to the user. */
+export interface ShownSetting {
+  readonly key: string
+  /** The typed value; the token is replaced by `<redacted: from …>`. */
+  readonly value: unknown
+  /** `file:line`, `default`, or `env VAR`. */
+  readonly source: string
+}
+
+/** Everything a dry run shows; `--json` prints it as is. */
+export interface DryRunReport {
+  readonly drvPath: string
+  readonly decision: { readonly accept: true } | { readonly accept: false; readonly reason: string }
+  readonly settings: ReadonlyArray<ShownSetting>
+  readonly configFiles: ReadonlyArray<string>
+  readonly warnings: ReadonlyArray<string>
+  readonly apiVersion: string
+  readonly apiVersionNote: string | undefined
+  readonly endpoint: string
+  /** The submission's tag (fresh for each run, as for a real submission). */
+  readonly tag: string
+  /** The exact JSON body of the submit request, the nonce replaced by NoncePlaceholder. */
+  readonly request: unknown
+  /** The job script from the body, for reading. */
+  readonly script: string
+}
+
+const describeSource = (source: SettingSource | undefined): string => {
+  switch (source?._tag) {
+    case "file":
+      return `${source.file}:${source.line}`
+    case "env":
+      return `env ${source.variable}`
+    case undefined:
+    case "default":
+      return "default"
+  }
+}
+
+const sameSource = (a: SettingSource | undefined, b: SettingSource | undefined): boolean =>
+  JSON.stringify(a) === JSON.stringify(b)
+
+// Settings fields are the nsh.conf keys in camelCase (slurm-api-host -> slurmApiHost).
+const fieldOf = (key: string) => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof Settings
+
+const tokenShown = (loaded: LoadedSettings): string => {
+  if (Option.isNone(loaded.settings.slurmJwtToken)) return "<none>"
+  const source = loaded.sources.get("slurm-jwt-token")
+  const file = loaded.settings.slurmJwtTokenFile
+  return file !== "" && sameSource(source, loaded.sources.get("slurm-jwt-token-file"))
+    ? `<redacted: from the file ${file}>`
+    : `<redacted: from ${describeSource(source)}>`
+}
+
+/** Every setting with its value and source; the token only as where it came from. */
+export const shownSettings = (loaded: LoadedSettings): ReadonlyArray<ShownSetting> =>
+  SettingsTable.map(({ key, kind }) => ({
+    key,
+    value: kind._tag === "secret" ? tokenShown(loaded) : loaded.settings[fieldOf(key)],
+    source: describeSource(loaded.sources.get(key))
+  }))
+
+/** The features Nix asks for, as it computes them (2.8 `getRequiredSystemFeatures`). */
+const requiredSystemFeatures = (drv: Derivation): ReadonlyArray<string> => {
+  const attr: unknown = drv.structuredAttrs === undefined ? drv.env["requiredSystemFeatures"] : drv.structuredAttrs["requiredSystemFeatures"]
+  const listed = typeof attr === "string" ? attr.split(/\s+/) : Array.isArray(attr) ? attr.filter((f) => typeof f === "string") : []
+  // Outputs whose paths are not known in advance (floating CA, deferred) need ca-derivations.
+  const ca = drv.outputs.some((o) => o.path === "") ? ["ca-derivations"] : []
+  return [...new Set([...listed.filter((f) => f !== ""), ...ca])].sort()
+}
+
+const decisionOf = (r: Route): DryRunReport["decision"] =>
+  r._tag === "Accept" ? { accept: true } : { accept: false, reason: r.reason }
+
+/** Works out the report for one derivation; reads the drv and the settings, sends nothing. */
+export const dryRunReport = (drvPath: string): Effect.Effect<DryRunReport, DryRunError, Config | NixStore> =>
+  Effect.gen(function* () {
+    const loaded = yield* Config
+    const store = yield* NixStore
+    const drv = yield* store.readDerivation(path.resolve(drvPath))
+    const decision = route(
+      { amWilling: true, neededSystem: drv.system, drvPath: drv.drvPath, requiredFeatures: requiredSystemFeatures(drv) },
+      loaded.settings
+    )
+    const { tag } = yield* newJobIds
+    // Nix's limits are unknown outside a build; the defaults (none) apply, as for `nix-build` without options.
+    const spec = yield* jobSpecFor(drv, loaded.settings, defaultBuildOptions, { tag, nonce: NoncePlaceholder })
+    const api = yield* SlurmApi
+    const request = yield* api.renderSubmission(spec).pipe(Effect.orDie)
+    const { version, note } = renderVersion(loaded.settings.slurmApiVersion)
+    return {
+      drvPath: drv.drvPath,
+      decision: decisionOf(decision),
+      settings: shownSettings(loaded),
+      configFiles: loaded.files,
+      warnings: loaded.warnings,
+      apiVersion: version,
+      apiVersionNote: note,
+      endpoint: `${slurmBaseUrl(loaded.settings)}/slurm/${version}/job/submit`,
+      tag,
+      request,
+      script: spec.script
+    }
+  }).pipe(Effect.provide(SlurmApiRecording))
+
+const textValue = (value: unknown): string =>
+  typeof value === "string"
+    ? value
+    : Array.isArray(value)
+      ? value.join(" ")
+      : typeof value === "object" && value !== null
+        ? JSON.stringify(value)
+        : String(value)
+
+const indent = (text: string) => text.replace(/^(?=.)/gm, "  ")
+
+/** The report for people. */
+export const renderText = (report: DryRunReport): string => {
+  const width = Math.max(...report.settings.map((s) => s.key.length))
+  const settings = report.settings.map((s) => `${s.key.padEnd(width)} = ${textValue(s.value)}   (${s.source})`).join("\n")
+  const decision = report.decision.accept
+    ? "accept: nsh would submit it as a Slurm job"
+    : `decline: ${report.decision.reason}; Nix would build it locally or on its other builders`
+  return [
+    `nsh dry run for ${report.drvPath} (nothing was sent or written)`,
+    "",
+    `Decision: ${decision}`,
+    "",
+    "Settings:",
+    indent(settings),
+    `Config files: ${report.configFiles.length > 0 ? report.configFiles.join(", ") : "none (all defaults)"}`,
+    ...report.warnings.map((w) => `warning: ${w}`),
+    "",
+    `API version: ${report.apiVersion}${report.apiVersionNote === undefined ? "" : ` (${report.apiVersionNote})`}`,
+    `Endpoint: POST ${report.endpoint}`,
+    `Job tag: ${report.tag} (new for each submission; the nonce is secret and shown as ${NoncePlaceholder})`,
+    "",
+    "Request body:",
+    JSON.stringify(report.request, null, 2),
+    "",
+    "Job script:",
+    report.script
+  ].join("\n")
+}
+
+/** Runs `nsh --dry-run`: prints the report (one JSON document with `json`). */
+export const dryRun = (
+  drvPath: string,
+  options: { readonly json: boolean }
+): Effect.Effect<void, DryRunError, Config | NixStore> =>
+  dryRunReport(drvPath).pipe(
+    Effect.flatMap((report) => Console.log(options.json ? JSON.stringify(report, null, 2) : renderText(report)))
+  )

@@ -1,0 +1,134 @@
+/**
+ * The Slurm job nsh submits for one derivation.
+ *
+ * Precedence of job fields, lowest first: nsh's base job < the derivation's `extraSlurmParams` <
+ * nsh.conf's `slurm-extra-submission-params`. The two extras are merged shallowly into
+ * `JobSpec.extra`, which the dialects spread over the base fields: a key there replaces the
+ * base field of the same name in the request body (e.g. `time_limit`, `environment`). Only the
+ * fields the job protocol itself depends on (`script`, `comment`, the output files) are refused.
+ */
+import { randomBytes } from "node:crypto"
+import { Data, Effect, Either } from "effect"
+import type { BuildOptions } from "../build/BuildOptions.js"
+import { jobFiles } from "../build/JobFiles.js"
+import type { JsonObject, Settings } from "../config/Settings.js"
+import { type Derivation, derivationName } from "../store/Derivation.js"
+import { isJsonObject } from "../store/DrvParser.js"
+import { extraSlurmParamsOf, type ExtraSlurmParamsError } from "./ExtraParams.js"
+import { jobScript, type JobScriptIds } from "./JobScript.js"
+import type { JobSpec } from "./JobSpec.js"
+
+/** Minutes added to Nix's `timeout` for copying inputs in and outputs out within the job. */
+export const CopyMarginMinutes = 10
+
+/** The largest time limit nsh sends (one year), also the bound of slurm-default-time-limit. */
+export const MaxTimeLimitMinutes = 525600
+
+/** Where the job's PATH looks for programs after remote-nix-bin-dir (NixOS first). */
+export const JobPath = "/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin"
+
+/** `job` fields the job protocol relies on: the tag in the comment, the log in standard_output. */
+const ProtocolFields = ["script", "comment", "standard_output", "standard_error"]
+
+/** The job nsh would submit is not acceptable (a bad time limit, a protocol field overridden). */
+export class JobSpecError extends Data.TaggedError("JobSpecError")<{
+  readonly drvPath: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot submit ${this.drvPath}: ${this.reason}`
+  }
+}
+
+/** Why nsh will not submit a job for a derivation. */
+export type SubmissionError = ExtraSlurmParamsError | JobSpecError
+
+/** Identifies one submission: the tag is public (job comment, file names), the nonce secret. */
+export type JobIds = JobScriptIds
+
+/** A fresh tag (`nsh-<16 hex>`) and nonce (32 hex) for one submission. */
+export const newJobIds: Effect.Effect<JobIds> = Effect.sync(() => ({
+  tag: `nsh-${randomBytes(8).toString("hex")}`,
+  nonce: randomBytes(16).toString("hex")
+}))
+
+/** `nix-build-<name>` with only characters every Slurm tool shows plainly, at most 100 long. */
+export const jobName = (drv: Derivation): string =>
+  `nix-build-${derivationName(drv)}`.replace(/[^A-Za-z0-9._+-]/g, "_").slice(0, 100)
+
+/** A file name for Slurm's standard_output, which expands `%x` patterns unless it holds a `\`. */
+const slurmFileName = (path: string): string =>
+  path.includes("\\") ? path.replace(/\\/g, "\\\\") : path.replace(/%/g, "%%")
+
+const WholeMinutes = `must be a whole number of minutes from 1 to ${MaxTimeLimitMinutes}`
+
+const timeLimitProblem = (minutes: unknown): string | undefined =>
+  typeof minutes === "number" && Number.isInteger(minutes) && minutes >= 1 && minutes <= MaxTimeLimitMinutes
+    ? undefined
+    : WholeMinutes
+
+/** Checks the time limit the request body will carry, whoever set it. */
+const checkTimeLimit = (drvPath: string, base: number, timeout: number, extra: JsonObject): Either.Either<void, JobSpecError> => {
+  const fail = (reason: string) => Either.left(new JobSpecError({ drvPath, reason }))
+  const given = extra["time_limit"]
+  if (given === undefined) {
+    const problem = timeLimitProblem(base)
+    if (problem === undefined) return Either.void
+    return fail(
+      timeout > 0
+        ? `Nix's timeout of ${timeout} s gives a Slurm time limit of ${base} minutes, which ${problem} (lower the timeout)`
+        : `slurm-default-time-limit ${base} ${problem}`
+    )
+  }
+  // The later API versions write numbers as {set, infinite, number}; nsh always bounds a job.
+  const minutes = isJsonObject(given) && given["set"] === true && given["infinite"] !== true ? given["number"] : given
+  const problem = timeLimitProblem(minutes)
+  return problem === undefined ? Either.void : fail(`the time_limit ${JSON.stringify(given)} from the extra Slurm parameters ${problem}`)
+}
+
+const checkProtocolFields = (drvPath: string, extra: JsonObject, source: string): Either.Either<void, JobSpecError> => {
+  const clash = ProtocolFields.find((key) => Object.hasOwn(extra, key))
+  return clash === undefined
+    ? Either.void
+    : Either.left(
+        new JobSpecError({
+          drvPath,
+          reason: `${source} sets "${clash}", which nsh sets itself (its job protocol depends on it); remove it`
+        })
+      )
+}
+
+/** The job for building `drv`: base fields, the script, and both extras merged. */
+export const jobSpecFor = (
+  drv: Derivation,
+  settings: Settings,
+  options: BuildOptions,
+  ids: JobIds
+): Either.Either<JobSpec, SubmissionError> =>
+  Either.gen(function* () {
+    const fromDrv = yield* extraSlurmParamsOf(drv)
+    yield* checkProtocolFields(drv.drvPath, fromDrv, "the derivation's extraSlurmParams")
+    yield* checkProtocolFields(drv.drvPath, settings.slurmExtraSubmissionParams, "slurm-extra-submission-params in nsh.conf")
+    const extra = { ...fromDrv, ...settings.slurmExtraSubmissionParams }
+    const timeLimitMinutes =
+      options.timeout > 0 ? Math.ceil(options.timeout / 60) + CopyMarginMinutes : settings.slurmDefaultTimeLimit
+    yield* checkTimeLimit(drv.drvPath, timeLimitMinutes, options.timeout, extra)
+    return {
+      name: jobName(drv),
+      comment: `nsh:${ids.tag} ${drv.drvPath}`,
+      script: jobScript(drv.drvPath, settings, options, ids),
+      // Mandatory since Slurm 23.11; /tmp exists on every node.
+      currentWorkingDirectory: "/tmp",
+      environment: {
+        PATH: settings.remoteNixBinDir === "" ? JobPath : `${settings.remoteNixBinDir}:${JobPath}`,
+        // Slurm sets no HOME for a job submitted this way; nix-store keeps its caches there, and
+        // the state directory is the one per-user directory known to exist on the node.
+        HOME: settings.slurmStateDir,
+        NSH_TAG: ids.tag
+      },
+      // No standard_error: Slurm then writes both streams into this one file, the build log.
+      standardOutput: slurmFileName(jobFiles(settings.slurmStateDir, ids.tag).log),
+      timeLimitMinutes,
+      extra
+    }
+  })

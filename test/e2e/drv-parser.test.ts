@@ -1,0 +1,105 @@
+/**
+ * The .drv parser against real derivations: instantiated by this machine's Nix from
+ * test/fixtures/store/e2e-drvs.nix (no nixpkgs, nothing built), read through NixStoreLive, and
+ * compared field by field with `nix show-derivation`.
+ */
+import { fileURLToPath } from "node:url"
+import { Command } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import type { Derivation } from "../../src/store/Derivation.js"
+import { NixStore } from "../../src/store/NixStore.js"
+import { NixStoreLive } from "../../src/store/NixStoreLive.js"
+
+const drvsNix = fileURLToPath(new URL("../fixtures/store/e2e-drvs.nix", import.meta.url))
+// ca-derivations: for the floating content-addressed output; no substituters: no network.
+const nixOptions = ["--option", "substituters", "", "--extra-experimental-features", "nix-command ca-derivations"]
+
+const instantiate = (attr: string) =>
+  Command.make("nix-instantiate", ...nixOptions, drvsNix, "-A", attr).pipe(
+    Command.string,
+    Effect.map((out) => out.trim())
+  )
+
+/** `nix show-derivation` for one .drv: its JSON entry. */
+const shown = (drvPath: string) =>
+  Command.make("nix", ...nixOptions, "show-derivation", drvPath).pipe(
+    Command.string,
+    Effect.map((out) => (JSON.parse(out) as Record<string, unknown>)[drvPath])
+  )
+
+/** A parsed derivation in show-derivation's JSON shape (empty output fields left out, as Nix does). */
+const asShown = (drv: Derivation) => ({
+  outputs: Object.fromEntries(
+    drv.outputs.map((o) => [
+      o.name,
+      {
+        ...(o.path === "" ? {} : { path: o.path }),
+        ...(o.hashAlgo === "" ? {} : { hashAlgo: o.hashAlgo }),
+        ...(o.hash === "" ? {} : { hash: o.hash })
+      }
+    ])
+  ),
+  inputSrcs: drv.inputSrcs,
+  inputDrvs: Object.fromEntries(drv.inputDrvs.map((i) => [i.path, i.outputs])),
+  system: drv.system,
+  builder: drv.builder,
+  args: drv.args,
+  env: drv.env
+})
+
+const parsed = (attr: string) =>
+  Effect.gen(function* () {
+    const drvPath = yield* instantiate(attr)
+    const store = yield* NixStore
+    return { drv: yield* store.readDerivation(drvPath), nix: yield* shown(drvPath) }
+  })
+
+const TestLayer = Layer.merge(NodeContext.layer, NixStoreLive)
+
+const weird = "quote\" backslash\\ newline\n tab\t cr\r dollar$ ${x} unicode é 😀 'single' `tick`"
+
+describe("parseDerivation on derivations from nix-instantiate", () => {
+  for (const attr of ["plain", "odd", "structured", "fixed", "fixedRecursive", "floating"]) {
+    it.effect(`${attr}: equals nix show-derivation`, () =>
+      Effect.gen(function* () {
+        const { drv, nix } = yield* parsed(attr)
+        assert.deepStrictEqual(asShown(drv), nix)
+      }).pipe(Effect.provide(TestLayer))
+    )
+  }
+
+  it.effect("odd: keeps odd characters in args and env values, and its inputs", () =>
+    Effect.gen(function* () {
+      const { drv } = yield* parsed("odd")
+      assert.strictEqual(drv.env["weird"], weird)
+      assert.strictEqual(drv.args[4], weird)
+      assert.strictEqual(drv.env["name"], "nsh-e2e-odd+name.x_y?=z")
+      assert.strictEqual(drv.env["list"], "a b c")
+      assert.deepStrictEqual(drv.inputDrvs[0]?.outputs, ["dev", "out"])
+      assert.lengthOf(drv.inputSrcs, 1)
+      assert.isUndefined(drv.structuredAttrs)
+    }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.effect("structured: decodes __json with its lists, numbers, booleans, null and nested sets", () =>
+    Effect.gen(function* () {
+      const { drv } = yield* parsed("structured")
+      const attrs = drv.structuredAttrs
+      assert.isDefined(attrs)
+      assert.strictEqual(attrs?.["weird"], weird)
+      assert.deepStrictEqual(attrs?.["nested"], { a: [1, 2.5, true, null, "s"], b: { c: '"\\\n' } })
+      assert.deepStrictEqual(attrs?.["extraSlurmParams"], { cpus_per_task: 4 })
+      assert.deepStrictEqual(attrs?.["outputs"], ["out", "doc"])
+      assert.deepStrictEqual(Object.keys(drv.env).sort(), ["__json", "doc", "out"])
+    }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.effect("floating: an output without a path", () =>
+    Effect.gen(function* () {
+      const { drv } = yield* parsed("floating")
+      assert.deepStrictEqual(drv.outputs, [{ name: "out", path: "", hashAlgo: "r:sha256", hash: "" }])
+    }).pipe(Effect.provide(TestLayer))
+  )
+})

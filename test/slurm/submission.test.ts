@@ -1,0 +1,168 @@
+import { describe, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { assert } from "vitest"
+import { defaultBuildOptions, type BuildOptions } from "../../src/build/BuildOptions.js"
+import type { Settings } from "../../src/config/Settings.js"
+import { submitBody } from "../../src/slurm/dialects/index.js"
+import { extraSlurmParamsOf } from "../../src/slurm/ExtraParams.js"
+import type { JobSpec } from "../../src/slurm/JobSpec.js"
+import { CopyMarginMinutes, JobPath, jobSpecFor, newJobIds, type SubmissionError } from "../../src/slurm/Submission.js"
+import type { Derivation } from "../../src/store/Derivation.js"
+import { testSettings } from "../support/settings.js"
+
+const drvPath = "/nix/store/00000000000000000000000000000000-hello-2.12.drv"
+const ids = { tag: "nsh-0123456789abcdef", nonce: "fedcba9876543210fedcba9876543210" }
+
+const drv = (env: Record<string, string> = {}, structuredAttrs?: Record<string, unknown>): Derivation => ({
+  drvPath,
+  outputs: [{ name: "out", path: "/nix/store/11111111111111111111111111111111-hello-2.12", hashAlgo: "", hash: "" }],
+  inputDrvs: [],
+  inputSrcs: [],
+  system: "x86_64-linux",
+  builder: "/bin/sh",
+  args: [],
+  env: { name: "hello-2.12", ...env },
+  structuredAttrs
+})
+
+const specOk = (d: Derivation, settings: Partial<Settings> = {}, options: BuildOptions = defaultBuildOptions): JobSpec => {
+  const result = jobSpecFor(d, testSettings(settings), options, ids)
+  assert.isTrue(Either.isRight(result), Either.isLeft(result) ? result.left.message : "")
+  return Either.getOrThrow(result)
+}
+
+const specErr = (d: Derivation, settings: Partial<Settings> = {}, options: BuildOptions = defaultBuildOptions): SubmissionError => {
+  const result = jobSpecFor(d, testSettings(settings), options, ids)
+  assert.isTrue(Either.isLeft(result), "expected the job to be refused")
+  return Either.getOrThrow(Either.flip(result))
+}
+
+describe("extraSlurmParamsOf", () => {
+  it("reads a JSON string from env, or a JSON string or attribute set from structured attrs", () => {
+    assert.deepStrictEqual(Either.getOrThrow(extraSlurmParamsOf(drv({ extraSlurmParams: '{"cpus_per_task":4}' }))), { cpus_per_task: 4 })
+    assert.deepStrictEqual(
+      Either.getOrThrow(extraSlurmParamsOf(drv({}, { extraSlurmParams: '{"partition":"debug"}' }))),
+      { partition: "debug" }
+    )
+    assert.deepStrictEqual(
+      Either.getOrThrow(extraSlurmParamsOf(drv({}, { extraSlurmParams: { partition: "debug", memory_per_node: 4096 } }))),
+      { partition: "debug", memory_per_node: 4096 }
+    )
+  })
+
+  it("treats an absent, empty or null value as no parameters", () => {
+    assert.deepStrictEqual(Either.getOrThrow(extraSlurmParamsOf(drv())), {})
+    assert.deepStrictEqual(Either.getOrThrow(extraSlurmParamsOf(drv({ extraSlurmParams: "" }))), {})
+    assert.deepStrictEqual(Either.getOrThrow(extraSlurmParamsOf(drv({}, { extraSlurmParams: null }))), {})
+    // With structured attrs, the env variable of the same name is not consulted.
+    assert.deepStrictEqual(Either.getOrThrow(extraSlurmParamsOf(drv({ extraSlurmParams: "{bad" }, {}))), {})
+  })
+
+  it("refuses anything but a JSON object, naming the derivation and showing how to write it", () => {
+    const cases: ReadonlyArray<[Derivation, string]> = [
+      [drv({ extraSlurmParams: "--partition=debug --time=00:10:00" }), "looks like sbatch command-line options"],
+      [drv({ extraSlurmParams: "[1,2]" }), "is not a JSON object"],
+      [drv({ extraSlurmParams: '{"a":' }), "is not a JSON object"],
+      [drv({}, { extraSlurmParams: ["--partition=debug"] }), "it is a list, not a JSON object"],
+      [drv({}, { extraSlurmParams: 4 }), "it is a number (4), not a JSON object"]
+    ]
+    for (const [d, problem] of cases) {
+      const error = Either.getOrThrow(Either.flip(extraSlurmParamsOf(d)))
+      assert.strictEqual(error._tag, "ExtraSlurmParamsError")
+      assert.include(error.message, drvPath)
+      assert.include(error.message, problem)
+      assert.include(error.message, "extraSlurmParams = builtins.toJSON { cpus_per_task = 4;")
+    }
+  })
+})
+
+describe("jobSpecFor", () => {
+  it("builds the base job: name, comment, cwd, environment, log file, default time limit", () => {
+    const spec = specOk(drv(), { slurmStateDir: "/home/u/.local/state/nsh", slurmDefaultTimeLimit: 120 })
+    assert.strictEqual(spec.name, "nix-build-hello-2.12")
+    assert.strictEqual(spec.comment, `nsh:${ids.tag} ${drvPath}`)
+    assert.strictEqual(spec.currentWorkingDirectory, "/tmp")
+    assert.deepStrictEqual(spec.environment, { PATH: JobPath, HOME: "/home/u/.local/state/nsh", NSH_TAG: ids.tag })
+    assert.strictEqual(spec.standardOutput, `/home/u/.local/state/nsh/${ids.tag}.log`)
+    assert.isUndefined(spec.standardError)
+    assert.strictEqual(spec.timeLimitMinutes, 120)
+    assert.deepStrictEqual(spec.extra, {})
+    assert.include(spec.script, `nonce=${ids.nonce}`)
+  })
+
+  it("puts remote-nix-bin-dir first on PATH", () => {
+    const spec = specOk(drv(), { remoteNixBinDir: "/shared/nix/bin" })
+    assert.strictEqual(spec.environment["PATH"], `/shared/nix/bin:${JobPath}`)
+    assert.isTrue(JobPath.startsWith("/run/current-system/sw/bin:"))
+  })
+
+  it("keeps the job name to safe characters and 100 of them", () => {
+    const odd = specOk(drv({ name: "it's $(rm -rf) `x`\nnext é" }))
+    assert.strictEqual(odd.name, "nix-build-it_s___rm_-rf___x__next__")
+    const long = specOk(drv({ name: "a".repeat(300) }))
+    assert.strictEqual(long.name.length, 100)
+  })
+
+  it("escapes % in the log path, which Slurm would expand", () => {
+    assert.strictEqual(specOk(drv(), { slurmStateDir: "/s/100%j" }).standardOutput, `/s/100%%j/${ids.tag}.log`)
+    assert.strictEqual(specOk(drv(), { slurmStateDir: "/s/a\\b%j" }).standardOutput, `/s/a\\\\b%j/${ids.tag}.log`)
+  })
+
+  it("derives the time limit from Nix's timeout plus a copy margin", () => {
+    assert.strictEqual(specOk(drv(), {}, { ...defaultBuildOptions, timeout: 3600 }).timeLimitMinutes, 60 + CopyMarginMinutes)
+    assert.strictEqual(specOk(drv(), {}, { ...defaultBuildOptions, timeout: 3601 }).timeLimitMinutes, 61 + CopyMarginMinutes)
+    assert.strictEqual(specOk(drv(), {}, { ...defaultBuildOptions, timeout: 1 }).timeLimitMinutes, 1 + CopyMarginMinutes)
+  })
+
+  it("refuses absurd time limits before sending anything", () => {
+    const huge = specErr(drv(), {}, { ...defaultBuildOptions, timeout: 10 * 365 * 24 * 3600 })
+    assert.strictEqual(huge._tag, "JobSpecError")
+    assert.include(huge.message, "Nix's timeout of 315360000 s")
+    assert.include(specErr(drv(), { slurmDefaultTimeLimit: 0 }).message, "slurm-default-time-limit 0 must be a whole number")
+    for (const bad of [0, -5, 1.5, "60", { infinite: true }, { set: false, number: 60 }]) {
+      const error = specErr(drv({ extraSlurmParams: JSON.stringify({ time_limit: bad }) }))
+      assert.include(error.message, "time_limit", JSON.stringify(bad))
+    }
+    // The {set, number} form of the newer API versions is checked like a number.
+    assert.deepStrictEqual(specOk(drv(), { slurmExtraSubmissionParams: { time_limit: { set: true, number: 30 } } }).extra, {
+      time_limit: { set: true, number: 30 }
+    })
+  })
+
+  it("merges extras with precedence base < extraSlurmParams < slurm-extra-submission-params", () => {
+    const spec = specOk(drv({ extraSlurmParams: JSON.stringify({ partition: "from-drv", cpus_per_task: 4, time_limit: 30 }) }), {
+      slurmExtraSubmissionParams: { partition: "from-conf", account: "physics" }
+    })
+    assert.deepStrictEqual(spec.extra, { partition: "from-conf", cpus_per_task: 4, time_limit: 30, account: "physics" })
+    // In the request body, extras replace the base fields of the same name.
+    const job = submitBody("v0.0.38", spec)["job"] as Record<string, unknown>
+    assert.strictEqual(job["time_limit"], 30)
+    assert.strictEqual(job["partition"], "from-conf")
+    assert.strictEqual(job["cpus_per_task"], 4)
+    assert.strictEqual(job["standard_output"], spec.standardOutput)
+  })
+
+  it("refuses extras that would break the job protocol, naming where they came from", () => {
+    const fromDrv = specErr(drv({ extraSlurmParams: JSON.stringify({ comment: "mine" }) }))
+    assert.include(fromDrv.message, `the derivation's extraSlurmParams sets "comment"`)
+    const fromConf = specErr(drv(), { slurmExtraSubmissionParams: { standard_error: "/tmp/err" } })
+    assert.include(fromConf.message, `slurm-extra-submission-params in nsh.conf sets "standard_error"`)
+  })
+
+  it("passes a bad extraSlurmParams on as ExtraSlurmParamsError", () => {
+    assert.strictEqual(specErr(drv({ extraSlurmParams: "--partition=x" }))._tag, "ExtraSlurmParamsError")
+  })
+})
+
+describe("newJobIds", () => {
+  it.effect("makes a tag nsh-<16 hex> and a 32-hex nonce, fresh each time", () =>
+    Effect.gen(function* () {
+      const a = yield* newJobIds
+      const b = yield* newJobIds
+      assert.match(a.tag, /^nsh-[0-9a-f]{16}$/)
+      assert.match(a.nonce, /^[0-9a-f]{32}$/)
+      assert.notStrictEqual(a.tag, b.tag)
+      assert.notStrictEqual(a.nonce, b.nonce)
+    })
+  )
+})
