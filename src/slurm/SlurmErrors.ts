@@ -17,9 +17,13 @@ export class SlurmUnreachable extends Data.TaggedError("SlurmUnreachable")<{
 export class SlurmAuthError extends Data.TaggedError("SlurmAuthError")<{
   readonly host: string
   readonly reason: string
+  /** No token was configured at all (nothing was sent). */
+  readonly missing?: boolean
 }> {
   override get message() {
-    return `the Slurm token was rejected by ${this.host}: ${this.reason} (get a new one with \`scontrol token\` and put it in SLURM_JWT or slurm-jwt-token-file)`
+    return this.missing === true
+      ? `no Slurm token is configured for ${this.host}: get one with \`scontrol token\` and put it in SLURM_JWT, in the file named by slurm-jwt-token-file, or in slurm-jwt-token in nsh.conf`
+      : `the Slurm token was rejected by ${this.host}: ${this.reason} (get a new one with \`scontrol token\` and put it in SLURM_JWT or slurm-jwt-token-file)`
   }
 }
 
@@ -68,6 +72,16 @@ export class SlurmProtocolError extends Data.TaggedError("SlurmProtocolError")<{
   }
 }
 
+/** nsh refused to send a job whose values cannot be right (checked before any request). */
+export class SlurmInvalidSubmission extends Data.TaggedError("SlurmInvalidSubmission")<{
+  readonly jobName: string
+  readonly problems: ReadonlyArray<string>
+}> {
+  override get message() {
+    return `nsh did not submit the Slurm job ${this.jobName}: ${this.problems.join("; ")}`
+  }
+}
+
 export type SlurmError =
   | SlurmUnreachable
   | SlurmAuthError
@@ -75,3 +89,4 @@ export type SlurmError =
   | SlurmRequestError
   | SlurmJobNotFound
   | SlurmProtocolError
+  | SlurmInvalidSubmission

@@ -1,0 +1,151 @@
+/**
+ * Following a submitted job until it has an allocation or has ended, by polling GET /job/{id}:
+ * fast right after submit (a trivial job starts within ~1 s on slurmctld's scheduling tick) and
+ * slower later, so a long build costs one request per 2 s at most.
+ */
+import { Clock, Duration, Effect, Exit, Option, Ref, Schedule, Scope } from "effect"
+import { ActivityType, NixLog, type NixLogService, Verbosity } from "../hook/NixLog.js"
+import type { JobInfo, JobOutcome } from "./JobSpec.js"
+import { describeState, isRequeued, type JobPhase, phaseOf } from "./JobStates.js"
+import { SlurmApi } from "./SlurmApi.js"
+import type { SlurmError } from "./SlurmErrors.js"
+
+/** Delays between polls: 50 ms, then ×1.5 each time (75, 112, 169 ms, …), at most 2 s. */
+export const pollSchedule: Schedule.Schedule<Duration.Duration> = Schedule.exponential("50 millis", 1.5).pipe(
+  Schedule.modifyDelay((delay) => Duration.min(delay, Duration.seconds(2)))
+)
+
+/** How to poll (defaults: `pollSchedule`, tolerate 2 minutes of slurmrestd being unreachable). */
+export interface PollOptions {
+  readonly schedule?: Schedule.Schedule<unknown, unknown>
+  /** How long polls may keep failing with SlurmUnreachable (a slurmrestd restart) before giving up. */
+  readonly outageTolerance?: Duration.DurationInput
+}
+
+/** How waiting for an allocation ended. `polls` counts GET /job requests. */
+export type Allocation =
+  | { readonly _tag: "Allocated"; readonly batchHost: string; readonly info: JobInfo; readonly polls: number }
+  /** The job ended before nsh saw it running (a very short job, or cancelled by someone). */
+  | { readonly _tag: "Ended"; readonly outcome: JobOutcome; readonly info: JobInfo; readonly polls: number }
+  /** It will not start by itself (PartitionConfig, held by an admin, ...): nsh should cancel it. */
+  | { readonly _tag: "Stuck"; readonly why: string; readonly info: JobInfo; readonly polls: number }
+
+/** How a job ended. `polls` counts GET /job requests. */
+export interface JobEnd {
+  readonly outcome: JobOutcome
+  readonly info: JobInfo
+  readonly polls: number
+}
+
+/**
+ * Polls `jobId` until `decide` has an answer, passing the other observations to `observe`. The
+ * schedule restarts when the job starts winding down (COMPLETING), so its end is seen within
+ * ~50 ms rather than one long delay later.
+ */
+const watch = <A>(
+  jobId: number,
+  options: PollOptions,
+  decide: (info: JobInfo, phase: JobPhase) => Option.Option<A>,
+  observe: (info: JobInfo) => Effect.Effect<void> = () => Effect.void
+): Effect.Effect<{ readonly result: A; readonly polls: number }, SlurmError, SlurmApi> =>
+  Effect.gen(function*() {
+    const api = yield* SlurmApi
+    const driver = yield* Schedule.driver(options.schedule ?? pollSchedule)
+    const tolerance = Duration.toMillis(options.outageTolerance ?? "2 minutes")
+    // A caller's finite schedule starts over rather than ending the wait.
+    const wait = driver.next(undefined).pipe(Effect.catchAll(() => driver.reset))
+    let polls = 0
+    let lastTag = ""
+    let outageSince: number | undefined
+    while (true) {
+      polls++
+      const observed = yield* Effect.either(api.getJob(jobId))
+      if (observed._tag === "Left") {
+        const now = yield* Clock.currentTimeMillis
+        outageSince ??= now
+        if (observed.left._tag !== "SlurmUnreachable" || now - outageSince >= tolerance) return yield* observed.left
+        yield* wait
+        continue
+      }
+      outageSince = undefined
+      const info = observed.right
+      const phase = phaseOf(info)
+      const answer = decide(info, phase)
+      if (Option.isSome(answer)) return { result: answer.value, polls }
+      yield* observe(info)
+      if (phase._tag === "Ending" && lastTag !== "Ending") yield* driver.reset
+      lastTag = phase._tag
+      yield* wait
+    }
+  })
+
+/** Shows the job's queue state as a Nix activity, replaced only when the text changes. */
+const queueStatus = (log: NixLogService, jobId: number) =>
+  Effect.gen(function*() {
+    const shown = yield* Ref.make(Option.none<{ readonly text: string; readonly scope: Scope.CloseableScope }>())
+    const close = Ref.get(shown).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: ({ scope }) => Scope.close(scope, Exit.void) }))
+    )
+    yield* Effect.addFinalizer(() => close)
+    return (info: JobInfo) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const text = `Slurm job ${jobId}: ${describeState(info, Math.floor(now / 1000))}`
+        const current = yield* Ref.get(shown)
+        if (Option.isSome(current) && current.value.text === text) return
+        yield* close
+        const scope = yield* Scope.make()
+        yield* Scope.extend(log.activity(ActivityType.unknown, text, [], Verbosity.info), scope)
+        yield* Ref.set(shown, Option.some({ text, scope }))
+      })
+  })
+
+/**
+ * Waits until the job runs with a known batch host, has ended, or cannot start, showing its queue
+ * state (`PENDING (Resources)`, expected start) through NixLog while it waits.
+ */
+export const waitForAllocation = (
+  jobId: number,
+  options: PollOptions = {}
+): Effect.Effect<Allocation, SlurmError, SlurmApi | NixLog> =>
+  Effect.gen(function*() {
+    const show = yield* queueStatus(yield* NixLog, jobId)
+    const { polls, result } = yield* watch(
+      jobId,
+      options,
+      (info, phase): Option.Option<(polls: number) => Allocation> => {
+        switch (phase._tag) {
+          case "Allocated":
+            return Option.some((polls) => ({ _tag: "Allocated", batchHost: phase.batchHost, info, polls }))
+          case "Done":
+            return Option.some((polls) => ({ _tag: "Ended", outcome: phase.outcome, info, polls }))
+          case "Stuck":
+            return Option.some((polls) => ({ _tag: "Stuck", why: phase.why, info, polls }))
+          default:
+            return Option.none()
+        }
+      },
+      show
+    )
+    return result(polls)
+  }).pipe(Effect.scoped)
+
+/**
+ * Waits until the job has ended, through COMPLETING. A requeue (node failure, preemption) ends
+ * the wait too, as Retryable: the attempt nsh was following is gone. Meant for a job that has
+ * started (after `waitForAllocation`): a job stuck in the queue is not reported here.
+ */
+export const waitForEnd = (jobId: number, options: PollOptions = {}): Effect.Effect<JobEnd, SlurmError, SlurmApi> =>
+  Effect.gen(function*() {
+    let firstRestarts: number | undefined
+    const { polls, result } = yield* watch(jobId, options, (info, phase) => {
+      firstRestarts ??= info.restartCount
+      if (phase._tag === "Done") return Option.some({ outcome: phase.outcome, info })
+      if (isRequeued(info) || info.restartCount > firstRestarts) {
+        const outcome: JobOutcome = { _tag: "Retryable", state: "REQUEUED", reason: info.reason }
+        return Option.some({ outcome, info })
+      }
+      return Option.none()
+    })
+    return { ...result, polls }
+  })

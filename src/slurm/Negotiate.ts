@@ -1,0 +1,75 @@
+/**
+ * Which slurmrestd API version nsh speaks: the configured one, or with `auto` the newest one the
+ * server serves, found once per process by pinging newest → oldest (an unserved version answers
+ * a plain-text 404 before any other check, so each probe is one cheap round trip).
+ */
+import { Effect, Option, Schema, SynchronizedRef } from "effect"
+import { type ApiVersion, ApiVersions, isApiVersion } from "./dialects/index.js"
+import type { SlurmHttp } from "./http/SlurmHttp.js"
+import { type SlurmError, SlurmVersionUnsupported } from "./SlurmErrors.js"
+
+const OpenApi = Schema.Struct({ paths: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })
+
+/** The `/slurm/vX` versions an OpenAPI document lists, oldest first. */
+export const versionsInSpec = (spec: unknown): ReadonlyArray<string> =>
+  Schema.decodeUnknownOption(OpenApi)(spec).pipe(
+    Option.map(({ paths }) =>
+      [...new Set(Object.keys(paths).flatMap((p) => p.match(/^\/slurm\/(v\d+\.\d+\.\d+)\//)?.[1] ?? []))].sort(
+        (a, b) => a.localeCompare(b, "en", { numeric: true })
+      )
+    ),
+    Option.getOrElse((): ReadonlyArray<string> => [])
+  )
+
+/** True when the server serves `version` (its ping is anything but a router 404). */
+const serves = (http: SlurmHttp, version: ApiVersion): Effect.Effect<boolean, SlurmError> =>
+  http.settle(http.send(`ping (${version})`, "GET", `/slurm/${version}/ping`)).pipe(
+    Effect.map((reply) => !(reply.status === 404 && reply.json === undefined))
+  )
+
+/** What the server offers according to its /openapi/v3 (only read to word an error). */
+export const offeredVersions = (http: SlurmHttp): Effect.Effect<ReadonlyArray<string>> =>
+  http.settle(http.send("list API versions", "GET", "/openapi/v3")).pipe(
+    Effect.map((reply) => versionsInSpec(reply.json)),
+    Effect.orElseSucceed(() => [])
+  )
+
+/** The newest version nsh speaks that the server serves. */
+export const negotiate = (http: SlurmHttp): Effect.Effect<ApiVersion, SlurmError> =>
+  Effect.gen(function*() {
+    for (const version of [...ApiVersions].reverse()) {
+      if (yield* serves(http, version)) return version
+    }
+    return yield* new SlurmVersionUnsupported({
+      url: http.url,
+      wanted: `any of ${ApiVersions.join(", ")}`,
+      offered: yield* offeredVersions(http)
+    })
+  })
+
+/** The API version in use. */
+export interface VersionChoice {
+  /** The version to use; with `auto`, negotiated on first use and kept (failures are not kept). */
+  readonly current: Effect.Effect<ApiVersion, SlurmError>
+  /** Forgets a negotiated version, e.g. after the server stopped serving it (an upgrade). */
+  readonly forget: Effect.Effect<void>
+}
+
+/** The version choice for a `slurm-api-version` setting (`auto` or an explicit version). */
+export const makeVersionChoice = (http: SlurmHttp, configured: string): Effect.Effect<VersionChoice> =>
+  Effect.gen(function*() {
+    if (configured !== "auto") {
+      const fixed: Effect.Effect<ApiVersion, SlurmError> = isApiVersion(configured)
+        ? Effect.succeed(configured)
+        : Effect.fail(new SlurmVersionUnsupported({ url: http.url, wanted: configured, offered: [...ApiVersions] }))
+      return { current: fixed, forget: Effect.void }
+    }
+    const chosen = yield* SynchronizedRef.make(Option.none<ApiVersion>())
+    // modifyEffect serialises callers: concurrent first uses share one negotiation.
+    const current = SynchronizedRef.modifyEffect(chosen, (known) =>
+      Option.match(known, {
+        onSome: (version) => Effect.succeed([version, known] as const),
+        onNone: () => Effect.map(negotiate(http), (version) => [version, Option.some(version)] as const)
+      }))
+    return { current, forget: SynchronizedRef.set(chosen, Option.none()) }
+  })

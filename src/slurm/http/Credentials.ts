@@ -1,0 +1,62 @@
+/**
+ * The token and user name slurmrestd needs, and what the token's own claims say about it.
+ * slurmrestd never says a token was rejected (a bad token gives HTTP 500 "Unspecified error"),
+ * so the token's `exp` is how nsh tells an expired token from other failures.
+ */
+import * as Os from "node:os"
+import { Effect, Either, Option, Redacted, Schema } from "effect"
+import type { Settings } from "../../config/Settings.js"
+
+/** What nsh sends as `X-SLURM-USER-TOKEN` / `X-SLURM-USER-NAME`. */
+export interface Credentials {
+  readonly token: Redacted.Redacted<string>
+  readonly userName: string
+  /** The token's `exp` claim (epoch seconds); undefined when the token is not a readable JWT. */
+  readonly expiresAt: number | undefined
+}
+
+const Claims = Schema.Struct({
+  exp: Schema.optionalWith(Schema.Number, { nullable: true }),
+  sun: Schema.optionalWith(Schema.String, { nullable: true }),
+  username: Schema.optionalWith(Schema.String, { nullable: true })
+})
+
+/** The claims of a JWT's payload, read without checking the signature (slurmctld does that). */
+export const claimsOf = (token: Redacted.Redacted<string>): typeof Claims.Type => {
+  const payload = Redacted.value(token).split(".")[1] ?? ""
+  return Schema.decodeUnknownEither(Schema.parseJson(Claims))(Buffer.from(payload, "base64url").toString("utf8")).pipe(
+    Either.getOrElse(() => ({}))
+  )
+}
+
+const osUser = Effect.try(() => Os.userInfo().username).pipe(
+  Effect.orElseSucceed(() => process.env["USER"] ?? "")
+)
+
+/** The credentials from the settings; None when no token is configured. */
+export const credentialsOf = (settings: Settings): Effect.Effect<Option.Option<Credentials>> =>
+  Option.match(settings.slurmJwtToken, {
+    onNone: () => Effect.succeed(Option.none()),
+    onSome: (token) =>
+      Effect.gen(function*() {
+        const claims = claimsOf(token)
+        const userName = settings.slurmUserName || claims.sun || claims.username || (yield* osUser)
+        return Option.some({ token, userName, expiresAt: claims.exp })
+      })
+  })
+
+const isoSeconds = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")
+
+/** Why slurmctld most likely rejected the token, judged at `nowMs`. */
+export const rejectionReason = (credentials: Credentials, nowMs: number): string =>
+  credentials.expiresAt === undefined
+    ? "it is not a readable JWT (no expiry claim): is it the whole output of `scontrol token`?"
+    : credentials.expiresAt * 1000 <= nowMs
+    ? `expired at ${isoSeconds(credentials.expiresAt)}`
+    : `not yet expired: wrong signature or another user's token? (user ${credentials.userName}, expires at ${
+      isoSeconds(credentials.expiresAt)
+    })`
+
+/** True when the token's own `exp` has passed at `nowMs`. */
+export const isExpired = (credentials: Credentials, nowMs: number): boolean =>
+  credentials.expiresAt !== undefined && credentials.expiresAt * 1000 <= nowMs

@@ -1,0 +1,203 @@
+/**
+ * One authenticated exchange with slurmrestd, and the rules for what deserves another try.
+ *
+ * Every answer is screened the same way whatever the endpoint: 401/511 and rejected-token
+ * bodies become SlurmAuthError; connection trouble, 502–504 and slurmctld hiccups reported as 500
+ * become `Transient` (retried by `settle`, or by the caller when a retry needs care, as a submit
+ * does); everything else is handed to the caller to read.
+ */
+import { Headers, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
+import { Clock, Data, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
+import type { Settings } from "../../config/Settings.js"
+import { envelopeOf, type SlurmMessage } from "../dialects/Envelope.js"
+import { SlurmAuthError, type SlurmError, SlurmProtocolError, SlurmRequestError, SlurmUnreachable } from "../SlurmErrors.js"
+import { type Credentials, credentialsOf, isExpired, rejectionReason } from "./Credentials.js"
+
+/** Tuning of the HTTP exchange (defaults in `defaultHttpOptions`). */
+export interface SlurmHttpOptions {
+  /** Bound on one request, answer body included. */
+  readonly requestTimeout: Duration.DurationInput
+  /** Requests in flight at once from this process: slurmrestd serves ~124 connections for everyone. */
+  readonly maxConcurrentRequests: number
+  /** Delays between tries after a transient failure (its recurrences bound the number of retries). */
+  readonly retrySchedule: Schedule.Schedule<unknown, unknown>
+}
+
+/** 20 s per request; 8 at once; 5 retries 100 ms, 200 ms, … apart (±20 % jitter), ~3 s in all. */
+export const defaultHttpOptions: SlurmHttpOptions = {
+  requestTimeout: "20 seconds",
+  maxConcurrentRequests: 8,
+  retrySchedule: Schedule.exponential("100 millis", 2).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
+}
+
+/** An answer that passed screening. `json` is undefined for a non-JSON body (router rejections). */
+export interface Reply {
+  readonly status: number
+  readonly json: unknown
+  readonly text: string
+  readonly errors: ReadonlyArray<SlurmMessage>
+  readonly warnings: ReadonlyArray<string>
+}
+
+/** A failure another try may fix. */
+export class Transient extends Data.TaggedError("Transient")<{
+  readonly error: SlurmUnreachable | SlurmRequestError
+  /** False when the request certainly never reached slurmrestd (connection refused). */
+  readonly sent: boolean
+  /** The answer is also what slurmctld gives for a rejected token (HTTP 500 with -1 or 5005). */
+  readonly authSuspect: boolean
+}> {}
+
+/** The HTTP methods nsh uses with slurmrestd. */
+export type Method = "GET" | "POST" | "DELETE"
+
+/** The HTTP side of SlurmApi. */
+export interface SlurmHttp {
+  /** `http://host:port`, for messages. */
+  readonly url: string
+  /** One try. */
+  readonly send: (operation: string, method: Method, path: string, body?: unknown) => Effect.Effect<Reply, SlurmError | Transient>
+  /** Retries the transient failures of an idempotent effect, then reports them as final errors. */
+  readonly settle: <A, E>(effect: Effect.Effect<A, E | Transient>) => Effect.Effect<A, E | SlurmError>
+  /** A transient failure that will not be retried, as the error to report. */
+  readonly giveUp: (transient: Transient) => Effect.Effect<never, SlurmError>
+}
+
+// -1 "Unspecified error" (GET, ping) and 5005 "Zero Bytes were transmitted or received" (submit,
+// cancel) are how 22.05–24.05 report a token slurmctld refused (lab 49–57) — and also a hiccup.
+const authSuspectCodes = new Set([-1, 5005])
+// 1007 PROTOCOL_AUTHENTICATION_ERROR (24.11+, HTTP 511), 6000 AUTH_CRED_INVALID, 6001 AUTH_EXPIRED.
+const authCodes = new Set([1007, 6000, 6001])
+const isTransientCode = (code: number) => (code >= 1000 && code < 2000) || (code >= 5000 && code < 6000)
+const gatewayStatuses = new Set([502, 503, 504])
+
+const parseJson = (text: string): unknown =>
+  Either.try(() => JSON.parse(text) as unknown).pipe(Either.getOrUndefined)
+
+/** The node error code behind a transport failure: how sure we are the request went out, and whether to retry. */
+const describeTransport = (url: string, error: HttpClientError.HttpClientError): Transient | SlurmUnreachable => {
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined
+  const code = typeof cause?.code === "string" ? cause.code : ""
+  const unreachable = (reason: string) => new SlurmUnreachable({ url, reason })
+  switch (code) {
+    case "ENOTFOUND":
+      return unreachable("host name not found")
+    case "ECONNREFUSED":
+      return new Transient({ error: unreachable("connection refused"), sent: false, authSuspect: false })
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+    case "EAI_AGAIN":
+      return new Transient({ error: unreachable(`network unreachable (${code})`), sent: false, authSuspect: false })
+    case "ECONNRESET":
+    case "EPIPE":
+      return new Transient({ error: unreachable("connection reset"), sent: true, authSuspect: false })
+  }
+  if (error._tag === "RequestError" && error.reason === "InvalidUrl") return unreachable("invalid URL")
+  const detail = typeof cause?.message === "string" ? cause.message : error.message
+  return new Transient({ error: unreachable(detail), sent: true, authSuspect: false })
+}
+
+const baseUrl = (settings: Settings): string => {
+  const host = settings.slurmApiHost.includes(":") ? `[${settings.slurmApiHost}]` : settings.slurmApiHost
+  return `http://${host}:${settings.slurmApiPort}`
+}
+
+// The token header must not show up in spans or logged requests.
+const redactToken = Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "x-slurm-user-token"])
+
+/** Builds the HTTP side for the given settings on an HttpClient. */
+export const makeSlurmHttp = (
+  settings: Settings,
+  options: SlurmHttpOptions
+): Effect.Effect<SlurmHttp, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const url = baseUrl(settings)
+    const credentials = yield* credentialsOf(settings)
+    const permits = yield* Effect.makeSemaphore(options.maxConcurrentRequests)
+    const timeout = Duration.decode(options.requestTimeout)
+
+    const authError = (creds: Credentials) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.fail(new SlurmAuthError({ host: url, reason: rejectionReason(creds, now) })))
+
+    const exchange = (creds: Credentials, method: Method, path: string, body: unknown) => {
+      const base = HttpClientRequest.make(method)(url + path).pipe(
+        HttpClientRequest.setHeaders({
+          "x-slurm-user-token": Redacted.value(creds.token),
+          "x-slurm-user-name": creds.userName
+        }),
+        HttpClientRequest.acceptJson
+      )
+      const request = body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, body)
+      return client.execute(request).pipe(
+        Effect.flatMap((response) => Effect.map(response.text, (text) => ({ status: response.status, text }))),
+        Effect.mapError((e) => describeTransport(url, e)),
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new Transient({
+              error: new SlurmUnreachable({ url, reason: `no answer within ${Duration.format(timeout)}` }),
+              sent: true,
+              authSuspect: false
+            })
+        }),
+        permits.withPermits(1),
+        redactToken
+      )
+    }
+
+    const screen = (creds: Credentials, operation: string, status: number, text: string) =>
+      Effect.gen(function*() {
+        const json = parseJson(text)
+        if (status === 401) {
+          return yield* new SlurmAuthError({
+            host: url,
+            reason: `slurmrestd refused the authentication headers (HTTP 401 ${text.trim()}; user name ${creds.userName})`
+          })
+        }
+        const { errors, warnings } = envelopeOf(json)
+        const requestError = new SlurmRequestError({
+          operation,
+          status,
+          errors: errors.length > 0 ? errors.map((e) => e.text) : [text.trim() || `HTTP ${status}`]
+        })
+        const codes = errors.flatMap((e) => e.code === undefined ? [] : [e.code])
+        const now = yield* Clock.currentTimeMillis
+        if (status === 511 || codes.some((c) => authCodes.has(c))) return yield* authError(creds)
+        if (status >= 500 && codes.some((c) => authSuspectCodes.has(c))) {
+          // Its own expiry (or not being a JWT at all) explains the answer: no point in retrying.
+          if (isExpired(creds, now) || creds.expiresAt === undefined) return yield* authError(creds)
+          return yield* new Transient({ error: requestError, sent: true, authSuspect: true })
+        }
+        if (gatewayStatuses.has(status) || (status === 500 && codes.some(isTransientCode))) {
+          return yield* new Transient({ error: requestError, sent: true, authSuspect: false })
+        }
+        if (json === undefined && status !== 404) {
+          return yield* status >= 400
+            ? Effect.fail(requestError)
+            : Effect.fail(new SlurmProtocolError({ operation, detail: `HTTP ${status} with a body that is not JSON` }))
+        }
+        return { status, json, text, errors, warnings } satisfies Reply
+      })
+
+    const send: SlurmHttp["send"] = (operation, method, path, body) =>
+      Option.match(credentials, {
+        onNone: () => Effect.fail(new SlurmAuthError({ host: url, reason: "no token configured", missing: true })),
+        onSome: (creds) =>
+          exchange(creds, method, path, body).pipe(
+            Effect.flatMap(({ status, text }) => screen(creds, operation, status, text))
+          )
+      })
+
+    const giveUp = (transient: Transient): Effect.Effect<never, SlurmError> =>
+      transient.authSuspect && Option.isSome(credentials) ? authError(credentials.value) : Effect.fail(transient.error)
+
+    const settle = <A, E>(effect: Effect.Effect<A, E | Transient>): Effect.Effect<A, E | SlurmError> =>
+      effect.pipe(
+        Effect.retry({ schedule: options.retrySchedule, while: (e) => e instanceof Transient }),
+        Effect.catchIf((e): e is Transient => e instanceof Transient, giveUp)
+      )
+
+    return { url, send, settle, giveUp }
+  })

@@ -1,0 +1,58 @@
+/**
+ * Reading the JWT's claims, choosing the user name, wording a rejection.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Redacted } from "effect"
+import { claimsOf, credentialsOf, isExpired, rejectionReason } from "../../src/slurm/http/Credentials.js"
+import { testSettings } from "../support/settings.js"
+import { jwt } from "./support/jwt.js"
+
+describe("claimsOf", () => {
+  it("reads exp and sun from the payload", () => {
+    assert.deepStrictEqual(claimsOf(Redacted.make(jwt({ exp: 1795583515, iat: 1795581715, sun: "alice" }))), {
+      exp: 1795583515,
+      sun: "alice"
+    })
+  })
+
+  it("has no claims for a token that is not a JWT", () => {
+    assert.deepStrictEqual(claimsOf(Redacted.make("garbage")), {})
+    assert.deepStrictEqual(claimsOf(Redacted.make("a.!!!.c")), {})
+  })
+})
+
+describe("credentialsOf", () => {
+  const token = Redacted.make(jwt({ exp: 2000, sun: "alice" }))
+
+  it.effect("prefers slurm-user-name, then the token's sun", () =>
+    Effect.gen(function*() {
+      const named = yield* credentialsOf(testSettings({ slurmJwtToken: Option.some(token), slurmUserName: "bob" }))
+      assert.strictEqual(Option.getOrThrow(named).userName, "bob")
+      const fromToken = yield* credentialsOf(testSettings({ slurmJwtToken: Option.some(token) }))
+      assert.deepInclude(Option.getOrThrow(fromToken), { userName: "alice", expiresAt: 2000 })
+    }))
+
+  it.effect("falls back to the OS user for a token without sun", () =>
+    Effect.gen(function*() {
+      const creds = yield* credentialsOf(testSettings({ slurmJwtToken: Option.some(Redacted.make("opaque")) }))
+      assert.isNotEmpty(Option.getOrThrow(creds).userName)
+    }))
+
+  it.effect("is none without a token", () =>
+    Effect.map(credentialsOf(testSettings()), (creds) => assert.isTrue(Option.isNone(creds))))
+})
+
+describe("rejectionReason", () => {
+  const creds = { token: Redacted.make("x"), userName: "alice", expiresAt: 2000 }
+  it("says when the token expired", () => {
+    assert.isTrue(isExpired(creds, 2_000_000))
+    assert.strictEqual(rejectionReason(creds, 2_000_000), "expired at 1970-01-01T00:33:20Z")
+  })
+  it("suspects the signature or user when it has not expired", () => {
+    assert.isFalse(isExpired(creds, 1_999_999))
+    assert.match(rejectionReason(creds, 1_000_000), /^not yet expired: wrong signature or another user's token\?/)
+  })
+  it("says a token without expiry is not a readable JWT", () => {
+    assert.match(rejectionReason({ ...creds, expiresAt: undefined }, 0), /not a readable JWT/)
+  })
+})

@@ -1,0 +1,419 @@
+/**
+ * SlurmApiLive against a scripted slurmrestd: negotiation, retries, timeouts, token rejection,
+ * submits that queue a job despite errors or lose their answer, concurrency.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Schedule } from "effect"
+import type { ApiVersion } from "../../src/slurm/dialects/index.js"
+import type { JobSpec } from "../../src/slurm/JobSpec.js"
+import type { SlurmApiService } from "../../src/slurm/SlurmApi.js"
+import type { SlurmError } from "../../src/slurm/SlurmErrors.js"
+import { makeSlurmApi, NodeHttpClientLive } from "../../src/slurm/SlurmApiLive.js"
+import type { Settings } from "../../src/config/Settings.js"
+import { type Answer, drop, fakeConfig, fakeSlurmrestd, json, type SeenRequest, slow, text } from "./support/FakeSlurmrestd.js"
+import { sample, synthetic } from "./support/fixtures.js"
+import { jwt } from "./support/jwt.js"
+
+const fast = {
+  requestTimeout: "300 millis",
+  maxConcurrentRequests: 8,
+  retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.intersect(Schedule.recurs(3)))
+} as const
+
+const future = Math.floor(Date.now() / 1000) + 3600
+const goodToken = jwt({ exp: future, iat: future - 1800, sun: "alice" })
+
+const spec: JobSpec = {
+  name: "nix-build-hello",
+  comment: "nsh:nsh-0123456789abcdef /nix/store/abc-hello.drv",
+  script: "#!/bin/sh\ntrue\n",
+  currentWorkingDirectory: "/tmp",
+  environment: { PATH: "/usr/bin:/bin" },
+  standardOutput: "/tmp/nsh-0123456789abcdef.log",
+  timeLimitMinutes: 10,
+  extra: {}
+}
+
+/** A fake serving `served` and the SlurmApi talking to it. */
+const setup = (
+  served: ReadonlyArray<ApiVersion>,
+  handler: (request: SeenRequest, path: string) => Answer,
+  options: { readonly token?: string | undefined; readonly settings?: Partial<Settings> } = {}
+) =>
+  Effect.gen(function*() {
+    const fake = yield* fakeSlurmrestd(served, handler)
+    const token = "token" in options ? options.token : goodToken
+    const api: SlurmApiService = yield* makeSlurmApi(fast).pipe(
+      Effect.provide(NodeHttpClientLive),
+      Effect.provide(fakeConfig(fake.port, token, { slurmApiVersion: "v0.0.38", ...options.settings }))
+    )
+    return { fake, api }
+  })
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const failure = Cause.failureOption(exit.cause)
+  if (failure._tag === "None") throw new Error(`expected a typed failure: ${Cause.pretty(exit.cause)}`)
+  return failure.value
+}
+
+const paths = (requests: ReadonlyArray<SeenRequest>) => requests.map((r) => `${r.method} ${r.path}`)
+
+describe("version negotiation", () => {
+  it.scopedLive("picks the newest served version once, probing newest first", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.40", "v0.0.41", "v0.0.42"], () => json(synthetic("v0.0.45-ping.json")), {
+        settings: { slurmApiVersion: "auto" }
+      })
+      assert.strictEqual(yield* api.apiVersion, "v0.0.42")
+      assert.strictEqual(yield* api.apiVersion, "v0.0.42")
+      assert.deepStrictEqual(paths(fake.requests()), [
+        "GET /slurm/v0.0.45/ping",
+        "GET /slurm/v0.0.44/ping",
+        "GET /slurm/v0.0.43/ping",
+        "GET /slurm/v0.0.42/ping"
+      ])
+    }))
+
+  it.scopedLive("shares one negotiation between concurrent first uses", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], () => json(sample("01-ping-v0.0.38.json")), {
+        settings: { slurmApiVersion: "auto" }
+      })
+      const versions = yield* Effect.all([api.apiVersion, api.apiVersion, api.apiVersion], { concurrency: "unbounded" })
+      assert.deepStrictEqual(versions, ["v0.0.38", "v0.0.38", "v0.0.38"])
+      assert.strictEqual(fake.requests().length, 8)
+    }))
+
+  it.scopedLive("lists what the server offers when it serves none of nsh's versions", () =>
+    Effect.gen(function*() {
+      const { api } = yield* setup([], (_, path) =>
+        path === "/openapi/v3"
+          ? json({ paths: { "/slurm/v0.0.36/ping": {}, "/slurm/v0.0.37/ping": {}, "/slurm/v0.0.37/jobs": {} } })
+          : text("?", 500), { settings: { slurmApiVersion: "auto" } })
+      const error = failureOf(yield* Effect.exit(api.ping))
+      assert.strictEqual(error._tag, "SlurmVersionUnsupported")
+      assert.match(error.message, /it offers v0\.0\.36, v0\.0\.37 \(set slurm-api-version/)
+    }))
+
+  it.scopedLive("uses an explicit version as given, without probing", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.39"], () => json({ pings: [] }), { settings: { slurmApiVersion: "v0.0.39" } })
+      assert.strictEqual(yield* api.apiVersion, "v0.0.39")
+      assert.strictEqual(fake.requests().length, 0)
+      yield* api.ping
+      assert.deepStrictEqual(paths(fake.requests()), ["GET /slurm/v0.0.39/ping"])
+    }))
+
+  it.scopedLive("negotiates anew after the server stopped serving the version", () =>
+    Effect.gen(function*() {
+      let upgraded = false
+      const { api, fake } = yield* setup(["v0.0.38", "v0.0.39"], (request) =>
+        upgraded && request.path.startsWith("/slurm/v0.0.39")
+          ? text("Unable find requested URL. Please view /openapi/v3 for API reference.", 404)
+          : json(sample("01-ping-v0.0.38.json")), { settings: { slurmApiVersion: "auto" } })
+      assert.strictEqual(yield* api.apiVersion, "v0.0.39")
+      upgraded = true
+      assert.strictEqual(failureOf(yield* Effect.exit(api.ping))._tag, "SlurmVersionUnsupported")
+      assert.strictEqual(yield* api.apiVersion, "v0.0.38")
+      assert.isTrue(fake.requests().length > 8)
+    }))
+})
+
+describe("authentication", () => {
+  it.scopedLive("sends the token and the user name from its sun claim, or slurm-user-name", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], () => json(sample("01-ping-v0.0.38.json")))
+      yield* api.ping
+      assert.deepInclude(fake.requests()[0]!.headers, { "x-slurm-user-token": goodToken, "x-slurm-user-name": "alice" })
+      const other = yield* setup(["v0.0.38"], () => json(sample("01-ping-v0.0.38.json")), {
+        settings: { slurmApiVersion: "v0.0.38", slurmUserName: "bob" }
+      })
+      yield* other.api.ping
+      assert.strictEqual(other.fake.requests()[0]!.headers["x-slurm-user-name"], "bob")
+    }))
+
+  it.scopedLive("tells where to put a token when there is none, without sending anything", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], () => json({}), { token: undefined })
+      const error = failureOf(yield* Effect.exit(api.getJob(1)))
+      assert.strictEqual(error._tag, "SlurmAuthError")
+      assert.match(error.message, /no Slurm token is configured .* SLURM_JWT, in the file named by slurm-jwt-token-file/)
+      assert.strictEqual(fake.requests().length, 0)
+    }))
+
+  const expiredToken = jwt({ exp: 1795583515 - 3600 * 24 * 400, sun: "alice" })
+  const rejected: Record<string, string> = {
+    "/ping": "49-auth-garbage-token-ping.json",
+    "/jobs": "50-auth-garbage-token-jobs.json",
+    "/job/2": "55-auth-expired-token-job.json",
+    "/job/submit": "56-auth-expired-token-submit.json"
+  }
+  const rejecting = (_: SeenRequest, path: string) =>
+    rejected[path] === undefined ? json(sample("53-auth-garbage-token-cancel.json"), 500) : json(sample(rejected[path]!), 500)
+
+  it.scopedLive("recognises an expired token at once, on every operation, instead of 'job not found'", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], rejecting, { token: expiredToken })
+      const errors = [
+        failureOf(yield* Effect.exit(api.ping)),
+        failureOf(yield* Effect.exit(api.getJob(2))),
+        failureOf(yield* Effect.exit(api.listJobs)),
+        failureOf(yield* Effect.exit(api.cancel(2))),
+        failureOf(yield* Effect.exit(api.submit(spec)))
+      ]
+      for (const error of errors) {
+        assert.strictEqual(error._tag, "SlurmAuthError")
+        assert.match(error.message, /^the Slurm token was rejected by http:\/\/127\.0\.0\.1:\d+: expired at 2025-10-/)
+      }
+      // One request each: nothing to retry when the token's own expiry explains the answer.
+      assert.strictEqual(fake.requests().length, 5)
+    }))
+
+  it.scopedLive("recognises a token that is not a JWT at once", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], rejecting, { token: "garbage" })
+      const error = failureOf(yield* Effect.exit(api.ping))
+      assert.match(error.message, /rejected by .*: it is not a readable JWT/)
+      assert.strictEqual(fake.requests().length, 1)
+    }))
+
+  it.scopedLive("suspects signature or user after retries when the token has not expired", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], rejecting, { token: goodToken })
+      const error = failureOf(yield* Effect.exit(api.getJob(2)))
+      assert.strictEqual(error._tag, "SlurmAuthError")
+      assert.match(error.message, /not yet expired: wrong signature or another user's token\?/)
+      assert.strictEqual(fake.requests().length, 4)
+    }))
+
+  it.scopedLive("never shows the token in errors, however they are printed", () =>
+    Effect.gen(function*() {
+      const secret = jwt({ exp: 1000, sun: "alice", secret: "s3cr3t-marker" })
+      const { api } = yield* setup(["v0.0.38"], rejecting, { token: secret })
+      const noAuth = yield* setup(["v0.0.38"], () => text("Authentication failure", 401), { token: secret })
+      const dead = yield* setup(["v0.0.38"], () => drop, { token: secret })
+      const exits: ReadonlyArray<Exit.Exit<unknown, SlurmError>> = [
+        yield* Effect.exit(api.ping),
+        yield* Effect.exit(api.submit(spec)),
+        yield* Effect.exit(api.getJob(2)),
+        yield* Effect.exit(noAuth.api.ping),
+        yield* Effect.exit(dead.api.getJob(2))
+      ]
+      for (const exit of exits) {
+        assert.isTrue(Exit.isFailure(exit))
+        const error = failureOf(exit)
+        const printed = [String(error), error.message, JSON.stringify(error), JSON.stringify(exit), Cause.pretty(Exit.isFailure(exit) ? exit.cause : Cause.empty), String(exit)]
+        for (const p of printed) {
+          assert.notInclude(p, secret)
+          assert.notInclude(p, secret.split(".")[1]!)
+        }
+      }
+    }))
+
+  it.scopedLive("reports a 401 as an authentication problem", () =>
+    Effect.gen(function*() {
+      const { api } = yield* setup(["v0.0.38"], () => text("Authentication failure", 401))
+      const error = failureOf(yield* Effect.exit(api.ping))
+      assert.strictEqual(error._tag, "SlurmAuthError")
+      assert.match(error.message, /HTTP 401 Authentication failure; user name alice/)
+    }))
+})
+
+describe("transient failures", () => {
+  /** Answers with `faults` in turn, then with `ok`. */
+  const flaky = (faults: ReadonlyArray<Answer>, ok: Answer) => {
+    let n = 0
+    return () => faults[n++] ?? ok
+  }
+  const job = json(sample("07-job-running.json"))
+
+  it.scopedLive("retries 502/503/504 and slurmctld hiccups (5004 timeouts) with backoff", () =>
+    Effect.gen(function*() {
+      const hiccup = json({ errors: [{ error_number: 5004, error: "Socket timed out on send/recv operation" }] }, 500)
+      const { api, fake } = yield* setup(["v0.0.38"], flaky([text("bad gateway", 502), text("unavailable", 503), hiccup], job))
+      assert.strictEqual((yield* api.getJob(1)).state, "RUNNING")
+      assert.strictEqual(fake.requests().length, 4)
+    }))
+
+  it.scopedLive("retries a dropped connection and a slow answer", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], flaky([drop, slow(1000, job)], job))
+      assert.strictEqual((yield* api.getJob(1)).batchHost, "node1")
+      assert.strictEqual(fake.requests().length, 3)
+    }))
+
+  it.scopedLive("gives up after the retries with what went wrong", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], () => slow(1000, job))
+      const error = failureOf(yield* Effect.exit(api.getJob(1)))
+      assert.strictEqual(error._tag, "SlurmUnreachable")
+      assert.match(error.message, /^cannot reach slurmrestd at http:\/\/127\.0\.0\.1:\d+: no answer within 300ms \(check slurm-api-host/)
+      assert.strictEqual(fake.requests().length, 4)
+    }))
+
+  it.scopedLive("reports a refused connection", () =>
+    Effect.gen(function*() {
+      // Nothing listens on port 1 of the loopback address.
+      const api = yield* makeSlurmApi(fast).pipe(
+        Effect.provide(NodeHttpClientLive),
+        Effect.provide(fakeConfig(1, goodToken, { slurmApiVersion: "v0.0.38" }))
+      )
+      const error = failureOf(yield* Effect.exit(api.ping))
+      assert.strictEqual(error._tag, "SlurmUnreachable")
+      assert.match(error.message, /connection refused \(check slurm-api-host\/slurm-api-port/)
+    }))
+
+  it.scopedLive("does not retry requests slurmrestd refused", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], () => json(sample("31-get-non-numeric-job.json"), 400))
+      assert.strictEqual(failureOf(yield* Effect.exit(api.getJob(1)))._tag, "SlurmRequestError")
+      assert.strictEqual(fake.requests().length, 1)
+    }))
+
+  it.scopedLive("reuses one connection for requests one after another", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], () => job)
+      for (let i = 0; i < 5; i++) yield* api.getJob(1)
+      assert.strictEqual(new Set(fake.requests().map((r) => r.remotePort)).size, 1)
+    }))
+
+  it.scopedLive("keeps at most maxConcurrentRequests requests in flight", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeSlurmrestd(["v0.0.38"], () => slow(20, json(sample("07-job-running.json"))))
+      const api = yield* makeSlurmApi({ ...fast, maxConcurrentRequests: 3 }).pipe(
+        Effect.provide(NodeHttpClientLive),
+        Effect.provide(fakeConfig(fake.port, goodToken, { slurmApiVersion: "v0.0.38" }))
+      )
+      yield* Effect.all(Array.from({ length: 12 }, () => api.getJob(1)), { concurrency: "unbounded" })
+      assert.strictEqual(fake.requests().length, 12)
+      assert.strictEqual(fake.maxInFlight(), 3)
+    }))
+})
+
+describe("jobs", () => {
+  it.scopedLive("reports unknown jobs as not found, on 22.05 (500) and later (404)", () =>
+    Effect.gen(function*() {
+      const old = yield* setup(["v0.0.38"], () => json(sample("29-get-unknown-job.json"), 500))
+      assert.strictEqual(failureOf(yield* Effect.exit(old.api.getJob(999999)))._tag, "SlurmJobNotFound")
+      const later = yield* setup(["v0.0.42"], () => json({ jobs: [], errors: [{ error_number: 2017 }] }, 404), {
+        settings: { slurmApiVersion: "v0.0.42" }
+      })
+      assert.strictEqual(failureOf(yield* Effect.exit(later.api.getJob(999999)))._tag, "SlurmJobNotFound")
+    }))
+
+  it.scopedLive("lists jobs", () =>
+    Effect.gen(function*() {
+      const { api } = yield* setup(["v0.0.38"], () => json(sample("58-list-jobs.json")))
+      assert.strictEqual((yield* api.listJobs).length, 11)
+    }))
+
+  it.scopedLive("cancels idempotently: finished and unknown jobs are fine, other failures are not", () =>
+    Effect.gen(function*() {
+      const old = yield* setup(["v0.0.38"], (request) =>
+        request.path.endsWith("/999999") ? json(sample("30-cancel-unknown-job.json"), 500) : json(sample("28-cancel-completed.json")))
+      yield* old.api.cancel(2)
+      yield* old.api.cancel(999999)
+      const later = yield* setup(["v0.0.43"], (request) =>
+        request.path.endsWith("/45")
+          ? json(synthetic("v0.0.43-cancel-permission.json"))
+          : json(synthetic("v0.0.42-cancel-unknown.json")), { settings: { slurmApiVersion: "v0.0.43" } })
+      yield* later.api.cancel(999999)
+      const error = failureOf(yield* Effect.exit(later.api.cancel(45)))
+      assert.strictEqual(error._tag, "SlurmRequestError")
+      assert.match(error.message, /Job not owned by user \(Slurm error 2002\)/)
+    }))
+
+  it.scopedLive("reports a controller that does not answer slurmrestd's ping", () =>
+    Effect.gen(function*() {
+      const { api } = yield* setup(["v0.0.45"], () => json(synthetic("v0.0.45-ping-down.json")), {
+        settings: { slurmApiVersion: "v0.0.45" }
+      })
+      const error = failureOf(yield* Effect.exit(api.ping))
+      assert.strictEqual(error._tag, "SlurmUnreachable")
+      assert.match(error.message, /its slurmctld \(slurmctl\) does not/)
+    }))
+})
+
+describe("submit", () => {
+  it.scopedLive("sends the version's body and returns the job id with warnings", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.40"], () => json(synthetic("v0.0.40-submit-result.json")), {
+        settings: { slurmApiVersion: "v0.0.40" }
+      })
+      assert.deepStrictEqual(yield* api.submit(spec), { jobId: 40, warnings: ["Requested partition configuration not available now"] })
+      const [request] = fake.requests()
+      assert.strictEqual(`${request!.method} ${request!.path}`, "POST /slurm/v0.0.40/job/submit")
+      assert.deepStrictEqual(request!.body, yield* api.renderSubmission(spec))
+    }))
+
+  for (const [version, status, body] of [
+    ["v0.0.38", 200, sample("41-submit-too-many-cpus.json")],
+    ["v0.0.39", 500, synthetic("v0.0.39-submit-partition-config.json")]
+  ] as const) {
+    it.scopedLive(`${version}: cancels a job queued despite errors and fails with them`, () =>
+      Effect.gen(function*() {
+        const { api, fake } = yield* setup([version], (request) =>
+          request.method === "POST" ? json(body, status) : json(sample("24-cancel-pending.json")), {
+          settings: { slurmApiVersion: version }
+        })
+        const error = failureOf(yield* Effect.exit(api.submit(spec)))
+        assert.strictEqual(error._tag, "SlurmRequestError")
+        if (error._tag !== "SlurmRequestError") return
+        const jobId = (body as { job_id: number }).job_id
+        assert.strictEqual(error.jobId, jobId)
+        assert.match(error.message, new RegExp(`Requested partition configuration not available now \\(Slurm error 2015\\); slurmctld queued it anyway as job ${jobId}, which nsh cancelled`))
+        assert.deepStrictEqual(paths(fake.requests()), [`POST /slurm/${version}/job/submit`, `DELETE /slurm/${version}/job/${jobId}`])
+      }))
+  }
+
+  it.scopedLive("fails with slurmrestd's errors when nothing was queued", () =>
+    Effect.gen(function*() {
+      const { api } = yield* setup(["v0.0.38"], () => json(sample("39-submit-invalid-bad-partition.json"), 500))
+      const error = failureOf(yield* Effect.exit(api.submit({ ...spec, partition: "nope" })))
+      assert.strictEqual(error._tag, "SlurmRequestError")
+      assert.match(error.message, /^slurmrestd refused submit: Invalid partition name specified \(Slurm error 2000\)$/)
+    }))
+
+  it.scopedLive("refuses obviously wrong values without sending anything", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], () => json(sample("06-submit-ok.json")))
+      const error = failureOf(yield* Effect.exit(api.submit({ ...spec, timeLimitMinutes: -5, cpusPerTask: 0, extra: { time_limit: { set: true, number: 0 } } })))
+      assert.strictEqual(error._tag, "SlurmInvalidSubmission")
+      assert.match(error.message, /the time limit is -5, but must be a whole number of minutes of at least 1; the extra time_limit is 0/)
+      assert.match(error.message, /cpus_per_task is 0/)
+      assert.strictEqual(fake.requests().length, 0)
+    }))
+
+  const listed = (comment: string) => {
+    const body = structuredClone(sample("58-list-jobs.json")) as { jobs: Array<{ job_id: number; comment: string }> }
+    body.jobs[3]!.comment = comment
+    return { body, jobId: body.jobs[3]!.job_id }
+  }
+
+  it.scopedLive("finds a job whose submit answer was lost instead of submitting it twice", () =>
+    Effect.gen(function*() {
+      const { body, jobId } = listed(spec.comment)
+      const { api, fake } = yield* setup(["v0.0.38"], (request) => request.method === "POST" ? drop : json(body))
+      const submitted = yield* api.submit(spec)
+      assert.strictEqual(submitted.jobId, jobId)
+      assert.match(submitted.warnings[0]!, /the submit answer was lost \(cannot reach slurmrestd .*connection reset.*\); found the job by its comment/)
+      assert.deepStrictEqual(paths(fake.requests()), ["POST /slurm/v0.0.38/job/submit", "GET /slurm/v0.0.38/jobs"])
+    }))
+
+  it.scopedLive("submits again after a lost answer when the lookup finds nothing", () =>
+    Effect.gen(function*() {
+      let posts = 0
+      const { api, fake } = yield* setup(["v0.0.38"], (request) =>
+        request.method === "POST" ? (posts++ === 0 ? slow(1000, json(sample("06-submit-ok.json"))) : json(sample("06-submit-ok.json"))) : json(listed("someone else").body))
+      assert.strictEqual((yield* api.submit(spec)).jobId, 1)
+      assert.deepStrictEqual(paths(fake.requests()), ["POST /slurm/v0.0.38/job/submit", "GET /slurm/v0.0.38/jobs", "POST /slurm/v0.0.38/job/submit"])
+    }))
+
+  it.scopedLive("does not resubmit when the lookup itself fails", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], (request) => request.method === "POST" ? drop : json({ errors: [{ error_number: 2 }] }, 400))
+      assert.strictEqual(failureOf(yield* Effect.exit(api.submit(spec)))._tag, "SlurmRequestError")
+      assert.strictEqual(fake.requests().filter((r) => r.method === "POST").length, 1)
+    }))
+})
