@@ -16,7 +16,15 @@ await build({
   // ssh2's optional native addons are loaded with try/require; keep them out of the bundle.
   external: ["cpu-features", "*.node"],
   banner: {
-    js: "import { createRequire as __nshCreateRequire } from 'node:module'; const require = __nshCreateRequire(import.meta.url);"
+    // CommonJS dependencies (ssh2) expect require, __filename and __dirname.
+    js: [
+      "import { createRequire as __nshCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __nshFileURLToPath } from 'node:url';",
+      "import { dirname as __nshDirname } from 'node:path';",
+      "const require = __nshCreateRequire(import.meta.url);",
+      "const __filename = __nshFileURLToPath(import.meta.url);",
+      "const __dirname = __nshDirname(__filename);"
+    ].join(" ")
   },
   logLevel: "warning"
 })

@@ -1,0 +1,164 @@
+/**
+ * One accepted build, after Nix sent its inputs: wait for the job's allocation, reach the node
+ * over SSH, copy the inputs in, stream the log while the job builds, copy the outputs back and
+ * clean up. Every phase runs in the build's scope, so an interruption runs every finalizer.
+ */
+import { FileSystem } from "@effect/platform"
+import { Clock, Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
+import { Config } from "../config/Config.js"
+import { ActivityType, NixLog, ResultType, Verbosity } from "../hook/NixLog.js"
+import { waitForAllocation, waitForEnd } from "../slurm/Lifecycle.js"
+import { SshSession } from "../ssh/SshSession.js"
+import { copyClosureToNode, copyOutputsFromNode } from "../store/Copy.js"
+import type { Derivation } from "../store/Derivation.js"
+import * as Remote from "../store/RemoteStore.js"
+import type { StoreTarget } from "../store/StoreCommands.js"
+import { shellCommand } from "../util/ShellQuote.js"
+import type { BuildOptions } from "./BuildOptions.js"
+import { exitForOutcome, exitForRealise, outcomeMessage } from "./BuildResult.js"
+import { allJobFiles, jobFiles } from "./JobFiles.js"
+import { renewLease } from "./Lease.js"
+import { drainHeld, followLog, initialProgress, type LogEnd, type LogProgress, tailCommand } from "./LogFollower.js"
+import type { BuildExit } from "./TryHandler.js"
+
+/** A submitted job and what the build needs to know about it. */
+export interface SubmittedBuild {
+  readonly jobId: number
+  readonly tag: string
+  readonly nonce: string
+  readonly drv: Derivation
+  /** Set once the job has ended on its own, so the scope's finalizer does not cancel it. */
+  readonly ended: Ref.Ref<boolean>
+}
+
+/** How long the log may lag behind the job's end before nsh stops waiting for the end marker. */
+const markerGrace = Duration.seconds(5)
+
+const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1)
+
+/** Runs the build of an accepted, submitted job to Nix's exit code; failures are reported, not raised. */
+export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wanted: ReadonlyArray<string>, options: BuildOptions) =>
+  Effect.gen(function* () {
+    const { settings } = yield* Config
+    const log = yield* NixLog
+    const ssh = yield* SshSession
+    const drvPath = job.drv.drvPath
+    const files = jobFiles(settings.slurmStateDir, job.tag)
+    const local: StoreTarget = { store: options.store, binDir: "" }
+    const remote: StoreTarget = { store: settings.remoteStore, binDir: settings.remoteNixBinDir }
+
+    const allocation = yield* waitForAllocation(job.jobId)
+    if (allocation._tag === "Ended") {
+      yield* Ref.set(job.ended, true)
+      yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, allocation.outcome, allocation.info, settings.slurmStateDir)}`)
+      return exitForOutcome(allocation.outcome)
+    }
+    if (allocation._tag === "Stuck") {
+      yield* log.log(Verbosity.error, `nsh: Slurm job ${job.jobId} cannot start: ${allocation.why}; cancelling it`)
+      return 1 as BuildExit
+    }
+    const host = allocation.batchHost
+    yield* log.log(Verbosity.info, `nsh: Slurm job ${job.jobId} is running on ${host}`)
+
+    const conn = yield* ssh.connect(host)
+    yield* Effect.forkScoped(renewLease(conn, files.lease, settings.jobLeaseTimeout))
+    const progress = yield* Ref.make(initialProgress(yield* Clock.currentTimeMillis))
+    const logFiber = yield* Effect.forkScoped(
+      followLog((offset) => conn.spawn(tailCommand(files.log, offset)), progress, job.nonce, options.maxBuildLogSize)
+    )
+
+    // Inputs: the input closure plus the .drv closure, which nix-store --realise on the node needs.
+    const copied = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const activity = yield* log.activity(ActivityType.copyPaths, `copying inputs to ${host}`)
+        return yield* copyClosureToNode(conn, local, remote, [...inputs, drvPath], {
+          substitute: options.buildersUseSubstitutes,
+          onPlan: (missing) => activity.result(ResultType.setExpected, [ActivityType.copyPath, missing.length]),
+          onBytes: (bytes) => activity.result(ResultType.progress, [bytes, 0, 0, 0])
+        })
+      })
+    )
+    yield* log.log(Verbosity.talkative, `nsh: copied ${copied.paths} paths (${mib(copied.bytes)} MiB) to ${host}`)
+    // Silence counts from here: before the inputs arrived the job had nothing to say.
+    const copiedAt = yield* Clock.currentTimeMillis
+    yield* Ref.update(progress, (p) => ({ ...p, lastOutputAt: Math.max(p.lastOutputAt, copiedAt) }))
+
+    // The end: the log's marker gives the build's exit code; the job's end catches the cases
+    // where the script never printed it (cancelled, time limit, out of memory, node failure).
+    const silence = options.maxSilentTime > 0 ? watchSilence(progress, options.maxSilentTime) : Effect.never
+    const ended = yield* Effect.raceAll([
+      Fiber.join(logFiber).pipe(Effect.map((end) => ({ _tag: "Log" as const, end }))),
+      waitForEnd(job.jobId).pipe(Effect.map((end) => ({ _tag: "Job" as const, end }))),
+      silence.pipe(Effect.as({ _tag: "Silent" as const }))
+    ])
+
+    let logEnd: LogEnd | undefined
+    if (ended._tag === "Log") logEnd = ended.end
+    else if (ended._tag === "Job") {
+      yield* Ref.set(job.ended, true)
+      // The job ended; give the log a moment to deliver its last lines and the marker.
+      logEnd = Option.getOrUndefined(yield* Fiber.join(logFiber).pipe(Effect.timeoutOption(markerGrace)))
+      yield* drainHeld(progress)
+      if (logEnd?._tag !== "Marker") {
+        yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, ended.end.outcome, ended.end.info, settings.slurmStateDir)}`)
+        return exitForOutcome(ended.end.outcome)
+      }
+    } else {
+      yield* log.log(Verbosity.error, `nsh: building '${drvPath}' timed out after ${options.maxSilentTime} seconds of silence`)
+      return 101 as BuildExit
+    }
+
+    if (logEnd._tag === "OverLimit") {
+      yield* log.log(Verbosity.error, `nsh: killed after writing more than ${logEnd.limit} bytes of log output`)
+      return 1 as BuildExit
+    }
+    if (logEnd._tag === "StreamEnded") {
+      yield* log.log(Verbosity.error, `nsh: the log stream from ${host} ended before the build did`)
+      return 1 as BuildExit
+    }
+    if (logEnd.exitCode !== 0) {
+      yield* log.log(Verbosity.error, `nsh: the build of '${drvPath}' failed on ${host} (Slurm job ${job.jobId}, nix-store exit code ${logEnd.exitCode})`)
+      return exitForRealise(logEnd.exitCode)
+    }
+
+    const outputPaths = job.drv.outputs.filter((o) => wanted.length === 0 || wanted.includes(o.name) || wanted.includes(o.path)).map((o) => o.path)
+    const back = yield* Effect.scoped(
+      Effect.gen(function* () {
+        const activity = yield* log.activity(ActivityType.copyPaths, `copying outputs from ${host}`)
+        return yield* copyOutputsFromNode(conn, remote, local, outputPaths, drvPath, (bytes) =>
+          activity.result(ResultType.progress, [bytes, 0, 0, 0])
+        )
+      })
+    )
+    yield* log.log(Verbosity.talkative, `nsh: copied ${back.paths} outputs (${mib(back.bytes)} MiB) from ${host}`)
+
+    yield* conn.exec(shellCommand(["rm", "-f", ...allJobFiles(files)])).pipe(Effect.ignore)
+    if (settings.collectGarbage) yield* Remote.collectGarbage(conn, remote).pipe(Effect.ignore)
+    return 0 as BuildExit
+  }).pipe(
+    Effect.catchAll((error) =>
+      NixLog.pipe(
+        Effect.flatMap((log) => log.log(Verbosity.error, `nsh: ${error.message}`)),
+        Effect.as(1 as BuildExit)
+      )
+    )
+  )
+
+/** Completes when no log byte arrived for `seconds` (plus slack: the node's nix-store enforces it first). */
+const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
+  Effect.gen(function* () {
+    const limit = (seconds + 5) * 1000
+    const check = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const { lastOutputAt } = yield* Ref.get(progress)
+      return now - lastOutputAt > limit
+    })
+    yield* Effect.repeat(check, Schedule.spaced("1 second").pipe(Schedule.whileOutput((silent) => !silent)))
+  })
+
+/** Makes the state directory on this machine (on a shared home it is also the nodes'). */
+export const ensureStateDir = (dir: string) =>
+  FileSystem.FileSystem.pipe(
+    Effect.flatMap((fs) => fs.makeDirectory(dir, { recursive: true, mode: 0o700 })),
+    Effect.ignore
+  )

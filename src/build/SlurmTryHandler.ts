@@ -1,0 +1,93 @@
+/**
+ * The TryHandler that builds on Slurm: route the request, build the job for the derivation,
+ * submit it at once (one REST round trip, so Nix's scheduler is not held up by the queue), and
+ * accept with a build that waits for the allocation only after Nix has moved on.
+ *
+ * Each accepted build owns a scope forked from the handler's: closing it (the build finished,
+ * or the hook is interrupted) runs every finalizer, and the job's finalizer cancels the job
+ * unless it ended on its own.
+ */
+import type { CommandExecutor, FileSystem } from "@effect/platform"
+import { Effect, Either, ExecutionStrategy, Exit, Layer, Ref, Scope } from "effect"
+import { Config } from "../config/Config.js"
+import { NixLog, Verbosity } from "../hook/NixLog.js"
+import { SlurmApi } from "../slurm/SlurmApi.js"
+import { jobSpecFor, newJobIds } from "../slurm/Submission.js"
+import type { SshSession } from "../ssh/SshSession.js"
+import { NixStore } from "../store/NixStore.js"
+import type { BuildOptions } from "./BuildOptions.js"
+import { ensureStateDir, runBuild, type SubmittedBuild } from "./BuildProgram.js"
+import { route } from "./Routing.js"
+import { type BuildRequest, type TryAnswer, TryHandler } from "./TryHandler.js"
+
+/** A cancel must fit in Nix 2.35's 500 ms between SIGTERM and SIGKILL. */
+const cancelBudget = "400 millis"
+
+export const SlurmTryHandlerLive = Layer.scoped(
+  TryHandler,
+  Effect.gen(function* () {
+    const { settings } = yield* Config
+    const log = yield* NixLog
+    const api = yield* SlurmApi
+    const store = yield* NixStore
+    const handlerScope = yield* Effect.scope
+    // What each build needs, captured once: the builds run outside the layer's construction.
+    const context = yield* Effect.context<
+      Config | NixLog | SlurmApi | NixStore | SshSession | FileSystem.FileSystem | CommandExecutor.CommandExecutor
+    >()
+
+    const decline = (level: Verbosity, drvPath: string, reason: string) =>
+      Effect.as(log.log(level, `nsh: not building '${drvPath}' on the cluster: ${reason}`), {
+        _tag: "Decline",
+        reason
+      } satisfies TryAnswer)
+
+    /** Submits the job in `scope`, whose release cancels it unless it ended by itself. */
+    const submit = (request: BuildRequest, options: BuildOptions, scope: Scope.Scope) =>
+      Effect.gen(function* () {
+        const drv = yield* store.readDerivation(request.drvPath)
+        const ids = yield* newJobIds
+        const spec = jobSpecFor(drv, settings, options, ids)
+        if (Either.isLeft(spec)) return yield* Effect.fail(spec.left)
+        yield* ensureStateDir(settings.slurmStateDir)
+        const ended = yield* Ref.make(false)
+        const submitted = yield* Effect.acquireRelease(api.submit(spec.right), (job) =>
+          Ref.get(ended).pipe(
+            Effect.flatMap((done) => (done ? Effect.void : api.cancel(job.jobId))),
+            Effect.timeoutOption(cancelBudget),
+            Effect.ignore
+          )
+        ).pipe(Scope.extend(scope))
+        for (const warning of submitted.warnings) yield* log.log(Verbosity.warn, `nsh: slurmrestd: ${warning}`)
+        return { jobId: submitted.jobId, tag: ids.tag, nonce: ids.nonce, drv, ended } satisfies SubmittedBuild
+      })
+
+    const answer = (request: BuildRequest, options: BuildOptions): Effect.Effect<TryAnswer> =>
+      Effect.gen(function* () {
+        const decision = route(request, settings)
+        if (decision._tag === "Decline") return yield* decline(Verbosity.talkative, request.drvPath, decision.reason)
+        const scope = yield* Scope.fork(handlerScope, ExecutionStrategy.sequential)
+        const submitted = yield* Effect.either(submit(request, options, scope))
+        if (Either.isLeft(submitted)) {
+          yield* Scope.close(scope, Exit.void)
+          return yield* decline(Verbosity.error, request.drvPath, submitted.left.message)
+        }
+        const job = submitted.right
+        yield* log.log(Verbosity.info, `nsh: submitted '${request.drvPath}' as Slurm job ${job.jobId}`)
+        return {
+          _tag: "Accept",
+          build: {
+            machine: `slurm job ${job.jobId} (${settings.slurmApiHost})`,
+            run: (inputs, wanted) =>
+              runBuild(job, inputs, wanted, options).pipe(
+                Scope.extend(scope),
+                Effect.onExit((exit) => Scope.close(scope, exit)),
+                Effect.provide(context)
+              )
+          }
+        } satisfies TryAnswer
+      }).pipe(Effect.provide(context))
+
+    return TryHandler.of({ answer })
+  })
+)
