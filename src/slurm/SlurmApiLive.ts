@@ -2,7 +2,7 @@
  * SlurmApi over slurmrestd's REST API, in the dialect of the negotiated API version.
  */
 import { HttpClient } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Data, Effect, Either, Layer, Option } from "effect"
 import { Config } from "../config/Config.js"
 import { type ApiVersion, dialectFor, jobsOf, pingsOf, submitBody } from "./dialects/index.js"

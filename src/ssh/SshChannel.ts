@@ -2,7 +2,7 @@
  * Commands over one ssh2 connection: one session channel per command, several at once, with
  * backpressure both ways (the SSH window only reopens as our consumer reads).
  */
-import { NodeStream } from "@effect/platform-node"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Cause, Chunk, Deferred, Effect, Exit, Scope, Stream } from "effect"
 import * as os from "node:os"
 import type { Readable } from "node:stream"

@@ -3,7 +3,7 @@
  * configuration, known_hosts for the host key, agent and IdentityFiles for the user, ProxyJump hops.
  */
 import type { CommandExecutor, FileSystem } from "@effect/platform"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Layer, Option, type Scope } from "effect"
 import type * as Ssh2 from "ssh2"
 import {

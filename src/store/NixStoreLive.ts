@@ -3,7 +3,7 @@
  * `.drv` is plain text), so asking never needs a nix-store process or the daemon.
  */
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Effect, Layer } from "effect"
 import { describeFsError } from "../config/ConfigErrors.js"
 import { parseDerivation } from "./DrvParser.js"

@@ -1,0 +1,46 @@
+/**
+ * HookIO: the hook's two pipes to Nix — stdin (the wire protocol) and stderr (reply lines,
+ * `@nix` JSON, relayed lines). A service so the session can be tested with byte doubles.
+ */
+import { Context, Effect, Layer, Option, Queue } from "effect"
+import { writeAllSync } from "./FdWrite.js"
+
+export interface HookIOService {
+  /** The next chunk of Nix's stdin; None at EOF (and every time after). */
+  readonly read: Effect.Effect<Option.Option<Uint8Array>>
+  /** Writes to Nix's stderr pipe at once, in one piece, so Nix sees whole lines. */
+  readonly write: (data: string | Uint8Array) => Effect.Effect<void>
+}
+
+export class HookIO extends Context.Tag("nsh/HookIO")<HookIO, HookIOService>() {}
+
+/** The process's own stdin and fd 2. */
+export const HookIOLive: Layer.Layer<HookIO> = Layer.scoped(
+  HookIO,
+  Effect.gen(function*() {
+    const chunks = yield* Queue.unbounded<Option.Option<Uint8Array>>()
+    const stdin = process.stdin
+    const onData = (chunk: Buffer) => Queue.unsafeOffer(chunks, Option.some(chunk))
+    // A read error on a pipe from Nix means Nix is gone: the same as EOF for the session.
+    const onEnd = () => Queue.unsafeOffer(chunks, Option.none())
+    yield* Effect.acquireRelease(
+      Effect.sync(() => stdin.on("data", onData).on("end", onEnd).on("error", onEnd)),
+      () =>
+        Effect.sync(() => {
+          stdin.off("data", onData).off("end", onEnd).off("error", onEnd)
+          stdin.destroy()
+        })
+    )
+    let ended = false
+    return HookIO.of({
+      read: Effect.suspend(() =>
+        ended ? Effect.succeed(Option.none()) : Queue.take(chunks).pipe(
+          Effect.tap((chunk) => {
+            ended = Option.isNone(chunk)
+          })
+        )
+      ),
+      write: (data) => Effect.sync(() => writeAllSync(2, data))
+    })
+  })
+)
