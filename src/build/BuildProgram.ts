@@ -8,7 +8,7 @@ import { Clock, Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
 import { Config } from "../config/Config.js"
 import { ActivityType, NixLog, ResultType, Verbosity } from "../hook/NixLog.js"
 import { waitForAllocation, waitForEnd } from "../slurm/Lifecycle.js"
-import { SshSession } from "../ssh/SshSession.js"
+import { type SshConnection, SshSession } from "../ssh/SshSession.js"
 import { copyClosureToNode, copyOutputsFromNode } from "../store/Copy.js"
 import type { Derivation } from "../store/Derivation.js"
 import * as Remote from "../store/RemoteStore.js"
@@ -16,8 +16,9 @@ import type { StoreTarget } from "../store/StoreCommands.js"
 import { shellCommand } from "../util/ShellQuote.js"
 import type { BuildOptions } from "./BuildOptions.js"
 import { exitForOutcome, exitForRealise, outcomeMessage } from "./BuildResult.js"
-import { allJobFiles, jobFiles } from "./JobFiles.js"
+import { allJobFiles, type JobFiles, jobFiles } from "./JobFiles.js"
 import { renewLease } from "./Lease.js"
+import { resilientConnection } from "./Reconnect.js"
 import { drainHeld, followLog, initialProgress, type LogEnd, type LogProgress, tailCommand } from "./LogFollower.js"
 import type { BuildExit } from "./TryHandler.js"
 
@@ -60,11 +61,19 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
     const host = allocation.batchHost
     yield* log.log(Verbosity.info, `nsh: Slurm job ${job.jobId} is running on ${host}`)
 
-    const conn = yield* ssh.connect(host)
+    const conn = yield* resilientConnection(ssh.connect(host), (reason) =>
+      log.log(Verbosity.warn, `nsh: lost the connection to ${host} (${reason}); reconnecting`)
+    )
+    // Added before the lease fiber so that it runs after that fiber stops (finalizers run in
+    // reverse): a renewal racing the removal would leave the lease file behind.
+    yield* Effect.addFinalizer(() => removeJobFiles(conn, files))
     yield* Effect.forkScoped(renewLease(conn, files.lease, settings.jobLeaseTimeout))
     const progress = yield* Ref.make(initialProgress(yield* Clock.currentTimeMillis))
+    // A dropped connection resumes the log from the byte it had reached: nothing lost or repeated.
     const logFiber = yield* Effect.forkScoped(
-      followLog((offset) => conn.spawn(tailCommand(files.log, offset)), progress, job.nonce, options.maxBuildLogSize)
+      followLog((offset) => conn.spawn(tailCommand(files.log, offset)), progress, job.nonce, options.maxBuildLogSize).pipe(
+        Effect.retry({ while: (e) => e._tag === "SshChannelError", schedule: Schedule.spaced("1 second"), times: 10 })
+      )
     )
 
     // Inputs: the input closure plus the .drv closure, which nix-store --realise on the node needs.
@@ -132,8 +141,11 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
     )
     yield* log.log(Verbosity.talkative, `nsh: copied ${back.paths} outputs (${mib(back.bytes)} MiB) from ${host}`)
 
-    yield* conn.exec(shellCommand(["rm", "-f", ...allJobFiles(files)])).pipe(Effect.ignore)
-    if (settings.collectGarbage) yield* Remote.collectGarbage(conn, remote).pipe(Effect.ignore)
+    if (settings.collectGarbage) {
+      // The GC root must go first, or the outputs just copied back would survive the collection.
+      yield* removeJobFiles(conn, files)
+      yield* Remote.collectGarbage(conn, remote).pipe(Effect.ignore)
+    }
     return 0 as BuildExit
   }).pipe(
     Effect.catchAll((error) =>
@@ -155,6 +167,10 @@ const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
     })
     yield* Effect.repeat(check, Schedule.spaced("1 second").pipe(Schedule.whileOutput((silent) => !silent)))
   })
+
+/** Removes the job's files on the node; bounded, and never fails (it runs in finalizers). */
+const removeJobFiles = (conn: SshConnection, files: JobFiles) =>
+  conn.exec(shellCommand(["rm", "-f", ...allJobFiles(files)])).pipe(Effect.timeoutOption("5 seconds"), Effect.ignore)
 
 /** Makes the state directory on this machine (on a shared home it is also the nodes'). */
 export const ensureStateDir = (dir: string) =>
