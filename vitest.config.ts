@@ -17,6 +17,8 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          // Brings the harness cluster up (and down), rebuilds the bundle, provides facts + a token.
+          globalSetup: ["test/e2e/globalSetup.ts"],
           testTimeout: 300_000,
           hookTimeout: 300_000,
           // One real cluster, one real Nix store: e2e files must not race each other.
