@@ -43,7 +43,7 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
   s("remote-store", { _tag: "string" }, "auto", "The store URL the job uses on the node (`auto`, a daemon, or a local path such as `/local/store`, a store on node-local disk)."),
   s("remote-nix-bin-dir", { _tag: "path" }, "", "Directory holding `nix-store` on the nodes, when Nix is not on the nodes' PATH (e.g. a static Nix on a shared file system)."),
   s("collect-garbage", { _tag: "bool" }, "false", "Run `nix-store --gc` on the node's store after each build."),
-  s("slurm-state-dir", { _tag: "path" }, "~/.local/state/nsh", "Directory for each job's log file and GC root on the node, and for nsh's job journal on this machine. Must exist (or be creatable) on the nodes: a home directory on a shared file system is a good choice."),
+  s("slurm-state-dir", { _tag: "path" }, "~/.local/state/nsh", "Directory for each job's log file, lease and GC root on the node, and for nsh's job journal on this machine. nsh creates it here; on the nodes it must already exist, because Slurm opens the job's log file there before the job starts: a directory in a home on a shared file system is the usual choice."),
   s("slurm-api-host", { _tag: "string" }, "localhost", "Host name or address of slurmrestd."),
   s("slurm-api-port", { _tag: "int", min: 1, max: 65535 }, "6820", "Port of slurmrestd."),
   s("slurm-api-version", { _tag: "enum", values: ["auto", "v0.0.38", "v0.0.39", "v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"] }, "auto", "slurmrestd API version. `auto` uses the newest version the server offers."),
