@@ -3,7 +3,7 @@
  * server serves, found once per process by pinging newest → oldest (an unserved version answers
  * a plain-text 404 before any other check, so each probe is one cheap round trip).
  */
-import { Effect, Option, Schema, SynchronizedRef } from "effect"
+import { Effect, Either, Option, Schema, SynchronizedRef } from "effect"
 import { type ApiVersion, ApiVersions, isApiVersion } from "./dialects/index.js"
 import type { SlurmHttp } from "./http/SlurmHttp.js"
 import { type SlurmError, SlurmVersionUnsupported } from "./SlurmErrors.js"
@@ -34,12 +34,21 @@ export const offeredVersions = (http: SlurmHttp): Effect.Effect<ReadonlyArray<st
     Effect.orElseSucceed(() => [])
   )
 
-/** The newest version nsh speaks that the server serves. */
+/**
+ * The newest version nsh speaks that the server serves. All versions are probed at once: every
+ * hook process negotiates, and eight round trips in a row would delay its first submission.
+ */
 export const negotiate = (http: SlurmHttp): Effect.Effect<ApiVersion, SlurmError> =>
   Effect.gen(function*() {
-    for (const version of [...ApiVersions].reverse()) {
-      if (yield* serves(http, version)) return version
-    }
+    const newestFirst = [...ApiVersions].reverse()
+    const answers = yield* Effect.forEach(newestFirst, (version) => Effect.either(serves(http, version)), {
+      concurrency: "unbounded"
+    })
+    const served = newestFirst.find((_, i) => Either.getOrElse(answers[i]!, () => false))
+    if (served !== undefined) return served
+    // Nothing served: a probe that failed (unreachable, token rejected) explains why.
+    const failure = answers.find(Either.isLeft)
+    if (failure !== undefined) return yield* Effect.fail(failure.left)
     return yield* new SlurmVersionUnsupported({
       url: http.url,
       wanted: `any of ${ApiVersions.join(", ")}`,
