@@ -77,7 +77,7 @@ until nsh_nix_store --check-validity "$drv" >/dev/null 2>&1; do
 done
 
 # stdout only lists the output paths; the build log is on stderr.
-nsh_nix_store --realise "$drv" --add-root "$root" --indirect --cores "\${SLURM_CPUS_ON_NODE:-0}"${limitFlags(options)} --option system-features ${q(settings.systemFeatures.join(" "))} >/dev/null &
+nsh_nix_store --realise "$drv" --quiet --add-root "$root" --indirect --cores "\${SLURM_CPUS_ON_NODE:-0}"${limitFlags(options)} --option system-features ${q(settings.systemFeatures.join(" "))} >/dev/null &
 build=$!
 lapsed=
 ticks=0

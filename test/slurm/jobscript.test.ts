@@ -119,6 +119,7 @@ describe("jobScript", () => {
       assert.deepStrictEqual(realise, [
         "--realise",
         drvPath,
+        "--quiet",
         "--add-root",
         files.root,
         "--indirect",
@@ -152,7 +153,7 @@ describe("jobScript", () => {
       const [realise] = yield* realiseCalls(lab)
       assert.notInclude(realise, "--timeout")
       assert.notInclude(realise, "--max-silent-time")
-      assert.deepStrictEqual(realise?.slice(5, 7), ["--cores", "0"])
+      assert.deepStrictEqual(realise?.slice(6, 8), ["--cores", "0"])
     })
   )
 
@@ -231,6 +232,7 @@ describe("jobScript", () => {
         `local?root=/tmp/${odd}`,
         "--realise",
         `${storeDir}/00000000000000000000000000000000-${odd}.drv`,
+        "--quiet",
         "--add-root",
         jobFiles(stateDir, ids.tag).root,
         "--indirect",
