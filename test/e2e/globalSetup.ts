@@ -2,7 +2,8 @@
  * vitest globalSetup of the e2e project: brings the harness cluster up (test/harness/cluster-up.sh),
  * rebuilds the bundle so ./bin/nsh is current, provides the cluster's facts and a token to the tests,
  * and on teardown cancels jobs this run left behind and brings the cluster down
- * (NSH_TEST_KEEP_CLUSTER=1 keeps it; an adopted cluster is never stopped).
+ * (NSH_TEST_KEEP_CLUSTER=1 keeps it). An adopted cluster (the team's lab, already running) is
+ * shared: its jobs are not cancelled and its daemons are not stopped.
  */
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -81,7 +82,9 @@ export default function setup(project: TestProject) {
   process.env.NIX_CONFIG = `${process.env.NIX_CONFIG ?? ""}\nsubstituters =\n`
 
   return () => {
-    cancelLeftovers(startedAt)
+    // An adopted lab is shared (other e2e runs may be submitting right now): only an owned
+    // cluster's jobs are surely this run's.
+    if (mode === "owned") cancelLeftovers(startedAt)
     down()
   }
 }

@@ -84,6 +84,8 @@ export const run = (command: string, args: ReadonlyArray<string>, options: RunOp
       clearTimeout(timer)
       resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), code, signal })
     })
+    // A command that does not read its stdin may close it first: that is no failure.
+    child.stdin.on("error", () => undefined)
     child.stdin.end(options.input ?? "")
   })
 
