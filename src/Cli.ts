@@ -1,14 +1,21 @@
 /**
- * nsh's command line (everything but hook mode): `nsh --dry-run <drv> [--json]`, `nsh --version`.
+ * nsh's command line (everything but hook mode): `nsh --dry-run <drv> [--json]`, `nsh jobs`,
+ * `nsh cancel --orphans`, `nsh --version`.
  * Loaded lazily by bin.ts so a hook start never pays for @effect/cli.
  */
 import { Command, Options, ValidationError } from "@effect/cli"
+import type { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Data, Effect, Layer, Option } from "effect"
 import packageJson from "../package.json" with { type: "json" }
+import { type Journal, JournalLive } from "./build/Journal.js"
 import { dryRun, dryRunExitCode } from "./cli/DryRun.js"
+import { cancelOrphans, showJobs } from "./cli/Jobs.js"
+import type { Config } from "./config/Config.js"
 import { ConfigLive } from "./config/ConfigLive.js"
 import { NixLog, Verbosity } from "./hook/NixLog.js"
+import type { SlurmApi } from "./slurm/SlurmApi.js"
+import { SlurmApiLive } from "./slurm/SlurmApiLive.js"
 import { NixStoreLive } from "./store/NixStoreLive.js"
 
 /** A CLI command failed after telling the user why; the process exits with `code`. */
@@ -42,8 +49,34 @@ const nsh = Command.make(
     })
 ).pipe(Command.withDescription("nsh, the Nix Scheduler Hook: runs each Nix build as its own Slurm job."))
 
+/** Runs a command that talks to slurmrestd and reads the journal, reporting failures Nix-style. */
+const withSlurm = <E extends { readonly message: string }>(
+  program: Effect.Effect<void, E, SlurmApi | Journal | FileSystem.FileSystem | Config>
+) =>
+  program.pipe(
+    Effect.catchAll((error) => failWith(`nsh: ${error.message}`, 1)),
+    Effect.provide(Layer.mergeAll(SlurmApiLive, JournalLive).pipe(Layer.provideMerge(Layer.merge(ConfigLive, NodeContext.layer)))),
+    Effect.catchTag("NshConfError", (error) => failWith(error.message, 1))
+  )
+
+const jobs = Command.make(
+  "jobs",
+  { all: Options.boolean("all").pipe(Options.withDescription("Also list finished jobs Slurm still remembers.")) },
+  ({ all }) => withSlurm(showJobs(all))
+).pipe(
+  Command.withDescription("List nsh's Slurm jobs: state, node, derivation, and whether the hook that submitted each is alive.")
+)
+
+const cancel = Command.make(
+  "cancel",
+  { orphans: Options.boolean("orphans").pipe(Options.withDescription("Cancel the jobs whose hook is gone.")) },
+  ({ orphans }) => (orphans ? withSlurm(cancelOrphans) : failWith("nsh cancel: say what to cancel: --orphans", 1))
+).pipe(Command.withDescription("Cancel nsh's jobs whose hook died (and remove their files and records)."))
+
+const nshWithCommands = nsh.pipe(Command.withSubcommands([jobs, cancel]))
+
 /** Runs the CLI on `process.argv`-style arguments. */
-export const cli = Command.run(nsh, { name: "nsh", version: packageJson.version })
+export const cli = Command.run(nshWithCommands, { name: "nsh", version: packageJson.version })
 
 /** What @effect/cli itself needs. */
 export const CliLive = NodeContext.layer

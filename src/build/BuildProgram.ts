@@ -7,6 +7,7 @@ import { FileSystem } from "@effect/platform"
 import { Clock, Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
 import { Config } from "../config/Config.js"
 import { ActivityType, NixLog, ResultType, Verbosity } from "../hook/NixLog.js"
+import type { JobOutcome } from "../slurm/JobSpec.js"
 import { waitForAllocation, waitForEnd } from "../slurm/Lifecycle.js"
 import { type SshConnection, SshSession } from "../ssh/SshSession.js"
 import { copyClosureToNode, copyOutputsFromNode } from "../store/Copy.js"
@@ -21,6 +22,7 @@ import { renewLease } from "./Lease.js"
 import { resilientConnection } from "./Reconnect.js"
 import { drainHeld, followLog, initialProgress, type LogEnd, type LogProgress, tailCommand } from "./LogFollower.js"
 import type { BuildExit } from "./TryHandler.js"
+import type { WatchdogHandle } from "./Watchdog.js"
 
 /** A submitted job and what the build needs to know about it. */
 export interface SubmittedBuild {
@@ -30,6 +32,8 @@ export interface SubmittedBuild {
   readonly drv: Derivation
   /** Set once the job has ended on its own, so the scope's finalizer does not cancel it. */
   readonly ended: Ref.Ref<boolean>
+  /** Cancels the job from outside Nix's process group if this process dies. */
+  readonly watchdog: WatchdogHandle
 }
 
 /** How long the log may lag behind the job's end before nsh stops waiting for the end marker. */
@@ -51,14 +55,19 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
     const allocation = yield* waitForAllocation(job.jobId)
     if (allocation._tag === "Ended") {
       yield* Ref.set(job.ended, true)
-      yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, allocation.outcome, allocation.info, settings.slurmStateDir)}`)
-      return exitForOutcome(allocation.outcome)
+      // A job can succeed between two polls (its outputs were valid on the node already): its
+      // log and outputs are still on its node, so those are fetched as for a job seen running.
+      if (allocation.outcome._tag !== "Succeeded" || allocation.info.batchHost === "") {
+        yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, allocation.outcome, allocation.info, settings.slurmStateDir)}`)
+        return exitWithoutMarker(allocation.outcome)
+      }
     }
     if (allocation._tag === "Stuck") {
       yield* log.log(Verbosity.error, `nsh: Slurm job ${job.jobId} cannot start: ${allocation.why}; cancelling it`)
       return 1 as BuildExit
     }
-    const host = allocation.batchHost
+    const host = allocation.info.batchHost
+    yield* job.watchdog.nodeKnown(host).pipe(Effect.ignore)
     yield* log.log(Verbosity.info, `nsh: Slurm job ${job.jobId} is running on ${host}`)
 
     const conn = yield* resilientConnection(ssh.connect(host), (reason) =>
@@ -110,7 +119,7 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
       yield* drainHeld(progress)
       if (logEnd?._tag !== "Marker") {
         yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, ended.end.outcome, ended.end.info, settings.slurmStateDir)}`)
-        return exitForOutcome(ended.end.outcome)
+        return exitWithoutMarker(ended.end.outcome)
       }
     } else {
       yield* log.log(Verbosity.error, `nsh: building '${drvPath}' timed out after ${options.maxSilentTime} seconds of silence`)
@@ -125,6 +134,8 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
       yield* log.log(Verbosity.error, `nsh: the log stream from ${host} ended before the build did`)
       return 1 as BuildExit
     }
+    // The script printed its end marker and exits: the job ends by itself, nothing may cancel it.
+    yield* Ref.set(job.ended, true)
     if (logEnd.exitCode !== 0) {
       yield* log.log(Verbosity.error, `nsh: the build of '${drvPath}' failed on ${host} (Slurm job ${job.jobId}, nix-store exit code ${logEnd.exitCode})`)
       return exitForRealise(logEnd.exitCode)
@@ -156,6 +167,9 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
     )
   )
 
+/** Without the end marker there is no build result, so not even a COMPLETED job is a success. */
+const exitWithoutMarker = (outcome: JobOutcome): BuildExit => (outcome._tag === "Succeeded" ? 1 : exitForOutcome(outcome))
+
 /** Completes when no log byte arrived for `seconds` (plus slack: the node's nix-store enforces it first). */
 const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
   Effect.gen(function* () {
@@ -170,7 +184,12 @@ const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
 
 /** Removes the job's files on the node; bounded, and never fails (it runs in finalizers). */
 const removeJobFiles = (conn: SshConnection, files: JobFiles) =>
-  conn.exec(shellCommand(["rm", "-f", ...allJobFiles(files)])).pipe(Effect.timeoutOption("5 seconds"), Effect.ignore)
+  conn.exec(shellCommand(["rm", "-f", ...allJobFiles(files)])).pipe(
+    // Finalizers are uninterruptible: without this the timeout could not stop a hung command.
+    Effect.interruptible,
+    Effect.timeoutOption("5 seconds"),
+    Effect.ignore
+  )
 
 /** Makes the state directory on this machine (on a shared home it is also the nodes'). */
 export const ensureStateDir = (dir: string) =>

@@ -8,8 +8,12 @@ import { Layer } from "effect"
 import { SlurmApiLive } from "../slurm/SlurmApiLive.js"
 import { SshSessionLive } from "../ssh/SshSessionLive.js"
 import { NixStoreLive } from "../store/NixStoreLive.js"
+import { JournalLive } from "./Journal.js"
 import { SlurmTryHandlerLive } from "./SlurmTryHandler.js"
+import { WatchdogLive } from "./Watchdog.js"
 
 export const SlurmTryHandlerDefault = SlurmTryHandlerLive.pipe(
-  Layer.provide(Layer.mergeAll(SlurmApiLive, SshSessionLive, NixStoreLive, NodeContext.layer))
+  Layer.provide(
+    Layer.mergeAll(SlurmApiLive, SshSessionLive, NixStoreLive, WatchdogLive, JournalLive).pipe(Layer.provideMerge(NodeContext.layer))
+  )
 )

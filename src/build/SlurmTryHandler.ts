@@ -11,14 +11,20 @@ import type { CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Either, ExecutionStrategy, Exit, Layer, Ref, Scope } from "effect"
 import { Config } from "../config/Config.js"
 import { NixLog, Verbosity } from "../hook/NixLog.js"
+import { credentialsOf } from "../slurm/http/Credentials.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
+import { SlurmAuthError } from "../slurm/SlurmErrors.js"
 import { jobSpecFor, newJobIds } from "../slurm/Submission.js"
 import type { SshSession } from "../ssh/SshSession.js"
 import { NixStore } from "../store/NixStore.js"
 import type { BuildOptions } from "./BuildOptions.js"
 import { ensureStateDir, runBuild, type SubmittedBuild } from "./BuildProgram.js"
+import { allJobFiles, type JobFiles, jobFiles } from "./JobFiles.js"
+import { isHookAlive, Journal } from "./Journal.js"
+import { reapOrphans } from "./Reaper.js"
 import { route } from "./Routing.js"
 import { type BuildRequest, type TryAnswer, TryHandler } from "./TryHandler.js"
+import { Watchdog } from "./Watchdog.js"
 
 /** A cancel must fit in Nix 2.35's 500 ms between SIGTERM and SIGKILL. */
 const cancelBudget = "400 millis"
@@ -30,17 +36,55 @@ export const SlurmTryHandlerLive = Layer.scoped(
     const log = yield* NixLog
     const api = yield* SlurmApi
     const store = yield* NixStore
+    const journal = yield* Journal
+    const watchdog = yield* Watchdog
     const handlerScope = yield* Effect.scope
     // What each build needs, captured once: the builds run outside the layer's construction.
     const context = yield* Effect.context<
-      Config | NixLog | SlurmApi | NixStore | SshSession | FileSystem.FileSystem | CommandExecutor.CommandExecutor
+      Config | NixLog | SlurmApi | NixStore | SshSession | Journal | Watchdog | FileSystem.FileSystem | CommandExecutor.CommandExecutor
     >()
+    // Jobs left by hooks that died with their watchdog (a crash): cancelled quietly, in the background.
+    yield* Effect.forkIn(reapOrphans.pipe(Effect.provide(context), Effect.ignore), handlerScope)
 
     const decline = (level: Verbosity, drvPath: string, reason: string) =>
       Effect.as(log.log(level, `nsh: not building '${drvPath}' on the cluster: ${reason}`), {
         _tag: "Decline",
         reason
       } satisfies TryAnswer)
+
+    /**
+     * A watchdog for one submission, ready before the submit: from then on, whatever kills this
+     * process, something outside Nix's process group cancels the job and removes its files.
+     */
+    const guard = (tag: string, files: JobFiles) =>
+      Effect.gen(function* () {
+        const credentials = yield* credentialsOf(settings)
+        if (credentials._tag === "None") {
+          return yield* new SlurmAuthError({ host: settings.slurmApiHost, reason: "no token configured", missing: true })
+        }
+        const handle = yield* watchdog.start({
+          slurm: {
+            host: settings.slurmApiHost,
+            port: settings.slurmApiPort,
+            apiVersion: yield* api.apiVersion,
+            userName: credentials.value.userName,
+            token: credentials.value.token
+          },
+          tag,
+          nodeFiles: allJobFiles(files),
+          localFiles: [journal.fileOf(tag)]
+        })
+        yield* handle.ready
+        return handle
+      })
+
+    /** Jobs of live hooks on this machine, when max-jobs caps them. */
+    const atCapacity = Effect.gen(function* () {
+      if (settings.maxJobs === 0) return false
+      const entries = yield* journal.list
+      const live = yield* Effect.filter(entries, (entry) => isHookAlive(entry).pipe(Effect.provide(context)))
+      return live.length >= settings.maxJobs
+    })
 
     /** Submits the job in `scope`, whose release cancels it unless it ended by itself. */
     const submit = (request: BuildRequest, options: BuildOptions, scope: Scope.Scope) =>
@@ -50,22 +94,39 @@ export const SlurmTryHandlerLive = Layer.scoped(
         const spec = jobSpecFor(drv, settings, options, ids)
         if (Either.isLeft(spec)) return yield* Effect.fail(spec.left)
         yield* ensureStateDir(settings.slurmStateDir)
+        // The intent goes to the journal before the submit, so no interruption can lose the job.
+        yield* journal.begin({ tag: ids.tag, drvPath: drv.drvPath })
+        const watch = yield* guard(ids.tag, jobFiles(settings.slurmStateDir, ids.tag)).pipe(Scope.extend(scope))
         const ended = yield* Ref.make(false)
+        // Finalizers run in reverse: this one runs after the build removed the job's files and
+        // before the watchdog's socket closes, so a job that ended by itself is left alone.
+        yield* Effect.addFinalizer(() =>
+          Effect.whenEffect(Effect.zipRight(watch.finished(), journal.remove(ids.tag)).pipe(Effect.ignore), Ref.get(ended))
+        ).pipe(Scope.extend(scope))
         const submitted = yield* Effect.acquireRelease(api.submit(spec.right), (job) =>
           Ref.get(ended).pipe(
             Effect.flatMap((done) => (done ? Effect.void : api.cancel(job.jobId))),
+            // A release is uninterruptible: without this the budget could not stop a hung request.
+            Effect.interruptible,
             Effect.timeoutOption(cancelBudget),
             Effect.ignore
           )
         ).pipe(Scope.extend(scope))
+        yield* watch.jobSubmitted(submitted.jobId)
+        yield* journal.update(ids.tag, { jobId: submitted.jobId })
         for (const warning of submitted.warnings) yield* log.log(Verbosity.warn, `nsh: slurmrestd: ${warning}`)
-        return { jobId: submitted.jobId, tag: ids.tag, nonce: ids.nonce, drv, ended } satisfies SubmittedBuild
+        return { jobId: submitted.jobId, tag: ids.tag, nonce: ids.nonce, drv, ended, watchdog: watch } satisfies SubmittedBuild
       })
 
     const answer = (request: BuildRequest, options: BuildOptions): Effect.Effect<TryAnswer> =>
       Effect.gen(function* () {
         const decision = route(request, settings)
         if (decision._tag === "Decline") return yield* decline(Verbosity.talkative, request.drvPath, decision.reason)
+        if (yield* Effect.orElseSucceed(atCapacity, () => false)) {
+          const reason = `max-jobs (${settings.maxJobs}) of nsh's Slurm jobs are pending or running`
+          yield* log.log(Verbosity.talkative, `nsh: postponing '${request.drvPath}': ${reason}`)
+          return { _tag: "Postpone", reason } satisfies TryAnswer
+        }
         const scope = yield* Scope.fork(handlerScope, ExecutionStrategy.sequential)
         const submitted = yield* Effect.either(submit(request, options, scope))
         if (Either.isLeft(submitted)) {
