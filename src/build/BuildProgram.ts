@@ -42,7 +42,12 @@ const markerGrace = Duration.seconds(5)
 const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1)
 
 /** Runs the build of an accepted, submitted job to Nix's exit code; failures are reported, not raised. */
-export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wanted: ReadonlyArray<string>, options: BuildOptions) =>
+export const runBuild = (
+  job: SubmittedBuild,
+  inputs: ReadonlyArray<string>,
+  wanted: ReadonlyArray<string>,
+  options: BuildOptions
+) =>
   Effect.gen(function* () {
     const { settings } = yield* Config
     const log = yield* NixLog
@@ -54,6 +59,7 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
 
     const allocation = yield* waitForAllocation(job.jobId)
     if (allocation._tag === "Ended") {
+      if (allocation.outcome._tag === "Retryable") return yield* retry(job.jobId, allocation.outcome.state, allocation.info.reason)
       yield* Ref.set(job.ended, true)
       // A job can succeed between two polls (its outputs were valid on the node already): its
       // log and outputs are still on its node, so those are fetched as for a job seen running.
@@ -113,6 +119,8 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
     let logEnd: LogEnd | undefined
     if (ended._tag === "Log") logEnd = ended.end
     else if (ended._tag === "Job") {
+      // A requeued job keeps running elsewhere: it is not "ended", so the scope cancels it.
+      if (ended.end.outcome._tag === "Retryable") return yield* retry(job.jobId, ended.end.outcome.state, ended.end.info.reason)
       yield* Ref.set(job.ended, true)
       // The job ended; give the log a moment to deliver its last lines and the marker.
       logEnd = Option.getOrUndefined(yield* Fiber.join(logFiber).pipe(Effect.timeoutOption(markerGrace)))
@@ -166,6 +174,21 @@ export const runBuild = (job: SubmittedBuild, inputs: ReadonlyArray<string>, wan
       )
     )
   )
+
+/** The build could not finish through no fault of its own (the node failed, the job was preempted). */
+export interface Retry {
+  readonly _tag: "Retry"
+  readonly reason: string
+}
+
+/** What one attempt ends with: Nix's exit code, or a request to submit the build again. */
+export type AttemptResult = BuildExit | Retry
+
+const retry = (jobId: number, state: string, reason: string) =>
+  Effect.succeed<Retry>({
+    _tag: "Retry",
+    reason: `Slurm job ${jobId} ended with ${state}${reason && reason !== "None" ? ` (${reason})` : ""}`
+  })
 
 /** Without the end marker there is no build result, so not even a COMPLETED job is a success. */
 const exitWithoutMarker = (outcome: JobOutcome): BuildExit => (outcome._tag === "Succeeded" ? 1 : exitForOutcome(outcome))

@@ -8,7 +8,7 @@
  * unless it ended on its own.
  */
 import type { CommandExecutor, FileSystem } from "@effect/platform"
-import { Effect, Either, ExecutionStrategy, Exit, Layer, Ref, Scope } from "effect"
+import { Duration, Effect, Either, ExecutionStrategy, Exit, Layer, Ref, Scope } from "effect"
 import { Config } from "../config/Config.js"
 import { NixLog, Verbosity } from "../hook/NixLog.js"
 import { credentialsOf } from "../slurm/http/Credentials.js"
@@ -23,8 +23,11 @@ import { allJobFiles, type JobFiles, jobFiles } from "./JobFiles.js"
 import { isHookAlive, Journal } from "./Journal.js"
 import { reapOrphans } from "./Reaper.js"
 import { route } from "./Routing.js"
-import { type BuildRequest, type TryAnswer, TryHandler } from "./TryHandler.js"
+import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from "./TryHandler.js"
 import { Watchdog } from "./Watchdog.js"
+
+/** How often a build is submitted when its jobs fail through no fault of its own (like Hydra's retries). */
+const maxAttempts = 3
 
 /** A cancel must fit in Nix 2.35's 500 ms between SIGTERM and SIGKILL. */
 const cancelBudget = "400 millis"
@@ -118,6 +121,51 @@ export const SlurmTryHandlerLive = Layer.scoped(
         return { jobId: submitted.jobId, tag: ids.tag, nonce: ids.nonce, drv, ended, watchdog: watch } satisfies SubmittedBuild
       })
 
+    /** Submits a job for the request in a scope of its own (closed here if the submit fails). */
+    const start = (request: BuildRequest, options: BuildOptions) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.fork(handlerScope, ExecutionStrategy.sequential)
+        const submitted = yield* submit(request, options, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+        yield* log.log(Verbosity.info, `nsh: submitted '${request.drvPath}' as Slurm job ${submitted.jobId}`)
+        return [submitted, scope] as const
+      })
+
+    /**
+     * Runs the build; when its job failed through no fault of the build (node failure,
+     * preemption, requeue), that job is cancelled with its scope and a new one submitted, a
+     * bounded number of times.
+     */
+    const attempts = (
+      request: BuildRequest,
+      options: BuildOptions,
+      job: SubmittedBuild,
+      scope: Scope.CloseableScope,
+      inputs: ReadonlyArray<string>,
+      wanted: ReadonlyArray<string>,
+      attempt = 1
+    ): Effect.Effect<BuildExit> =>
+      runBuild(job, inputs, wanted, options).pipe(
+        Scope.extend(scope),
+        Effect.onExit((exit) => Scope.close(scope, exit)),
+        Effect.flatMap((result) => {
+          if (typeof result === "number") return Effect.succeed(result)
+          if (attempt >= maxAttempts) {
+            return Effect.as(log.log(Verbosity.error, `nsh: ${result.reason}; giving up after ${attempt} attempts`), 1 as BuildExit)
+          }
+          return Effect.gen(function* () {
+            yield* log.log(Verbosity.warn, `nsh: ${result.reason}; submitting the build again (attempt ${attempt + 1} of ${maxAttempts})`)
+            yield* Effect.sleep(Duration.seconds(2 ** attempt))
+            const next = yield* Effect.either(start(request, options))
+            if (Either.isLeft(next)) {
+              yield* log.log(Verbosity.error, `nsh: cannot submit '${request.drvPath}' again: ${next.left.message}`)
+              return 1 as BuildExit
+            }
+            return yield* attempts(request, options, next.right[0], next.right[1], inputs, wanted, attempt + 1)
+          })
+        }),
+        Effect.provide(context)
+      )
+
     const answer = (request: BuildRequest, options: BuildOptions): Effect.Effect<TryAnswer> =>
       Effect.gen(function* () {
         const decision = route(request, settings)
@@ -127,24 +175,14 @@ export const SlurmTryHandlerLive = Layer.scoped(
           yield* log.log(Verbosity.talkative, `nsh: postponing '${request.drvPath}': ${reason}`)
           return { _tag: "Postpone", reason } satisfies TryAnswer
         }
-        const scope = yield* Scope.fork(handlerScope, ExecutionStrategy.sequential)
-        const submitted = yield* Effect.either(submit(request, options, scope))
-        if (Either.isLeft(submitted)) {
-          yield* Scope.close(scope, Exit.void)
-          return yield* decline(Verbosity.error, request.drvPath, submitted.left.message)
-        }
-        const job = submitted.right
-        yield* log.log(Verbosity.info, `nsh: submitted '${request.drvPath}' as Slurm job ${job.jobId}`)
+        const first = yield* Effect.either(start(request, options))
+        if (Either.isLeft(first)) return yield* decline(Verbosity.error, request.drvPath, first.left.message)
+        const [job, scope] = first.right
         return {
           _tag: "Accept",
           build: {
             machine: `slurm job ${job.jobId} (${settings.slurmApiHost})`,
-            run: (inputs, wanted) =>
-              runBuild(job, inputs, wanted, options).pipe(
-                Scope.extend(scope),
-                Effect.onExit((exit) => Scope.close(scope, exit)),
-                Effect.provide(context)
-              )
+            run: (inputs, wanted) => attempts(request, options, job, scope, inputs, wanted)
           }
         } satisfies TryAnswer
       }).pipe(Effect.provide(context))
