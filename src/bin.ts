@@ -23,6 +23,8 @@ const logDefect = (cause: Cause.Cause<unknown>) =>
     : Effect.flatMap(NixLog, (log) => Effect.as(log.log(Verbosity.error, `nsh: internal error: ${Cause.pretty(cause)}`), 1))
 
 const runHook = (verbosity: number) => {
+  // runMain interrupts the program on SIGINT and SIGTERM; a hang-up must clean up the same way.
+  process.on("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
   const layers = Layer.mergeAll(
     // An invalid nsh.conf must not stop the session: nsh then declines everything.
     TryHandlerLive.pipe(Layer.provide(ConfigLive), Layer.catchAll(TryHandlerWithoutConfig)),
