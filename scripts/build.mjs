@@ -1,6 +1,10 @@
 // Bundles src/bin.ts into one file (dist/nsh.mjs) so the hook starts fast: Nix starts a
 // hook per accepted build and waits for its first answer.
+import { rmSync, writeFileSync } from "node:fs"
 import { build } from "esbuild"
+
+// Chunk names carry content hashes: without this, every build would leave the old ones behind.
+rmSync("dist", { recursive: true, force: true })
 
 await build({
   // Split: hook mode loads dist/nsh.mjs + the shared chunk only, never the CLI's chunk
@@ -15,7 +19,9 @@ await build({
   format: "esm",
   splitting: true,
   sourcemap: false,
-  minify: false,
+  // Smaller files parse faster, and parsing is most of a hook's start-up; names stay readable.
+  minifyWhitespace: true,
+  minifySyntax: true,
   legalComments: "none",
   // ssh2's optional native addons are loaded with try/require; keep them out of the bundle.
   external: ["cpu-features", "*.node"],
@@ -34,5 +40,4 @@ await build({
 })
 
 // bin/nsh runs the bundle with this node when PATH has none (nix-daemon's environment).
-import { writeFileSync } from "node:fs"
 writeFileSync("dist/node-path", process.execPath + "\n")
