@@ -3,6 +3,8 @@
  * server serves, found once per process by pinging newest → oldest (an unserved version answers
  * a plain-text 404 before any other check, so each probe is one cheap round trip).
  */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import { Effect, Either, Option, Schema, SynchronizedRef } from "effect"
 import { type ApiVersion, ApiVersions, isApiVersion } from "./dialects/index.js"
 import type { SlurmHttp } from "./http/SlurmHttp.js"
@@ -64,8 +66,46 @@ export interface VersionChoice {
   readonly forget: Effect.Effect<void>
 }
 
+/**
+ * Where negotiated versions are remembered between processes: Nix starts a hook per build, and
+ * each would otherwise probe every version again. A wrong memory costs one 404 and a new probe.
+ */
+export interface VersionMemory {
+  readonly recall: Effect.Effect<Option.Option<ApiVersion>>
+  readonly remember: (version: ApiVersion) => Effect.Effect<void>
+  readonly forget: Effect.Effect<void>
+}
+
+/** Remembers nothing (tests, and when no state directory is usable). */
+export const noVersionMemory: VersionMemory = {
+  recall: Effect.succeed(Option.none()),
+  remember: () => Effect.void,
+  forget: Effect.void
+}
+
+/** Remembers the version in `file` for `maxAgeMs`; failures to read or write only cost a probe. */
+export const fileVersionMemory = (file: string, maxAgeMs: number): VersionMemory => ({
+  recall: Effect.try(() => {
+    if (Date.now() - Fs.statSync(file).mtimeMs > maxAgeMs) return Option.none<ApiVersion>()
+    const text = Fs.readFileSync(file, "utf8").trim()
+    return isApiVersion(text) ? Option.some(text) : Option.none<ApiVersion>()
+  }).pipe(Effect.orElseSucceed(() => Option.none<ApiVersion>())),
+  remember: (version) =>
+    Effect.try(() => {
+      Fs.mkdirSync(Path.dirname(file), { recursive: true })
+      const temp = `${file}.${process.pid}.tmp`
+      Fs.writeFileSync(temp, `${version}\n`)
+      Fs.renameSync(temp, file)
+    }).pipe(Effect.ignore),
+  forget: Effect.try(() => Fs.rmSync(file, { force: true })).pipe(Effect.ignore)
+})
+
 /** The version choice for a `slurm-api-version` setting (`auto` or an explicit version). */
-export const makeVersionChoice = (http: SlurmHttp, configured: string): Effect.Effect<VersionChoice> =>
+export const makeVersionChoice = (
+  http: SlurmHttp,
+  configured: string,
+  memory: VersionMemory = noVersionMemory
+): Effect.Effect<VersionChoice> =>
   Effect.gen(function*() {
     if (configured !== "auto") {
       const fixed: Effect.Effect<ApiVersion, SlurmError> = isApiVersion(configured)
@@ -78,7 +118,14 @@ export const makeVersionChoice = (http: SlurmHttp, configured: string): Effect.E
     const current = SynchronizedRef.modifyEffect(chosen, (known) =>
       Option.match(known, {
         onSome: (version) => Effect.succeed([version, known] as const),
-        onNone: () => Effect.map(negotiate(http), (version) => [version, Option.some(version)] as const)
+        onNone: () =>
+          memory.recall.pipe(
+            Effect.flatMap(Option.match({
+              onSome: Effect.succeed,
+              onNone: () => Effect.tap(negotiate(http), memory.remember)
+            })),
+            Effect.map((version) => [version, Option.some(version)] as const)
+          )
       }))
-    return { current, forget: SynchronizedRef.set(chosen, Option.none()) }
+    return { current, forget: Effect.zipRight(SynchronizedRef.set(chosen, Option.none()), memory.forget) }
   })

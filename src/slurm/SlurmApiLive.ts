@@ -4,11 +4,13 @@
 import { HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Data, Effect, Either, Layer, Option } from "effect"
+import * as Os from "node:os"
 import { Config } from "../config/Config.js"
+import type { Settings } from "../config/Settings.js"
 import { type ApiVersion, dialectFor, jobsOf, pingsOf, submitBody } from "./dialects/index.js"
 import { defaultHttpOptions, makeSlurmHttp, type Method, type Reply, type SlurmHttpOptions, Transient } from "./http/SlurmHttp.js"
 import type { JobInfo, JobSpec } from "./JobSpec.js"
-import { makeVersionChoice } from "./Negotiate.js"
+import { fileVersionMemory, makeVersionChoice, noVersionMemory, type VersionMemory } from "./Negotiate.js"
 import { SlurmApi, type SlurmApiService, type SubmittedJob } from "./SlurmApi.js"
 import {
   type SlurmError,
@@ -39,12 +41,13 @@ const refused = (operation: string, reply: Reply, jobId?: number) =>
 
 /** Builds the service from Config on the given HttpClient. */
 export const makeSlurmApi = (
-  options: SlurmHttpOptions = defaultHttpOptions
+  options: SlurmHttpOptions = defaultHttpOptions,
+  memory: (settings: Settings) => VersionMemory = () => noVersionMemory
 ): Effect.Effect<SlurmApiService, never, Config | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const { settings } = yield* Config
     const http = yield* makeSlurmHttp(settings, options)
-    const versions = yield* makeVersionChoice(http, settings.slurmApiVersion)
+    const versions = yield* makeVersionChoice(http, settings.slurmApiVersion, memory(settings))
 
     // A plain-text 404 is slurmrestd's router: the version went away (an upgrade), so negotiate anew next time.
     const routed = (version: ApiVersion) => (reply: Reply): Effect.Effect<Reply, SlurmError> =>
@@ -184,8 +187,16 @@ export const makeSlurmApi = (
 
 /** SlurmApi on a caller-provided HttpClient (tests count or fake requests with it). */
 export const layerWith = (
-  options: SlurmHttpOptions = defaultHttpOptions
-): Layer.Layer<SlurmApi, never, Config | HttpClient.HttpClient> => Layer.effect(SlurmApi, makeSlurmApi(options))
+  options: SlurmHttpOptions = defaultHttpOptions,
+  memory: (settings: Settings) => VersionMemory = () => noVersionMemory
+): Layer.Layer<SlurmApi, never, Config | HttpClient.HttpClient> => Layer.effect(SlurmApi, makeSlurmApi(options, memory))
+
+/** The negotiated version, remembered for an hour in the user's cache directory, per slurmrestd. */
+const cachedMemory = (settings: Settings): VersionMemory =>
+  fileVersionMemory(
+    `${process.env["XDG_CACHE_HOME"] || `${Os.homedir()}/.cache`}/nsh/slurmrestd-${settings.slurmApiHost}-${settings.slurmApiPort}.version`,
+    3_600_000
+  )
 
 /** Node's HTTP client with keep-alive: one connection to slurmrestd reused for the whole process. */
 export const NodeHttpClientLive: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerWithoutAgent.pipe(
@@ -193,4 +204,6 @@ export const NodeHttpClientLive: Layer.Layer<HttpClient.HttpClient> = NodeHttpCl
 )
 
 /** The production SlurmApi. */
-export const SlurmApiLive: Layer.Layer<SlurmApi, never, Config> = layerWith().pipe(Layer.provide(NodeHttpClientLive))
+export const SlurmApiLive: Layer.Layer<SlurmApi, never, Config> = layerWith(defaultHttpOptions, cachedMemory).pipe(
+  Layer.provide(NodeHttpClientLive)
+)

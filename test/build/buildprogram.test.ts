@@ -1,0 +1,856 @@
+/**
+ * The Slurm TryHandler and its build program with every service doubled: SlurmApi plays the job's
+ * states and records cancels, SshSession runs the "node's" commands locally, a fake nix-store on
+ * PATH plays both stores, and NixLog records what the user sees. The test plays the job on the
+ * node: it writes the job's log (with the end marker) and the built outputs.
+ */
+import { FileSystem } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Context, Effect, Fiber, identity, Layer, Option, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { type BuildOptions, defaultBuildOptions } from "../../src/build/BuildOptions.js"
+import { Journal, makeJournal } from "../../src/build/Journal.js"
+import { WatchdogError } from "../../src/build/Watchdog.js"
+import { SlurmTryHandlerLive } from "../../src/build/SlurmTryHandler.js"
+import { type AcceptedBuild, type BuildRequest, TryHandler } from "../../src/build/TryHandler.js"
+import type { Settings } from "../../src/config/Settings.js"
+import { ActivityType, ResultType } from "../../src/hook/NixLog.js"
+import type { JobInfo, JobSpec } from "../../src/slurm/JobSpec.js"
+import { type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
+import { SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
+import { SshSession } from "../../src/ssh/SshSession.js"
+import type { Derivation } from "../../src/store/Derivation.js"
+import { NixStore } from "../../src/store/NixStore.js"
+import { DerivationError } from "../../src/store/StoreErrors.js"
+import { SshCalls, type SshCall, SshSessionTest } from "../ssh/SshSessionTest.js"
+import { type FakeStore, installFakeNixStore, makeFakeStore } from "../support/FakeNixStore.js"
+import { fastClock } from "../support/FastClock.js"
+import { awaitEvents, buildLogText, type LogEvent, LogEvents, messages, NixLogRecording } from "../support/NixLogRecording.js"
+import { TestConfig } from "../support/settings.js"
+import { WatchdogCalls, WatchdogRecording } from "../support/WatchdogRecording.js"
+import {
+  cancelled,
+  endedAs,
+  jobInfo,
+  runningOn,
+  type SlurmCall,
+  SlurmApiScripted,
+  SlurmCalls,
+  submitted
+} from "../support/SlurmApiScripted.js"
+
+let uninstall: () => void = () => {}
+beforeAll(() => {
+  uninstall = installFakeNixStore()
+})
+afterAll(() => uninstall())
+
+const p = (hash: string, name: string) => `/nix/store/${hash.repeat(32)}-${name}`
+const drvPath = p("0", "hello-2.12.drv")
+const out = p("a", "hello-2.12")
+const dev = p("b", "hello-2.12-dev")
+const glibc = p("c", "glibc-2.37")
+const src = p("d", "hello-2.12.tar.gz")
+const jobId = 4242
+
+const drv: Derivation = {
+  drvPath,
+  outputs: [
+    { name: "out", path: out, hashAlgo: "", hash: "" },
+    { name: "dev", path: dev, hashAlgo: "", hash: "" }
+  ],
+  inputDrvs: [],
+  inputSrcs: [src],
+  system: "x86_64-linux",
+  builder: "/bin/sh",
+  args: ["-c", "make install"],
+  env: { name: "hello-2.12" },
+  structuredAttrs: undefined
+}
+
+const request: BuildRequest = { amWilling: true, neededSystem: "x86_64-linux", drvPath, requiredFeatures: [] }
+
+const NixStoreDouble = Layer.succeed(
+  NixStore,
+  NixStore.of({
+    readDerivation: (path) =>
+      path === drvPath ? Effect.succeed(drv) : Effect.fail(new DerivationError({ drvPath: path, reason: "no such file" }))
+  })
+)
+
+/** One test's stores and state directory, in a temp dir. */
+interface World {
+  readonly dir: string
+  readonly local: FakeStore
+  readonly node: FakeStore
+  readonly stateDir: string
+  readonly options: BuildOptions
+}
+
+/** The local store holds the inputs; the node already has the source, not glibc or the .drv. */
+const makeWorld = (options: Partial<BuildOptions> = {}) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-build-" })
+    const local = yield* makeFakeStore(`${dir}/local`)
+    const node = yield* makeFakeStore(`${dir}/node`)
+    yield* local.markValid(drvPath, glibc, src)
+    yield* node.markValid(src)
+    return { dir, local, node, stateDir: `${dir}/state`, options: { ...defaultBuildOptions, ...options, store: local.dir } } satisfies World
+  }).pipe(Effect.provide(NodeContext.layer))
+
+interface Scenario {
+  /** The job's state at each poll; the last repeats. */
+  readonly states: ReadonlyArray<JobInfo>
+  /** The states of the jobs submitted again (after a node failure). */
+  readonly resubmitted?: ReadonlyArray<JobInfo>
+  readonly submitError?: SlurmError
+  readonly cancel?: Effect.Effect<void, SlurmError>
+  readonly failConnect?: (host: string) => SshError | undefined
+  /** The node never answers the removal of the job files. */
+  readonly hangRemoval?: boolean
+  readonly watchdogFails?: WatchdogError
+  readonly settings?: Partial<Settings>
+}
+
+/** SshSessionTest whose connections never answer `rm`. */
+const withHangingRemoval = (inner: Layer.Layer<SshSession | SshCalls>) =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const ssh = yield* SshSession
+      const hanging = SshSession.of({
+        connect: (host) =>
+          Effect.map(ssh.connect(host), (conn) => ({
+            ...conn,
+            exec: (command, stdin) => (command.startsWith("rm ") ? Effect.never : conn.exec(command, stdin))
+          }))
+      })
+      return Context.make(SshSession, hanging).pipe(Context.add(SshCalls, yield* SshCalls))
+    })
+  ).pipe(Layer.provide(inner))
+
+type Doubles = TryHandler | SlurmCalls | LogEvents | SshCalls | WatchdogCalls | Journal
+
+/**
+ * Runs `body` against the Slurm handler with every service doubled. The Slurm and SSH calls are
+ * read after the handler's scope has closed, so a cancel at teardown is counted too.
+ */
+const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A, E, Doubles>) =>
+  Effect.gen(function* () {
+    const doubles = Layer.mergeAll(
+      TestConfig({
+        slurmStateDir: world.stateDir,
+        remoteStore: world.node.dir,
+        slurmJwtToken: Option.some(Redacted.make("header.payload.signature")),
+        slurmUserName: "alice",
+        ...scenario.settings
+      }),
+      WatchdogRecording(scenario.watchdogFails),
+      Layer.effect(Journal, makeJournal(`${world.dir}/journal`)).pipe(Layer.provide(NodeContext.layer)),
+      NixLogRecording,
+      SlurmApiScripted({
+        jobId,
+        states: scenario.states,
+        ...(scenario.resubmitted ? { resubmitted: scenario.resubmitted } : {}),
+        ...(scenario.submitError ? { submitError: scenario.submitError } : {}),
+        ...(scenario.cancel ? { cancel: scenario.cancel } : {})
+      }),
+      NixStoreDouble,
+      (scenario.hangRemoval ? withHangingRemoval : identity)(SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})),
+      NodeContext.layer
+    )
+    const [result, slurmRef, sshRef, watchdogRef, journal] = yield* Effect.all([body, SlurmCalls, SshCalls, WatchdogCalls, Journal]).pipe(
+      Effect.provide(SlurmTryHandlerLive.pipe(Layer.provideMerge(doubles))),
+      // SshSessionTest starts processes with the context it was built in: a Scope there (the
+      // test's) would own every process and outlive the build's scopes, hiding a missing kill.
+      Effect.mapInputContext((context: Context.Context<never>) => Context.omit(Scope.Scope)(context))
+    )
+    return {
+      result,
+      slurm: yield* SubscriptionRef.get(slurmRef),
+      ssh: yield* Ref.get(sshRef),
+      watchdog: (yield* Ref.get(watchdogRef)).map((c) => c._tag),
+      journal: (yield* journal.list).map((e) => e.tag)
+    }
+  })
+
+/** Asks the handler; expects an Accept. Returns the build and the submitted job's tag and nonce. */
+const accept = (world: World) =>
+  Effect.gen(function* () {
+    const handler = yield* TryHandler
+    const answer = yield* handler.answer(request, world.options)
+    if (answer._tag !== "Accept") return assert.fail(`expected Accept, got ${JSON.stringify(answer)}`)
+    return { build: answer.build, ...idsOf((yield* submitted)[0]!) }
+  })
+
+/** The tag (from the comment) and nonce (from the script) of a submission. */
+const idsOf = (spec: JobSpec) => ({
+  tag: /^nsh:(nsh-[0-9a-f]{16}) /.exec(spec.comment)![1]!,
+  nonce: /^nonce=([0-9a-f]{32})$/m.exec(spec.script)![1]!
+})
+
+/** Runs the accepted build with Nix's inputs, on a clock 10× faster than real time (grace periods, silence). */
+const run = (build: AcceptedBuild, wanted: ReadonlyArray<string> = ["out"]) =>
+  build.run([glibc, src], wanted).pipe(Effect.withClock(fastClock(10)))
+
+const marker = (nonce: string, rc: number) => `@nsh-end ${nonce} ${rc}\n`
+
+/** The test as the job on the node: its log file, and the files the job script leaves. */
+const nodeFiles = (world: World, tag: string) => {
+  const files = { log: `${world.stateDir}/${tag}.log`, lease: `${world.stateDir}/${tag}.lease`, root: `${world.stateDir}/${tag}.root` }
+  return {
+    writeLog: (text: string) => Effect.sync(() => writeFileSync(files.log, text, { flag: "a" })),
+    /** What the job's build left: the GC root and the output's contents and references. */
+    built: Effect.gen(function* () {
+      yield* Effect.sync(() => writeFileSync(files.root, ""))
+      yield* world.node.writeContents(out, "hello's NAR")
+      yield* world.node.setReferences(out, [glibc])
+      yield* world.node.writeContents(dev, "hello-dev's NAR")
+    }),
+    left: Effect.sync(() => Object.values(files).filter((f) => existsSync(f)))
+  }
+}
+
+/** Bounded wait for a real process to reach a state. */
+const eventually = <A>(check: Effect.Effect<A | undefined>, what: string) =>
+  Effect.sleep("10 millis").pipe(
+    Effect.zipRight(check),
+    Effect.repeat({ until: (a): a is A => a !== undefined }),
+    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) })
+  )
+
+/** The command line of a live (not zombie) process; undefined once it has ended. */
+const liveCommandLine = (pid: number | string): string | undefined => {
+  try {
+    return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")) ? undefined : readFileSync(`/proc/${pid}/cmdline`, "utf8")
+  } catch {
+    return undefined // it ended while we looked
+  }
+}
+
+/** Waits until no process of this test is left (the build's scope killed them all). */
+const noProcessesLeft = (world: World, blockedPid?: number) =>
+  eventually(
+    Effect.sync(() => {
+      const left = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid) && liveCommandLine(pid)?.includes(world.dir))
+      const blocked = blockedPid !== undefined && liveCommandLine(blockedPid) !== undefined
+      return left.length === 0 && !blocked ? true : undefined
+    }),
+    "the build's processes to end"
+  )
+
+const errorMessages = Effect.map(messages, (all) => all.filter((m) => m.startsWith("0 ")))
+
+const connects = (ssh: ReadonlyArray<SshCall>) => ssh.filter((c) => c._tag === "Connect").length
+const disconnects = (ssh: ReadonlyArray<SshCall>) => ssh.filter((c) => c._tag === "Disconnect").length
+const cancels = (slurm: ReadonlyArray<SlurmCall>) => slurm.flatMap((c) => (c._tag === "Cancel" ? [c.jobId] : []))
+
+const pendingThenRunning = [jobInfo(), jobInfo(), runningOn("node1")]
+
+describe("SlurmTryHandler + runBuild, happy path", () => {
+  it.scopedLive("accepts naming the job, builds, streams the log without the marker, copies outputs back, cleans up, cancels nothing", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm, ssh, watchdog, journal } = yield* inCluster(
+        world,
+        { states: pendingThenRunning },
+        Effect.gen(function* () {
+          const { build, tag, nonce } = yield* accept(world)
+          assert.strictEqual(build.machine, "slurm job 4242 (localhost)")
+          const node = nodeFiles(world, tag)
+          yield* node.built
+          // A forged marker (wrong nonce) is log text; the real one may follow output without a newline.
+          const forged = `@nsh-end ${"f".repeat(32)} 0\n`
+          yield* node.writeLog(`building hello\n${forged}no newline`)
+          yield* node.writeLog(marker(nonce, 0))
+          const exit = yield* run(build)
+          return { exit, log: yield* buildLogText, left: yield* node.left, errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 0)
+      assert.deepStrictEqual(result.errors, [])
+      assert.strictEqual(result.log, `building hello\n@nsh-end ${"f".repeat(32)} 0\nno newline\n`)
+
+      // Inputs: only what the node lacked, dependencies first, the .drv included.
+      const localCalls = yield* world.local.calls
+      assert.include(localCalls, `--export ${glibc} ${drvPath}`)
+      assert.includeMembers(yield* world.node.valid, [glibc, drvPath])
+
+      // Outputs: only the wanted one, restored and registered with its deriver and references.
+      assert.include(localCalls, `--restore ${out}`)
+      assert.notInclude(localCalls, `--restore ${dev}`)
+      assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
+      assert.strictEqual(yield* world.local.registered, `${out}\n${drvPath}\n1\n${glibc}\n`)
+      assert.include(yield* world.local.valid, out)
+
+      // The node: lease renewed while it lasted, every job file removed at the end.
+      assert.isTrue(ssh.some((c) => c._tag === "Exec" && c.command.includes("touch") && c.command.includes(".lease")))
+      assert.deepStrictEqual(result.left, [])
+      assert.deepStrictEqual(ssh.at(0), { _tag: "Connect", host: "node1" })
+      assert.deepStrictEqual(ssh.at(-1), { _tag: "Disconnect", host: "node1" })
+      assert.deepStrictEqual(cancels(slurm), [])
+      // The watchdog was told the job needs nothing more: it exits without cancelling anything.
+      assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Finished", "Closed"])
+      assert.deepStrictEqual(journal, [])
+      yield* noProcessesLeft(world)
+    })
+  )
+
+  it.scopedLive("with no wanted outputs named, copies them all", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result } = yield* inCluster(
+        world,
+        { states: [runningOn("node1")] },
+        Effect.gen(function* () {
+          const { build, tag, nonce } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          yield* node.built
+          yield* node.writeLog(`ok\n${marker(nonce, 0)}`)
+          return yield* run(build, [])
+        })
+      )
+      assert.strictEqual(result, 0)
+      assert.strictEqual(yield* world.local.contents(dev), "hello-dev's NAR")
+      assert.includeMembers(yield* world.local.valid, [out, dev])
+    })
+  )
+})
+
+describe("SlurmTryHandler + runBuild, collect-garbage", () => {
+  it.scopedLive("removes the GC root before collecting garbage on the node", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, ssh } = yield* inCluster(
+        world,
+        { states: [runningOn("node1")], settings: { collectGarbage: true } },
+        Effect.gen(function* () {
+          const { build, tag, nonce } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          yield* node.built
+          yield* node.writeLog(marker(nonce, 0))
+          return { exit: yield* run(build), left: yield* node.left }
+        })
+      )
+      assert.strictEqual(result.exit, 0)
+      assert.deepStrictEqual(result.left, [])
+      const commands = ssh.flatMap((c) => (c._tag === "Exec" ? [c.command] : []))
+      const removed = commands.findIndex((c) => c.startsWith("rm -f ") && c.includes(".root"))
+      const collected = commands.findIndex((c) => c.endsWith(" --gc"))
+      assert.isTrue(removed >= 0 && collected > removed, commands.join("\n"))
+    })
+  )
+})
+
+describe("SlurmTryHandler + runBuild, a phase fails", () => {
+  it.scopedLive("submit fails: declines (Nix builds elsewhere), says why, leaves no job", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const refused = new SlurmUnreachable({ url: "http://localhost:6820", reason: "connection refused" })
+      const { result, slurm, ssh, watchdog } = yield* inCluster(
+        world,
+        { states: [jobInfo()], submitError: refused },
+        Effect.gen(function* () {
+          const handler = yield* TryHandler
+          const answer = yield* handler.answer(request, world.options)
+          return { answer, errors: yield* errorMessages }
+        })
+      )
+      assert.deepStrictEqual(result.answer, { _tag: "Decline", reason: refused.message })
+      assert.deepStrictEqual(result.errors, [`0 nsh: not building '${drvPath}' on the cluster: ${refused.message}`])
+      assert.deepStrictEqual(slurm.map((c) => c._tag), ["Submit"])
+      assert.deepStrictEqual(ssh, [])
+      // Left to the watchdog: a submit that failed may still have queued a job.
+      assert.deepStrictEqual(watchdog, ["Start", "Closed"])
+    })
+  )
+
+  it.scopedLive("the watchdog cannot start: declines, submits nothing", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const broken = new WatchdogError({ reason: "cannot spawn node" })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [jobInfo()], watchdogFails: broken },
+        TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+      )
+      assert.deepStrictEqual(result, { _tag: "Decline", reason: broken.message })
+      assert.deepStrictEqual(slurm, [])
+    })
+  )
+
+  it.scopedLive("the .drv cannot be read: declines, submits nothing", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [jobInfo()] },
+        TryHandler.pipe(Effect.flatMap((handler) => handler.answer({ ...request, drvPath: p("e", "gone.drv") }, world.options)))
+      )
+      assert.deepStrictEqual(result, { _tag: "Decline", reason: `cannot read derivation ${p("e", "gone.drv")}: no such file` })
+      assert.deepStrictEqual(slurm, [])
+    })
+  )
+
+  it.scopedLive("the job fails before it ran: exit 1 naming the job's state, no SSH, no cancel", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const failed = endedAs("FAILED", { reason: "NonZeroExitCode", exit: { _tag: "Exited", code: 1 } })
+      const { result, slurm, ssh } = yield* inCluster(
+        world,
+        { states: [jobInfo(), failed] },
+        Effect.gen(function* () {
+          const { build } = yield* accept(world)
+          return { exit: yield* run(build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, ["0 nsh: Slurm job 4242 on node1 failed: FAILED (NonZeroExitCode), exit code 1"])
+      assert.deepStrictEqual(ssh, [])
+      assert.deepStrictEqual(cancels(slurm), [])
+    })
+  )
+
+  it.scopedLive("the job completes between two polls: its log and outputs are fetched from its node, no cancel", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const completed = endedAs("COMPLETED", { exit: { _tag: "Exited", code: 0 } })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [jobInfo(), completed] },
+        Effect.gen(function* () {
+          const { build, tag, nonce } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          yield* node.built
+          yield* node.writeLog(`already valid\n${marker(nonce, 0)}`)
+          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 0)
+      assert.deepStrictEqual(result.errors, [])
+      assert.strictEqual(result.log, "already valid\n")
+      assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
+      assert.deepStrictEqual(cancels(slurm), [])
+    })
+  )
+
+  it.scopedLive("the job completes before nsh saw it run, on no known node: not a success without outputs", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result } = yield* inCluster(
+        world,
+        { states: [jobInfo(), endedAs("COMPLETED", { batchHost: "", exit: { _tag: "Exited", code: 0 } })] },
+        Effect.gen(function* () {
+          const { build } = yield* accept(world)
+          return { exit: yield* run(build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, ["0 nsh: Slurm job 4242 ended before the build reported a result"])
+    })
+  )
+
+  it.scopedLive("a job stuck in the queue: exit 1 and the job is cancelled once", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [jobInfo({ reason: "PartitionConfig" })] },
+        Effect.gen(function* () {
+          const { build } = yield* accept(world)
+          return { exit: yield* run(build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, ["0 nsh: Slurm job 4242 cannot start: PartitionConfig; cancelling it"])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+    })
+  )
+
+  it.scopedLive("SSH connect fails: exit 1 naming the node, the job cancelled once", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm, ssh } = yield* inCluster(
+        world,
+        {
+          states: pendingThenRunning,
+          failConnect: (host) => new SshConnectError({ host, reason: "connection refused" })
+        },
+        Effect.gen(function* () {
+          const { build } = yield* accept(world)
+          return { exit: yield* run(build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, ["0 nsh: cannot connect to node1 over SSH: connection refused"])
+      assert.deepStrictEqual(ssh, [])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+    })
+  )
+
+  it.scopedLive("copying inputs fails: exit 1 naming the command and the node, the job cancelled once, disconnected", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      yield* world.node.failOn("--import")
+      const { result, slurm, ssh } = yield* inCluster(
+        world,
+        { states: pendingThenRunning },
+        Effect.gen(function* () {
+          const { build, tag } = yield* accept(world)
+          return { exit: yield* run(build), errors: yield* errorMessages, left: yield* nodeFiles(world, tag).left }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, ["0 nsh: nix-store --import failed on node1 (exit 1): fake nix-store: --import failed as the test asked"])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      assert.deepStrictEqual([connects(ssh), disconnects(ssh)], [1, 1])
+      assert.deepStrictEqual(result.left, [])
+      yield* noProcessesLeft(world)
+    })
+  )
+
+  it.scopedLive("a node that does not answer the clean-up does not hold up the end", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      yield* world.node.failOn("--import")
+      const { result } = yield* inCluster(
+        world,
+        { states: pendingThenRunning, hangRemoval: true },
+        Effect.gen(function* () {
+          const { build } = yield* accept(world)
+          // A daemon and a bounded join: a regression then fails the test instead of hanging it.
+          const fiber = yield* Effect.forkDaemon(run(build))
+          return yield* Fiber.join(fiber).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the build did not end") }))
+        })
+      )
+      assert.strictEqual(result, 1)
+    })
+  )
+
+  const failedBuild = (rc: number, expected: number) =>
+    it.scopedLive(`the build fails (nix-store exit ${rc}): exit ${expected}, the log forwarded, no cancel (the job ended by itself)`, () =>
+      Effect.gen(function* () {
+        const world = yield* makeWorld()
+        const { result, slurm, watchdog, journal } = yield* inCluster(
+          world,
+          { states: pendingThenRunning },
+          Effect.gen(function* () {
+            const { build, tag, nonce } = yield* accept(world)
+            yield* nodeFiles(world, tag).writeLog(`error: builder failed\n${marker(nonce, rc)}`)
+            return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText, left: yield* nodeFiles(world, tag).left }
+          })
+        )
+        assert.strictEqual(result.exit, expected)
+        assert.strictEqual(result.log, "error: builder failed\n")
+        assert.deepStrictEqual(result.errors, [
+          `0 nsh: the build of '${drvPath}' failed on node1 (Slurm job 4242, nix-store exit code ${rc})`
+        ])
+        assert.deepStrictEqual(cancels(slurm), [])
+        assert.include(watchdog, "Finished")
+        assert.deepStrictEqual(journal, [])
+        assert.notInclude((yield* world.local.calls).join("\n"), "--restore")
+        assert.deepStrictEqual(result.left, [])
+      })
+    )
+  failedBuild(100, 100)
+  failedBuild(102, 100)
+  failedBuild(101, 101)
+  failedBuild(1, 1)
+
+  it.scopedLive("the job hits its time limit without a marker: exit 101, the partial last line forwarded, no cancel", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [runningOn("node1"), endedAs("TIMEOUT", { reason: "TimeLimit" })] },
+        Effect.gen(function* () {
+          const { build, tag } = yield* accept(world)
+          yield* nodeFiles(world, tag).writeLog("compiling\nslurmstepd: *** JOB CANCELLED DUE TO TIME LIMIT ***")
+          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 101)
+      assert.strictEqual(result.log, "compiling\nslurmstepd: *** JOB CANCELLED DUE TO TIME LIMIT ***")
+      assert.strictEqual(result.errors.length, 1)
+      assert.match(result.errors[0]!, /^0 nsh: Slurm job 4242 on node1 hit its Slurm time limit: TIMEOUT \(TimeLimit\); raise Nix's timeout/)
+      assert.deepStrictEqual(cancels(slurm), [])
+    })
+  )
+
+  it.scopedLive("the job runs out of memory: exit 1 with a hint to ask for more memory, no cancel", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [runningOn("node1"), endedAs("OUT_OF_MEMORY", { reason: "OutOfMemory" })] },
+        Effect.gen(function* () {
+          const { build, tag } = yield* accept(world)
+          yield* nodeFiles(world, tag).writeLog("linking\n")
+          return { exit: yield* run(build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.strictEqual(result.errors.length, 1)
+      assert.match(result.errors[0]!, /ran out of memory: OUT_OF_MEMORY \(OutOfMemory\); ask for more with extraSlurmParams, e\.g\. memory_per_node/)
+      assert.deepStrictEqual(cancels(slurm), [])
+    })
+  )
+
+  it.scopedLive("copying outputs fails: exit 1 naming the command, nothing registered", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      yield* world.local.failOn("--restore")
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning },
+        Effect.gen(function* () {
+          const { build, tag, nonce } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          yield* node.built
+          yield* node.writeLog(marker(nonce, 0))
+          return { exit: yield* run(build), errors: yield* errorMessages, left: yield* node.left }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, ["0 nsh: nix-store --store " + world.local.dir + " failed on this machine (exit 1): fake nix-store: --restore failed as the test asked"])
+      assert.strictEqual(yield* world.local.registered, "")
+      assert.deepStrictEqual(cancels(slurm), [])
+      assert.deepStrictEqual(result.left, [])
+    })
+  )
+})
+
+/** The copy activity's first progress report: bytes are flowing. */
+const copying = (direction: "inputs to" | "outputs from") => (events: ReadonlyArray<LogEvent>) => {
+  const activity = events.find((e) => e._tag === "Start" && e.type === ActivityType.copyPaths && e.text.startsWith(`copying ${direction}`))
+  return activity !== undefined && events.some((e) => e._tag === "Result" && e.id === (activity as { id: number }).id && e.type === ResultType.progress)
+}
+
+/** The watchdog's socket closed without `finished`: a real one now cancels and cleans up too. */
+const assertLeftToWatchdog = (watchdog: ReadonlyArray<string>, journal: ReadonlyArray<string>, tag: string) => {
+  assert.include(watchdog, "Closed")
+  assert.notInclude(watchdog, "Finished")
+  assert.deepStrictEqual(journal, [tag])
+}
+
+describe("SlurmTryHandler + runBuild, interrupted", () => {
+  /**
+   * Starts the build, waits for `reached`, interrupts it, and checks what every phase must leave:
+   * the right job cancelled exactly once (or not at all once it ended), every connection closed.
+   */
+  const interrupted = (
+    world: World,
+    reached: (node: ReturnType<typeof nodeFiles>, nonce: string) => Effect.Effect<number | undefined, Error, Doubles>,
+    states: ReadonlyArray<JobInfo> = pendingThenRunning
+  ) =>
+    inCluster(
+      world,
+      { states },
+      Effect.gen(function* () {
+        const { build, tag, nonce } = yield* accept(world)
+        const node = nodeFiles(world, tag)
+        const fiber = yield* Effect.fork(run(build))
+        const blockedPid = yield* reached(node, nonce)
+        const exit = yield* Fiber.interrupt(fiber)
+        assert.isTrue(exit._tag === "Failure", "the build was interrupted")
+        return { blockedPid, tag, left: yield* node.left, cancelledAtOnce: yield* cancelled }
+      })
+    )
+
+  it.scopedLive("while waiting for the allocation: one cancel of the job, nothing connected", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(
+        world,
+        () =>
+          SlurmCalls.pipe(
+            Effect.flatMap((calls) =>
+              calls.changes.pipe(
+                Stream.filter((all) => all.filter((c) => c._tag === "GetJob").length >= 3),
+                Stream.take(1),
+                Stream.runDrain
+              )
+            ),
+            Effect.as(undefined)
+          ),
+        [jobInfo({ reason: "Resources" })]
+      )
+      // Cancelled by the build's own finalizers, not only at the handler's teardown.
+      assert.deepStrictEqual(result.cancelledAtOnce, [jobId])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      assert.deepStrictEqual(ssh, [])
+      assertLeftToWatchdog(watchdog, journal, result.tag)
+    })
+  )
+
+  it.scopedLive("a cancel that never answers does not hold up the end: it is given up after its budget", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [jobInfo({ reason: "Resources" })], cancel: Effect.never },
+        Effect.gen(function* () {
+          const { build } = yield* accept(world)
+          // A daemon, and a disconnected wait: a regression then fails the test instead of hanging it.
+          const fiber = yield* Effect.forkDaemon(run(build))
+          yield* awaitEvents((events) => events.some((e) => e._tag === "Start" && e.text.startsWith("Slurm job 4242: PENDING")))
+          return yield* Fiber.interrupt(fiber).pipe(Effect.disconnect, Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the interrupted build did not end") }))
+        })
+      )
+      assert.isTrue(result._tag === "Failure")
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+    })
+  )
+
+  it.scopedLive("while copying inputs: one cancel, the connection closed, the remote import killed, job files removed", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      yield* world.node.blockOn("--import")
+      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(world, () =>
+        awaitEvents(copying("inputs to")).pipe(Effect.zipRight(eventually(world.node.blockedPid("--import"), "the import to block")))
+      )
+      assert.deepStrictEqual(result.cancelledAtOnce, [jobId])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      assert.deepStrictEqual([connects(ssh), disconnects(ssh)], [1, 1])
+      assert.deepStrictEqual(ssh.at(-1), { _tag: "Disconnect", host: "node1" })
+      assert.deepStrictEqual(result.left, [])
+      assertLeftToWatchdog(watchdog, journal, result.tag)
+      yield* noProcessesLeft(world, result.blockedPid)
+    })
+  )
+
+  it.scopedLive("while the job builds and its log streams: one cancel, the connection closed, the log's tail stopped", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(world, (node) =>
+        node.writeLog("compiling hello.c\n").pipe(
+          Effect.zipRight(awaitEvents((events) => events.some((e) => e._tag === "BuildLog" && Buffer.from(e.bytes).toString().includes("compiling")))),
+          Effect.as(undefined)
+        )
+      )
+      assert.deepStrictEqual(result.cancelledAtOnce, [jobId])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      assert.deepStrictEqual([connects(ssh), disconnects(ssh)], [1, 1])
+      assert.deepStrictEqual(result.left, [])
+      assertLeftToWatchdog(watchdog, journal, result.tag)
+      yield* noProcessesLeft(world)
+    })
+  )
+
+  it.scopedLive("while copying outputs: the connection closed, the transfer killed, no cancel (the job printed its end marker)", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      yield* world.node.blockOn("--dump")
+      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(world, (node, nonce) =>
+        Effect.gen(function* () {
+          yield* node.built
+          yield* node.writeLog(`done\n${marker(nonce, 0)}`)
+          yield* awaitEvents(copying("outputs from"))
+          return yield* eventually(world.node.blockedPid("--dump"), "the dump to block")
+        })
+      )
+      assert.deepStrictEqual(cancels(slurm), [])
+      assert.deepStrictEqual([connects(ssh), disconnects(ssh)], [1, 1])
+      assert.deepStrictEqual(result.left, [])
+      assert.strictEqual(yield* world.local.registered, "")
+      // The job ended and its files are gone: nothing is left for the watchdog to do.
+      assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Finished", "Closed"])
+      assert.deepStrictEqual(journal, [])
+      yield* noProcessesLeft(world, result.blockedPid)
+    })
+  )
+})
+
+describe("SlurmTryHandler + runBuild, a job lost through no fault of the build", () => {
+  const nodeFailed = endedAs("NODE_FAIL", { reason: "NodeDown" })
+
+  it.scopedLive("a node failure: the job is cancelled, the build submitted again, and the next job builds it", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [runningOn("node1"), nodeFailed], resubmitted: [runningOn("node1")] },
+        Effect.gen(function* () {
+          const { build } = yield* accept(world)
+          const fiber = yield* Effect.fork(run(build))
+          yield* SlurmCalls.pipe(
+            Effect.flatMap((calls) =>
+              calls.changes.pipe(Stream.filter((all) => all.filter((c) => c._tag === "Submit").length === 2), Stream.take(1), Stream.runDrain)
+            )
+          )
+          const again = idsOf((yield* submitted)[1]!)
+          const node = nodeFiles(world, again.tag)
+          yield* node.built
+          yield* node.writeLog(`second time lucky\n${marker(again.nonce, 0)}`)
+          return { exit: yield* Fiber.join(fiber), messages: yield* messages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 0)
+      assert.include(result.messages, "1 nsh: Slurm job 4242 ended with NODE_FAIL (NodeDown); submitting the build again (attempt 2 of 3)")
+      assert.strictEqual(result.log, "second time lucky\n")
+      assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+    })
+  )
+
+  it.scopedLive("gives up after three jobs lost: exit 1, each job cancelled once", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [runningOn("node1"), nodeFailed] },
+        Effect.gen(function* () {
+          const { build } = yield* accept(world)
+          return { exit: yield* run(build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, ["0 nsh: Slurm job 4244 ended with NODE_FAIL (NodeDown); giving up after 3 attempts"])
+      assert.strictEqual(slurm.filter((c) => c._tag === "Submit").length, 3)
+      assert.deepStrictEqual(cancels(slurm), [jobId, jobId + 1, jobId + 2])
+    })
+  )
+})
+
+describe("SlurmTryHandler + runBuild, Nix's limits", () => {
+  it.scopedLive("max-build-log-size: forwards exactly the limit, exit 1, the job cancelled once", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld({ maxBuildLogSize: 100 })
+      const line = "0123456789abcdefghi\n" // 20 bytes
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning },
+        Effect.gen(function* () {
+          const { build, tag } = yield* accept(world)
+          yield* nodeFiles(world, tag).writeLog(line.repeat(12))
+          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.strictEqual(result.log, line.repeat(5))
+      assert.deepStrictEqual(result.errors, ["0 nsh: killed after writing more than 100 bytes of log output"])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world)
+    })
+  )
+
+  it.scopedLive("max-silent-time: a silent build times out with exit 101, the job cancelled once", () =>
+    Effect.gen(function* () {
+      const world = yield* makeWorld({ maxSilentTime: 1 })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning },
+        Effect.gen(function* () {
+          const { build, tag } = yield* accept(world)
+          yield* nodeFiles(world, tag).writeLog("waiting for the network\n")
+          return { exit: yield* run(build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 101)
+      assert.deepStrictEqual(result.errors, [`0 nsh: building '${drvPath}' timed out after 1 seconds of silence`])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world)
+    })
+  )
+})
