@@ -2,7 +2,7 @@
  * A SshSession double for unit tests: commands run locally with `sh -c` (or get a scripted
  * answer), and every connect, command and disconnect is recorded in order.
  */
-import { Command, type CommandExecutor } from "@effect/platform"
+import { Command, CommandExecutor } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Chunk, Context, Effect, Layer, Ref, type Scope, Stream } from "effect"
 import { SshChannelError, type SshError } from "../../src/ssh/SshErrors.js"
@@ -41,7 +41,8 @@ const collect = <E>(stream: Stream.Stream<Uint8Array, E>) =>
 const make = (options: SshSessionTestOptions) =>
   Effect.gen(function* () {
     const calls = yield* Ref.make<ReadonlyArray<SshCall>>([])
-    const executor = yield* Effect.context<CommandExecutor.CommandExecutor>()
+    // Only the executor: the whole context would carry the caller's Scope and keep processes alive.
+    const executor = yield* CommandExecutor.CommandExecutor
     const record = (call: SshCall) => Ref.update(calls, (all) => [...all, call])
 
     const start = (
@@ -69,7 +70,7 @@ const make = (options: SshSessionTestOptions) =>
         }
         const proc = yield* Command.start(Command.make("sh", "-c", command)).pipe(
           Effect.mapError(fail),
-          Effect.provide(executor)
+          Effect.provideService(CommandExecutor.CommandExecutor, executor)
         )
         yield* Stream.run(input, proc.stdin).pipe(Effect.ignore, Effect.forkScoped)
         return {
