@@ -3,20 +3,12 @@
  * v0.0.38/39 report a flag *instead of* the base state (COMPLETING hides CANCELLED), so a
  * flag-only observation is never final.
  */
-import type { BaseState, JobInfo, JobOutcome } from "./JobSpec.js"
+import { type BaseState, BaseStates, type JobInfo, type JobOutcome } from "./JobSpec.js"
 
-/** Base states after which the job never runs again (unless Slurm requeues it). */
-const FinalStates: ReadonlySet<BaseState> = new Set([
-  "COMPLETED",
-  "CANCELLED",
-  "FAILED",
-  "TIMEOUT",
-  "NODE_FAIL",
-  "PREEMPTED",
-  "BOOT_FAIL",
-  "DEADLINE",
-  "OUT_OF_MEMORY"
-])
+/** Base states after which the job never runs again (unless Slurm requeues it): all but the first three. */
+const FinalStates: ReadonlySet<BaseState> = new Set(
+  BaseStates.filter((state) => state !== "PENDING" && state !== "RUNNING" && state !== "SUSPENDED")
+)
 
 /** Flags under which a job with a final base state is still being wound down or requeued. */
 const WindingDownFlags = new Set([
