@@ -26,7 +26,7 @@ export const cancelOrphans = Effect.gen(function* () {
     yield* Console.log(
       jobId === undefined
         ? `removed the record of ${entry.tag} (${entry.drvPath}): no job in Slurm`
-        : `cancelled Slurm job ${jobId} (${entry.drvPath}): its hook (pid ${entry.hookPid}) is gone`
+        : `cancelled Slurm job ${jobId} unless it had already ended (${entry.drvPath}): its hook (pid ${entry.hookPid}) is gone`
     )
   }
 })

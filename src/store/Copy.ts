@@ -83,7 +83,7 @@ export const copyOutputsFromNode = (
             return yield* new StoreCommandError({ where: conn.host, command: "nix-store --dump", exitCode: exit.exitCode, stderr: path })
           }
         })
-      )
+      ).pipe(Effect.onError(() => Local.discardPartial(local, path)))
       entries.push({ path, deriver, references: refs })
     }
     yield* Local.registerValidity(local, entries)

@@ -1,7 +1,7 @@
 /**
  * Operations on the local store (the one the parent Nix builds into), through nix-store.
  */
-import { Command, type CommandExecutor } from "@effect/platform"
+import { Command, type CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Stream } from "effect"
 import { nixStoreArgv, type StoreTarget } from "./StoreCommands.js"
 import { StoreCommandError } from "./StoreErrors.js"
@@ -67,6 +67,22 @@ export const exportStream = (
  */
 export const restore = (target: StoreTarget, path: string, nar: Stream.Stream<Uint8Array>) =>
   run(target, ["--restore", path], nar).pipe(Effect.asVoid)
+
+/**
+ * Removes what an interrupted or failed `restore` left at `path`, if the path is still invalid:
+ * nothing refers to it, and a later build would have to delete it first anyway.
+ */
+export const discardPartial = (target: StoreTarget, path: string) =>
+  invalidPaths(target, [path]).pipe(
+    Effect.flatMap((invalid) =>
+      invalid.includes(path)
+        ? Effect.flatMap(FileSystem.FileSystem, (fs) => fs.remove(path, { recursive: true, force: true }))
+        : Effect.void
+    ),
+    Effect.interruptible,
+    Effect.timeoutOption("10 seconds"),
+    Effect.ignore
+  )
 
 /** One path to register: its deriver and references (which must be valid or in the same batch). */
 export interface ValidityEntry {
