@@ -384,8 +384,16 @@ else
   # SLURM_JWT=daemon: slurmrestd itself has no token, it relays each request's token.
   # cwd /tmp: a submission without current_working_directory runs in slurmrestd's cwd.
   cd /tmp
-  SLURM_JWT=daemon setsid /usr/sbin/slurmrestd -a rest_auth/jwt -s "$NSH_TEST_REST_PLUGINS" -u "$NSH_TEST_REST_USER" \
-    "$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT" </dev/null >>"$NSH_TEST_LOG/slurmrestd.log" 2>&1 &
+  # It must not keep any of our caller's descriptors (e.g. the pipe a CI runner reads to its end):
+  # close every fd above 2 in the subshell that becomes the daemon.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    SLURM_JWT=daemon exec setsid /usr/sbin/slurmrestd -a rest_auth/jwt -s "$NSH_TEST_REST_PLUGINS" -u "$NSH_TEST_REST_USER" \
+      "$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT" </dev/null >>"$NSH_TEST_LOG/slurmrestd.log" 2>&1
+  ) &
   echo $! >"$NSH_TEST_RUN/slurmrestd.pid"
   nt_log "started slurmrestd (pid $!) on $NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT"
   cd /
