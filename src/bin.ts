@@ -4,44 +4,9 @@
  * Nix's first `try` fast, so the CLI (and @effect/cli) is imported only when needed.
  */
 import { runMain } from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Layer } from "effect"
-import { TryHandlerLive, TryHandlerWithoutConfig } from "./build/TryHandlerLive.js"
-import { ConfigLive } from "./config/ConfigLive.js"
-import { FallbackLive } from "./hook/Fallback.js"
-import { HookIOLive } from "./hook/HookIO.js"
-import { NixLog, Verbosity } from "./hook/NixLog.js"
-import { NixLogHook, NixLogPlain } from "./hook/NixLogLive.js"
-import { runSession } from "./hook/Session.js"
-
-/** Exits with the program's code (a number) right away: nothing may linger once Nix's pipes should close. */
-const teardown = (exit: Exit.Exit<unknown, unknown>): void =>
-  process.exit(Exit.isSuccess(exit) && typeof exit.value === "number" ? exit.value : 1)
-
-const logDefect = (cause: Cause.Cause<unknown>) =>
-  Cause.isInterruptedOnly(cause)
-    ? Effect.succeed(1)
-    : Effect.flatMap(NixLog, (log) => Effect.as(log.log(Verbosity.error, `nsh: internal error: ${Cause.pretty(cause)}`), 1))
-
-const runHook = (verbosity: number) => {
-  // runMain interrupts the program on SIGINT and SIGTERM; a hang-up must clean up the same way.
-  process.on("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
-  const layers = Layer.mergeAll(
-    // An invalid nsh.conf must not stop the session: nsh then declines everything.
-    TryHandlerLive.pipe(Layer.provide(ConfigLive), Layer.catchAll(TryHandlerWithoutConfig)),
-    FallbackLive(verbosity)
-  ).pipe(Layer.provideMerge(HookIOLive))
-  const program = runSession({ verbosity, debugLog: process.env["NSH_DEBUG_LOG"] || undefined }).pipe(
-    Effect.provide(layers),
-    Effect.catchAllCause(logDefect),
-    // Outermost, so that even a failure to build the other layers reaches Nix as a message.
-    Effect.provide(NixLogHook(verbosity))
-  )
-  runMain(program, {
-    disableErrorReporting: true,
-    disablePrettyLogger: true,
-    teardown
-  })
-}
+import { Cause, Effect } from "effect"
+import { logDefect, runHook, teardown } from "./HookMain.js"
+import { NixLogPlain } from "./hook/NixLogLive.js"
 
 const runCli = async () => {
   const { cli, CliLive, reportFailure } = await import("./Cli.js")
