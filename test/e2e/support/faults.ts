@@ -72,14 +72,18 @@ export const processesMentioning = (text: string): ReadonlyArray<string> =>
 
 /**
  * The hook Nix started for this nix-build: its child running nsh's bundle (`node …/dist/nsh.mjs
- * <verbosity>`), leader of its own process group as Nix makes it.
+ * <verbosity>`, or `node --snapshot-blob …/dist/nsh.blob <verbosity>` from the start-up snapshot),
+ * leader of its own process group as Nix makes it.
  */
 export const hookOf = (nixBuildPid: number) =>
   Effect.promise(() =>
     waitFor(
       () =>
         processes().find(
-          (p) => p.ppid === nixBuildPid && p.argv.some((a) => a.endsWith("dist/nsh.mjs")) && /^\d+$/.test(p.argv.at(-1) ?? "")
+          (p) =>
+            p.ppid === nixBuildPid &&
+            p.argv.some((a) => a.endsWith("dist/nsh.mjs") || a.endsWith("dist/nsh.blob")) &&
+            /^\d+$/.test(p.argv.at(-1) ?? "")
         ),
       10_000,
       `the nsh hook under nix-build ${nixBuildPid}`
