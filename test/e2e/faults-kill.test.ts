@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
-import { type BuildEnv, buildEnv } from "./support/build.js"
+import { type BuildEnv, buildEnv, type LiveBuild } from "./support/build.js"
 import { run } from "./support/cluster.js"
 import {
   assertNothingLeft,
@@ -22,7 +22,6 @@ import {
   hookOf,
   journalEntry,
   killHookGroup,
-  type LiveBuild,
   processesMentioning,
   queueState,
   startBuild,

@@ -7,24 +7,9 @@ import { jobsOf } from "../../src/slurm/dialects/index.js"
 import type { BaseState, ExitStatus, JobInfo } from "../../src/slurm/JobSpec.js"
 import { describeState, isRequeued, outcomeOf, phaseOf } from "../../src/slurm/JobStates.js"
 import { sample, synthetic } from "./support/fixtures.js"
+import { jobInfo } from "../support/SlurmApiScripted.js"
 
-const job = (over: Partial<JobInfo>): JobInfo => ({
-  jobId: 1,
-  name: "nix-build-x",
-  comment: "",
-  state: "PENDING",
-  flags: [],
-  rawState: over.state ?? "PENDING",
-  reason: "None",
-  batchHost: "",
-  exit: undefined,
-  submitTime: 0,
-  startTime: 0,
-  endTime: 0,
-  restartCount: 0,
-  userName: "root",
-  ...over
-})
+const job = (over: Partial<JobInfo>): JobInfo => jobInfo({ jobId: 1, name: "nix-build-x", ...over })
 
 const real = (body: unknown) => Either.getOrThrow(jobsOf(body))[0]!
 

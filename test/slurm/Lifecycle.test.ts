@@ -9,24 +9,9 @@ import type { JobInfo } from "../../src/slurm/JobSpec.js"
 import { waitForAllocation, waitForEnd } from "../../src/slurm/Lifecycle.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"
 import { type SlurmError, SlurmJobNotFound, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
+import { jobInfo } from "../support/SlurmApiScripted.js"
 
-const info = (over: Partial<JobInfo>): JobInfo => ({
-  jobId: 7,
-  name: "nix-build-x",
-  comment: "",
-  state: "PENDING",
-  flags: [],
-  rawState: over.state ?? "PENDING",
-  reason: "None",
-  batchHost: "",
-  exit: undefined,
-  submitTime: 0,
-  startTime: 0,
-  endTime: 0,
-  restartCount: 0,
-  userName: "root",
-  ...over
-})
+const info = (over: Partial<JobInfo>): JobInfo => jobInfo({ jobId: 7, name: "nix-build-x", ...over })
 
 type Step = readonly [atMs: number, observation: JobInfo | SlurmError]
 

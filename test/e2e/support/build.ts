@@ -81,71 +81,87 @@ export interface BuildRun {
 
 const fixture = () => `${cluster().repoRoot}test/fixtures/e2e-build/builds.nix`
 
+/** A nix-build in progress: its stderr lines so far, and how it ended once it has. */
+export interface LiveBuild {
+  readonly pid: number
+  /** When the build was started (performance.now()): the lines' atMs count from here. */
+  readonly startedAt: number
+  readonly lines: ReadonlyArray<TimedLine>
+  readonly stderr: () => string
+  readonly ended: Promise<BuildRun & { readonly signal: NodeJS.Signals | null }>
+}
+
 /**
- * nix-build of one attribute of builds.nix with nsh as the build hook, as root without a build
- * users group or substituters; `args` are added (e.g. `-v`, `--max-jobs`). Killed after `timeoutMs`.
+ * Starts nix-build of one attribute of the Nix file `nixFile` with nsh as the build hook, as root
+ * without a build users group or substituters; `args` are added (e.g. `-v`, `--max-jobs`).
+ * Killed after `timeoutMs`.
  */
-export const nshBuild = (env: BuildEnv, attr: string, args: ReadonlyArray<string> = [], timeoutMs = 120_000) =>
-  Effect.promise(
-    () =>
-      new Promise<BuildRun>((resolve, reject) => {
-        const started = performance.now()
-        const child = spawn(
-          "nix-build",
-          [
-            fixture(),
-            "-A",
-            attr,
-            "--argstr",
-            "nonce",
-            env.nonce,
-            "--no-out-link",
-            "--option",
-            "build-hook",
-            cluster().nshBin,
-            "--option",
-            "build-users-group",
-            "",
-            "--option",
-            "substituters",
-            "",
-            // Nix must be willing to build these derivations at all; nsh decides where.
-            "--option",
-            "system-features",
-            "nsh",
-            ...args
-          ],
-          { cwd: env.dir, env: { ...process.env, NSH_CONF: env.confPath }, stdio: ["ignore", "pipe", "pipe"] }
-        )
-        const out: Array<Buffer> = []
-        const lines: Array<TimedLine> = []
-        let partial = ""
-        child.stdout.on("data", (b: Buffer) => out.push(b))
-        child.stderr.on("data", (b: Buffer) => {
-          const atMs = performance.now() - started
-          const parts = (partial + b.toString()).split("\n")
-          partial = parts.pop() ?? ""
-          for (const text of parts) lines.push({ atMs, text })
-        })
-        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
-        child.on("error", (e) => {
-          clearTimeout(timer)
-          reject(e)
-        })
-        child.on("close", (code) => {
-          clearTimeout(timer)
-          const wallMs = performance.now() - started
-          if (partial !== "") lines.push({ atMs: wallMs, text: partial })
-          resolve({
-            code,
-            stdout: Buffer.concat(out).toString(),
-            stderr: lines.map((l) => l.text).join("\n"),
-            lines,
-            wallMs
-          })
-        })
-      })
+export const spawnNshBuild = (
+  nixFile: string,
+  env: BuildEnv,
+  attr: string,
+  args: ReadonlyArray<string>,
+  timeoutMs: number
+): LiveBuild => {
+  const startedAt = performance.now()
+  const child = spawn(
+    "nix-build",
+    [
+      nixFile,
+      "-A",
+      attr,
+      "--argstr",
+      "nonce",
+      env.nonce,
+      "--no-out-link",
+      "--option",
+      "build-hook",
+      cluster().nshBin,
+      "--option",
+      "build-users-group",
+      "",
+      "--option",
+      "substituters",
+      "",
+      // Nix must be willing to build these derivations at all; nsh decides where.
+      "--option",
+      "system-features",
+      "nsh",
+      ...args
+    ],
+    { cwd: env.dir, env: { ...process.env, NSH_CONF: env.confPath }, stdio: ["ignore", "pipe", "pipe"] }
   )
+  const out: Array<Buffer> = []
+  const lines: Array<TimedLine> = []
+  let partial = ""
+  child.stdout.on("data", (b: Buffer) => out.push(b))
+  child.stderr.on("data", (b: Buffer) => {
+    const atMs = performance.now() - startedAt
+    const parts = (partial + b.toString()).split("\n")
+    partial = parts.pop() ?? ""
+    for (const text of parts) lines.push({ atMs, text })
+  })
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+  const stderr = () => lines.map((l) => l.text).join("\n")
+  const ended = new Promise<BuildRun & { readonly signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.on("error", (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      const wallMs = performance.now() - startedAt
+      if (partial !== "") lines.push({ atMs: wallMs, text: partial })
+      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: stderr(), lines, wallMs })
+    })
+  })
+  assert.isDefined(child.pid, "nix-build did not start")
+  return { pid: child.pid!, startedAt, lines, stderr, ended }
+}
+
+/** nix-build of one attribute of builds.nix through nsh (see spawnNshBuild), to its end. */
+export const nshBuild = (env: BuildEnv, attr: string, args: ReadonlyArray<string> = [], timeoutMs = 120_000) =>
+  Effect.promise((): Promise<BuildRun> => spawnNshBuild(fixture(), env, attr, args, timeoutMs).ended)
 
 /** A derivation nsh submitted, as nsh reported it to the user. */
 export interface SubmittedJob {

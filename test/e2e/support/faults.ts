@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { type Duration, Effect } from "effect"
 import { assert } from "vitest"
-import { type BuildEnv, type BuildRun, scontrolJob, type TimedLine } from "./build.js"
+import { type BuildEnv, type LiveBuild, scontrolJob, spawnNshBuild } from "./build.js"
 import { cluster, nodeExec, run, slurmFetch, squeueJobs, waitFor } from "./cluster.js"
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -112,81 +112,16 @@ export const watchdogOf = (hookPid: number) =>
 
 // ---------------------------------------------------------------- a nix-build followed live
 
-/** A nix-build of faults.nix in progress: its stderr lines so far, and how it ended once it has. */
-export interface LiveBuild {
-  readonly pid: number
-  /** When the build was started (performance.now()): the lines' atMs count from here. */
-  readonly startedAt: number
-  readonly lines: ReadonlyArray<TimedLine>
-  readonly stderr: () => string
-  readonly ended: Promise<BuildRun & { readonly signal: NodeJS.Signals | null }>
-}
-
 const fixture = () => `${cluster().repoRoot}test/fixtures/e2e-faults/faults.nix`
 
 /**
- * Starts nix-build of one attribute of faults.nix with nsh as the build hook (like support/build.ts's
- * nshBuild, but returning at once so the test can strike mid-build). `-v` is always on: nsh's phase
- * messages (`copying inputs to node1...`) are what the tests wait for. Killed with the scope.
+ * Starts nix-build of one attribute of faults.nix with nsh as the build hook (support/build.ts's
+ * spawnNshBuild, returning at once so the test can strike mid-build). `-v` is always on: nsh's
+ * phase messages (`copying inputs to node1...`) are what the tests wait for. Killed with the scope.
  */
 export const startBuild = (env: BuildEnv, attr: string, args: ReadonlyArray<string> = [], timeoutMs = 180_000) =>
   Effect.acquireRelease(
-    Effect.sync((): LiveBuild => {
-      const startedAt = performance.now()
-      const child = spawn(
-        "nix-build",
-        [
-          fixture(),
-          "-A",
-          attr,
-          "--argstr",
-          "nonce",
-          env.nonce,
-          "--no-out-link",
-          "-v",
-          "--option",
-          "build-hook",
-          cluster().nshBin,
-          "--option",
-          "build-users-group",
-          "",
-          "--option",
-          "substituters",
-          "",
-          "--option",
-          "system-features",
-          "nsh",
-          ...args
-        ],
-        { cwd: env.dir, env: { ...process.env, NSH_CONF: env.confPath }, stdio: ["ignore", "pipe", "pipe"] }
-      )
-      const out: Array<Buffer> = []
-      const lines: Array<TimedLine> = []
-      let partial = ""
-      child.stdout.on("data", (b: Buffer) => out.push(b))
-      child.stderr.on("data", (b: Buffer) => {
-        const atMs = performance.now() - startedAt
-        const parts = (partial + b.toString()).split("\n")
-        partial = parts.pop() ?? ""
-        for (const text of parts) lines.push({ atMs, text })
-      })
-      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
-      const ended = new Promise<BuildRun & { readonly signal: NodeJS.Signals | null }>((resolve, reject) => {
-        child.on("error", (e) => {
-          clearTimeout(timer)
-          reject(e)
-        })
-        child.on("close", (code, signal) => {
-          clearTimeout(timer)
-          const wallMs = performance.now() - startedAt
-          if (partial !== "") lines.push({ atMs: wallMs, text: partial })
-          const stderr = lines.map((l) => l.text).join("\n")
-          resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr, lines, wallMs })
-        })
-      })
-      assert.isDefined(child.pid, "nix-build did not start")
-      return { pid: child.pid!, startedAt, lines, stderr: () => lines.map((l) => l.text).join("\n"), ended }
-    }),
+    Effect.sync(() => spawnNshBuild(fixture(), env, attr, ["-v", ...args], timeoutMs)),
     (build) =>
       Effect.promise(async () => {
         if (!processGone(build.pid)) process.kill(build.pid, "SIGKILL")
