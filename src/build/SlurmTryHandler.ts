@@ -1,5 +1,6 @@
 /**
- * The TryHandler that builds on Slurm: route the request, build the job for the derivation,
+ * The TryHandler that builds on Slurm, for requests routing already sent to the cluster
+ * (TryHandlerLive routes first, so declines never load this): build the job for the derivation,
  * submit it at once (one REST round trip, so Nix's scheduler is not held up by the queue), and
  * accept with a build that waits for the allocation only after Nix has moved on.
  *
@@ -22,7 +23,6 @@ import { ensureStateDir, runBuild, type SubmittedBuild } from "./BuildProgram.js
 import { allJobFiles, type JobFiles, jobFiles } from "./JobFiles.js"
 import { isHookAlive, Journal } from "./Journal.js"
 import { reapOrphans } from "./Reaper.js"
-import { route } from "./Routing.js"
 import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from "./TryHandler.js"
 import { Watchdog } from "./Watchdog.js"
 
@@ -49,8 +49,9 @@ export const SlurmTryHandlerLive = Layer.scoped(
     // Jobs left by hooks that died with their watchdog (a crash): cancelled quietly, in the background.
     yield* Effect.forkIn(reapOrphans.pipe(Effect.provide(context), Effect.ignore), handlerScope)
 
-    const decline = (level: Verbosity, drvPath: string, reason: string) =>
-      Effect.as(log.log(level, `nsh: not building '${drvPath}' on the cluster: ${reason}`), {
+    /** A submission that could not be made: Nix builds elsewhere, and the user learns why. */
+    const decline = (drvPath: string, reason: string) =>
+      Effect.as(log.log(Verbosity.error, `nsh: not building '${drvPath}' on the cluster: ${reason}`), {
         _tag: "Decline",
         reason
       } satisfies TryAnswer)
@@ -168,15 +169,13 @@ export const SlurmTryHandlerLive = Layer.scoped(
 
     const answer = (request: BuildRequest, options: BuildOptions): Effect.Effect<TryAnswer> =>
       Effect.gen(function* () {
-        const decision = route(request, settings)
-        if (decision._tag === "Decline") return yield* decline(Verbosity.talkative, request.drvPath, decision.reason)
         if (yield* Effect.orElseSucceed(atCapacity, () => false)) {
           const reason = `max-jobs (${settings.maxJobs}) of nsh's Slurm jobs are pending or running`
           yield* log.log(Verbosity.talkative, `nsh: postponing '${request.drvPath}': ${reason}`)
           return { _tag: "Postpone", reason } satisfies TryAnswer
         }
         const first = yield* Effect.either(start(request, options))
-        if (Either.isLeft(first)) return yield* decline(Verbosity.error, request.drvPath, first.left.message)
+        if (Either.isLeft(first)) return yield* decline(request.drvPath, first.left.message)
         const [job, scope] = first.right
         return {
           _tag: "Accept",
