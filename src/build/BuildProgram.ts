@@ -3,7 +3,6 @@
  * over SSH, copy the inputs in, stream the log while the job builds, copy the outputs back and
  * clean up. Every phase runs in the build's scope, so an interruption runs every finalizer.
  */
-import { FileSystem } from "@effect/platform"
 import { Clock, Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
 import { Config } from "../config/Config.js"
 import { ActivityType, NixLog, ResultType, Verbosity } from "../hook/NixLog.js"
@@ -211,12 +210,5 @@ const removeJobFiles = (conn: SshConnection, files: JobFiles) =>
     // Finalizers are uninterruptible: without this the timeout could not stop a hung command.
     Effect.interruptible,
     Effect.timeoutOption("5 seconds"),
-    Effect.ignore
-  )
-
-/** Makes the state directory on this machine (on a shared home it is also the nodes'). */
-export const ensureStateDir = (dir: string) =>
-  FileSystem.FileSystem.pipe(
-    Effect.flatMap((fs) => fs.makeDirectory(dir, { recursive: true, mode: 0o700 })),
     Effect.ignore
   )

@@ -8,7 +8,7 @@
  * or the hook is interrupted) runs every finalizer, and the job's finalizer cancels the job
  * unless it ended on its own.
  */
-import type { CommandExecutor, FileSystem } from "@effect/platform"
+import { type CommandExecutor, FileSystem } from "@effect/platform"
 import { Duration, Effect, Either, ExecutionStrategy, Exit, Layer, Ref, Scope } from "effect"
 import { Config } from "../config/Config.js"
 import { NixLog, Verbosity } from "../hook/NixLog.js"
@@ -19,12 +19,19 @@ import { jobSpecFor, newJobIds } from "../slurm/Submission.js"
 import type { SshSession } from "../ssh/SshSession.js"
 import { NixStore } from "../store/NixStore.js"
 import type { BuildOptions } from "./BuildOptions.js"
-import { ensureStateDir, runBuild, type SubmittedBuild } from "./BuildProgram.js"
+import { runBuild, type SubmittedBuild } from "./BuildProgram.js"
 import { allJobFiles, type JobFiles, jobFiles } from "./JobFiles.js"
 import { isHookAlive, Journal } from "./Journal.js"
 import { reapOrphans } from "./Reaper.js"
 import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from "./TryHandler.js"
 import { Watchdog } from "./Watchdog.js"
+
+/** Makes the state directory on this machine, private (on a shared home it is also the nodes'). */
+const ensureStateDir = (dir: string) =>
+  FileSystem.FileSystem.pipe(
+    Effect.flatMap((fs) => fs.makeDirectory(dir, { recursive: true, mode: 0o700 })),
+    Effect.ignore
+  )
 
 /** How often a build is submitted when its jobs fail through no fault of its own (like Hydra's retries). */
 const maxAttempts = 3
