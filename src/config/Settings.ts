@@ -5,6 +5,7 @@
  * entry's codec, `nsh.conf.example` and the README's reference are generated from it.
  */
 import { Option, Redacted } from "effect"
+import type { JsonObject } from "../util/Json.js"
 
 /** How one setting's text value (as written in nsh.conf) becomes a typed value. */
 export type SettingKind =
@@ -55,9 +56,6 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
   s("job-lease-timeout", { _tag: "int", min: 10, max: 86400 }, "60", "Seconds a job waits for its inputs, and for the hook's lease renewal while building, before it gives up. Bounds how long an abandoned job can keep a node busy."),
   s("max-jobs", { _tag: "int", min: 0, max: 100000 }, "0", "Most Slurm jobs (pending + running) nsh keeps at once for this user on this machine; above it nsh answers Nix `postpone`. 0 = unlimited.")
 ]
-
-/** One JSON value decoded from nsh.conf (only objects at the top level). */
-export type JsonObject = { readonly [key: string]: unknown }
 
 /** The typed settings, after decoding and defaulting. */
 export interface Settings {

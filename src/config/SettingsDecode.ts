@@ -7,7 +7,8 @@ import { Effect, Either, Option, ParseResult, Predicate, Redacted, Schema } from
 import * as path from "node:path"
 import { NshConfError } from "./ConfigErrors.js"
 import type { ConfEntry } from "./NshConfParser.js"
-import type { JsonObject, SettingDoc, Settings, SettingSource } from "./Settings.js"
+import type { JsonObject } from "../util/Json.js"
+import type { SettingDoc, Settings, SettingSource } from "./Settings.js"
 import { SettingsTable } from "./Settings.js"
 
 /** Any decoded setting value. */

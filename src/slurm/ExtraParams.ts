@@ -3,9 +3,8 @@
  * cpus_per_task, memory_per_node, ...), written as a JSON object.
  */
 import { Data, Either } from "effect"
-import type { JsonObject } from "../config/Settings.js"
 import type { Derivation } from "../store/Derivation.js"
-import { decodeJsonObject, isJsonObject } from "../store/DrvParser.js"
+import { decodeJsonObject, isJsonObject, type JsonObject } from "../util/Json.js"
 
 /** The derivation's extraSlurmParams is not a JSON object. */
 export class ExtraSlurmParamsError extends Data.TaggedError("ExtraSlurmParamsError")<{

@@ -2,8 +2,8 @@
  * Parses Nix's `.drv` files (ATerm: `Derive([outputs],[inputDrvs],[inputSrcs],system,builder,
  * [args],[env])`, no whitespace, C-style strings) in one pass over the text, without regexes.
  */
-import { Either, ParseResult, Schema } from "effect"
-import type { JsonObject } from "../config/Settings.js"
+import { Either } from "effect"
+import { decodeJsonObject } from "../util/Json.js"
 import type { Derivation, DerivationOutput } from "./Derivation.js"
 import { DerivationError } from "./StoreErrors.js"
 
@@ -117,22 +117,6 @@ const envPair = (s: Scanner): readonly [string, string] => {
   s.literal(")")
   return [key, value]
 }
-
-const JsonObjectFromString = Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-
-/** Whether a decoded JSON value is an object (not null, not an array). */
-export const isJsonObject = (value: unknown): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-/** Decodes text that must hold one JSON object; the Left is a short phrase saying what is wrong. */
-export const decodeJsonObject = (text: string): Either.Either<JsonObject, string> =>
-  Schema.decodeUnknownEither(JsonObjectFromString)(text).pipe(
-    Either.mapLeft((error) =>
-      ParseResult.ArrayFormatter.formatErrorSync(error)
-        .map((issue) => issue.message)
-        .join("; ")
-    )
-  )
 
 type Body = Omit<Derivation, "drvPath" | "structuredAttrs">
 
