@@ -9,7 +9,7 @@ import { NixLog } from "../hook/NixLog.js"
 import type { RemoteProcess } from "../ssh/SshSession.js"
 import type { SshError } from "../ssh/SshErrors.js"
 import { shellQuote } from "../util/ShellQuote.js"
-import { flushFramer, initialFramer, pushChunk, type FramerState } from "./LogFramer.js"
+import { flushFramer, initialFramer, pushChunk, type FramerState } from "../job/LogFramer.js"
 
 /** Why following stopped. */
 export type LogEnd =

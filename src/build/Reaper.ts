@@ -10,7 +10,7 @@ import { Effect, Option } from "effect"
 import { Config } from "../config/Config.js"
 import type { JobInfo } from "../slurm/JobSpec.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
-import { allJobFiles, jobFiles } from "./JobFiles.js"
+import { allJobFiles, jobFiles } from "../job/JobFiles.js"
 import { isHookAlive, Journal, type JournalEntry } from "./Journal.js"
 
 /** An nsh job's tag and derivation, from the comment nsh gives every job (`nsh:<tag> <drvPath>`). */

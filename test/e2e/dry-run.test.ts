@@ -7,7 +7,7 @@ import { Command, FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { JobPath } from "../../src/slurm/Submission.js"
+import { JobPath } from "../../src/job/Submission.js"
 
 const repo = fileURLToPath(new URL("../..", import.meta.url))
 const drvsNix = `${repo}test/fixtures/store/e2e-drvs.nix`

@@ -4,7 +4,7 @@
  * `@nsh-end <nonce> <rc>` last. Every interpolated value is shell-quoted.
  */
 import type { BuildOptions } from "../build/BuildOptions.js"
-import { jobFiles } from "../build/JobFiles.js"
+import { jobFiles } from "./JobFiles.js"
 import type { Settings } from "../config/Settings.js"
 import { nixStoreCommand } from "../store/StoreCommands.js"
 import { shellQuote } from "../util/ShellQuote.js"

@@ -10,13 +10,13 @@
 import { randomBytes } from "node:crypto"
 import { Data, Effect, Either } from "effect"
 import type { BuildOptions } from "../build/BuildOptions.js"
-import { jobFiles } from "../build/JobFiles.js"
+import { jobFiles } from "./JobFiles.js"
 import type { Settings } from "../config/Settings.js"
 import { type Derivation, derivationName } from "../store/Derivation.js"
 import { isJsonObject, type JsonObject } from "../util/Json.js"
 import { extraSlurmParamsOf, type ExtraSlurmParamsError } from "./ExtraParams.js"
 import { jobScript, type JobScriptIds } from "./JobScript.js"
-import type { JobSpec } from "./JobSpec.js"
+import type { JobSpec } from "../slurm/JobSpec.js"
 
 /** Minutes added to Nix's `timeout` for copying inputs in and outputs out within the job. */
 export const CopyMarginMinutes = 10

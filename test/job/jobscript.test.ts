@@ -9,9 +9,9 @@ import { describe, it } from "@effect/vitest"
 import { Duration, Effect, Schedule, type Scope } from "effect"
 import { assert } from "vitest"
 import { defaultBuildOptions, type BuildOptions } from "../../src/build/BuildOptions.js"
-import { jobFiles } from "../../src/build/JobFiles.js"
+import { jobFiles } from "../../src/job/JobFiles.js"
 import type { Settings } from "../../src/config/Settings.js"
-import { jobScript, LeaseLapsedExitCode } from "../../src/slurm/JobScript.js"
+import { jobScript, LeaseLapsedExitCode } from "../../src/job/JobScript.js"
 import { testSettings } from "../support/settings.js"
 
 const ids = { tag: "nsh-0123456789abcdef", nonce: "fedcba9876543210fedcba9876543210" }
