@@ -8,7 +8,7 @@ import type { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Data, Effect, Layer, Option } from "effect"
 import packageJson from "../package.json" with { type: "json" }
-import { type Journal, JournalLive } from "./build/Journal.js"
+import { type Journal, JournalLive } from "./safety/Journal.js"
 import { dryRun, dryRunExitCode } from "./cli/DryRun.js"
 import { cancelOrphans, showJobs } from "./cli/Jobs.js"
 import type { Config } from "./config/Config.js"

@@ -27,7 +27,7 @@ const args = process.argv.slice(2)
 if (args.length === 1 && /^\d+$/.test(args[0]!)) runHook(Number(args[0]))
 else if (args[0] === "__watchdog") {
   // Loaded on demand: only a watchdog whose hook vanished runs this.
-  void import("./watchdog/Main.js").then(({ watchdogMain }) =>
+  void import("./safety/WatchdogMain.js").then(({ watchdogMain }) =>
     runMain(watchdogMain, { disableErrorReporting: true, disablePrettyLogger: true, teardown })
   )
 }

@@ -21,7 +21,7 @@ import { renewLease } from "../job/Lease.js"
 import { resilientConnection } from "./Reconnect.js"
 import { drainHeld, followLog, initialProgress, type LogEnd, type LogProgress, tailCommand } from "./LogFollower.js"
 import type { BuildExit } from "./TryHandler.js"
-import type { WatchdogHandle } from "./Watchdog.js"
+import type { WatchdogHandle } from "../safety/Watchdog.js"
 
 /** A submitted job and what the build needs to know about it. */
 export interface SubmittedBuild {

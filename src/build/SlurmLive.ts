@@ -8,9 +8,9 @@ import { Layer } from "effect"
 import { SlurmApiLive } from "../slurm/SlurmApiLive.js"
 import { SshSessionLive } from "../ssh/SshSessionLive.js"
 import { NixStoreLive } from "../store/NixStoreLive.js"
-import { JournalLive } from "./Journal.js"
+import { JournalLive } from "../safety/Journal.js"
 import { SlurmTryHandlerLive } from "./SlurmTryHandler.js"
-import { WatchdogLive } from "./Watchdog.js"
+import { WatchdogLive } from "../safety/Watchdog.js"
 
 export const SlurmTryHandlerDefault = SlurmTryHandlerLive.pipe(
   Layer.provide(

@@ -21,10 +21,10 @@ import { NixStore } from "../store/NixStore.js"
 import type { BuildOptions } from "./BuildOptions.js"
 import { runBuild, type SubmittedBuild } from "./BuildProgram.js"
 import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
-import { isHookAlive, Journal } from "./Journal.js"
-import { reapOrphans } from "./Reaper.js"
+import { isHookAlive, Journal } from "../safety/Journal.js"
+import { reapOrphans } from "../safety/Reaper.js"
 import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from "./TryHandler.js"
-import { Watchdog } from "./Watchdog.js"
+import { Watchdog } from "../safety/Watchdog.js"
 
 /** Makes the state directory on this machine, private (on a shared home it is also the nodes'). */
 const ensureStateDir = (dir: string) =>

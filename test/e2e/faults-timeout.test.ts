@@ -16,7 +16,7 @@ describe("Nix's timeout on an nsh build", () => {
       const job = yield* submission(build)
       const hookPid = yield* hookOf(build.pid)
       const watchdogPid = yield* watchdogOf(hookPid)
-      // ceil(5 s / 60) minutes for the build plus src/slurm/Submission.ts's 10 for the copies.
+      // ceil(5 s / 60) minutes for the build plus src/job/Submission.ts's 10 for the copies.
       assert.strictEqual((yield* scontrolJob(job.jobId))["TimeLimit"], "00:11:00")
 
       const ended = yield* buildEnded(build, 90_000)

@@ -3,7 +3,7 @@
  * closed (which, without `finished` first, would make a real watchdog cancel and clean up).
  */
 import { Context, Effect, Layer, Ref } from "effect"
-import { Watchdog, type WatchdogError } from "../../src/build/Watchdog.js"
+import { Watchdog, type WatchdogError } from "../../src/safety/Watchdog.js"
 
 /** One thing the hook told a watchdog (or did to it). */
 export type WatchdogCall =

@@ -1,5 +1,5 @@
 /**
- * The hook ↔ watchdog protocol (src/watchdog/Protocol.ts), the watchdog's reading of it
+ * The hook ↔ watchdog protocol (src/safety/WatchdogProtocol.ts), the watchdog's reading of it
  * (`watch`), and what it does for a vanished hook (`abandon`) against recording doubles.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -7,9 +7,9 @@ import { Effect, Fiber, Layer, Option, Redacted, Ref, Stream, TestClock } from "
 import type { JobInfo } from "../../src/slurm/JobSpec.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"
 import { SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
-import { abandon } from "../../src/watchdog/Abandon.js"
-import { FileRemover } from "../../src/watchdog/FileRemover.js"
-import { watch } from "../../src/watchdog/Main.js"
+import { abandon } from "../../src/safety/Abandon.js"
+import { FileRemover } from "../../src/safety/FileRemover.js"
+import { watch } from "../../src/safety/WatchdogMain.js"
 import {
   abandonedOf,
   applyMessage,
@@ -21,7 +21,7 @@ import {
   isReadyLine,
   readyLine,
   type Start
-} from "../../src/watchdog/Protocol.js"
+} from "../../src/safety/WatchdogProtocol.js"
 
 const tag = "nsh-0123456789abcdef"
 const start: Start = {

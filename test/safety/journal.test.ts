@@ -1,5 +1,5 @@
 /**
- * The job journal (src/build/Journal.ts) on a real temporary directory: atomic entries, listing
+ * The job journal (src/safety/Journal.ts) on a real temporary directory: atomic entries, listing
  * that skips what is not an entry, and telling a live hook from a dead one or a reused pid.
  */
 import { spawnSync } from "node:child_process"
@@ -8,7 +8,7 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
-import { isHookAlive, type JournalEntry, listJournal, makeJournal, processIdentity } from "../../src/build/Journal.js"
+import { isHookAlive, type JournalEntry, listJournal, makeJournal, processIdentity } from "../../src/safety/Journal.js"
 
 const tag = "nsh-0123456789abcdef"
 const drvPath = "/nix/store/00000000000000000000000000000000-hello.drv"

@@ -1,5 +1,5 @@
 /**
- * The hook's side of the watchdog (src/build/Watchdog.ts): the idle stage runs in its own session
+ * The hook's side of the watchdog (src/safety/Watchdog.ts): the idle stage runs in its own session
  * holding none of Nix's descriptors and no token in argv or environment; when the scope closes
  * without `finished` it hands every message to the clean-up stage (here a stand-in,
  * test/fixtures/watchdog/echo-watchdog.mjs, that reports what it got); after `finished` it does not.
@@ -12,8 +12,8 @@ import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted, Schedule } from "effect"
-import { Watchdog, type WatchdogParams, WatchdogLive } from "../../src/build/Watchdog.js"
-import { decodeHookMessage } from "../../src/watchdog/Protocol.js"
+import { Watchdog, type WatchdogParams, WatchdogLive } from "../../src/safety/Watchdog.js"
+import { decodeHookMessage } from "../../src/safety/WatchdogProtocol.js"
 
 const echo = fileURLToPath(new URL("../fixtures/watchdog/echo-watchdog.mjs", import.meta.url))
 

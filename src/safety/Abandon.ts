@@ -10,7 +10,7 @@ import { phaseOf } from "../slurm/JobStates.js"
 import { SlurmApi, type SlurmApiService } from "../slurm/SlurmApi.js"
 import type { SlurmError } from "../slurm/SlurmErrors.js"
 import { FileRemover } from "./FileRemover.js"
-import type { Abandoned } from "./Protocol.js"
+import type { Abandoned } from "./WatchdogProtocol.js"
 
 /** Timing of the clean-up. */
 export interface AbandonOptions {

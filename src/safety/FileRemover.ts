@@ -28,7 +28,7 @@ export interface FileRemoverService {
   readonly removeLocal: (paths: ReadonlyArray<string>) => Effect.Effect<void, RemovalError>
 }
 
-export class FileRemover extends Context.Tag("nsh/watchdog/FileRemover")<FileRemover, FileRemoverService>() {}
+export class FileRemover extends Context.Tag("nsh/FileRemover")<FileRemover, FileRemoverService>() {}
 
 const decoder = new TextDecoder()
 

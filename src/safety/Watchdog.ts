@@ -9,7 +9,7 @@
  *
  * The watchdog idles for the whole build, once per running build, so its idle stage is a shell
  * (~1 MB, ready in milliseconds) that keeps the messages in memory; only for a vanished hook does
- * it start the clean-up stage, `node <bundle> __watchdog` (src/watchdog/Main.ts), with the
+ * it start the clean-up stage, `node <bundle> __watchdog` (src/safety/WatchdogMain.ts), with the
  * messages on its stdin.
  */
 import { spawn } from "node:child_process"
@@ -17,7 +17,7 @@ import * as Fs from "node:fs"
 import type * as Net from "node:net"
 import { Context, Data, Deferred, Effect, Exit, Layer, type Redacted, type Scope } from "effect"
 import { shellQuote } from "../util/ShellQuote.js"
-import { encodeHookMessage, finishedLine, type HookMessage, isReadyLine, readyLine } from "../watchdog/Protocol.js"
+import { encodeHookMessage, finishedLine, type HookMessage, isReadyLine, readyLine } from "./WatchdogProtocol.js"
 
 /** The watchdog could not be started or reached; the build should not submit unguarded. */
 export class WatchdogError extends Data.TaggedError("WatchdogError")<{ readonly reason: string }> {

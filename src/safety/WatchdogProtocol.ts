@@ -4,7 +4,7 @@
  * its files, the token included: it travels only here, never in argv, environment or files), then
  * `job` / `node` as it learns them, and `finished` once the job needs nothing more. The watchdog
  * answers `ready` after reading `start`. EOF without `finished` means the hook is gone: the
- * watchdog then hands every line it got to `nsh __watchdog` (src/watchdog/Main.ts) on its stdin.
+ * watchdog then hands every line it got to `nsh __watchdog` (src/safety/WatchdogMain.ts) on its stdin.
  */
 import { Either, Option, Schema } from "effect"
 

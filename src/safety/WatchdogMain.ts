@@ -1,6 +1,6 @@
 /**
  * `nsh __watchdog`: the clean-up stage of the watchdog. The idle stage (a shell started by
- * src/build/Watchdog.ts) starts it only when the hook vanished without `finished`, with every line
+ * src/safety/Watchdog.ts) starts it only when the hook vanished without `finished`, with every line
  * the hook sent on stdin; it cancels the job and removes its files. Its stdout/stderr are
  * /dev/null: nobody is left to report to.
  */
@@ -11,7 +11,7 @@ import { decodeSettings } from "../config/SettingsDecode.js"
 import { layerWith, NodeHttpClientLive } from "../slurm/SlurmApiLive.js"
 import { abandon } from "./Abandon.js"
 import { FileRemoverLive } from "./FileRemover.js"
-import { abandonedOf, applyMessage, decodeHookMessage, initialWatchState, type Start, type WatchState } from "./Protocol.js"
+import { abandonedOf, applyMessage, decodeHookMessage, initialWatchState, type Start, type WatchState } from "./WatchdogProtocol.js"
 
 /** Folds the hook's lines into what the watchdog knows; reading stops at `finished`. */
 export const watch = <E, R>(lines: Stream.Stream<string, E, R>): Effect.Effect<WatchState, never, R> =>
