@@ -4,11 +4,11 @@
  */
 import { runMain } from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Layer } from "effect"
-import { TryHandlerLive, TryHandlerWithoutConfig } from "./build/TryHandlerLive.js"
+import { TryHandlerLive, TryHandlerWithoutConfig } from "./dispatch/TryHandlerLive.js"
 import { ConfigLive } from "./config/ConfigLive.js"
 import { FallbackLive } from "./hook/Fallback.js"
 import { HookIOLive } from "./hook/HookIO.js"
-import { NixLog, Verbosity } from "./hook/NixLog.js"
+import { NixLog, Verbosity } from "./dispatch/NixLog.js"
 import { NixLogHook } from "./hook/NixLogLive.js"
 import { runSession } from "./hook/Session.js"
 

@@ -3,7 +3,7 @@
  * Nix ≤ 2.28 distinguishes; 1 otherwise) and a message naming the Slurm state and reason.
  */
 import type { JobInfo, JobOutcome } from "../slurm/JobSpec.js"
-import type { BuildExit } from "./TryHandler.js"
+import type { BuildExit } from "../dispatch/TryHandler.js"
 
 /** nix-store --realise's exit code on the node → the hook's exit code. */
 export const exitForRealise = (code: number): BuildExit => {

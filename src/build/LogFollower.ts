@@ -5,7 +5,7 @@
  */
 import { Clock, Effect, Ref, Stream } from "effect"
 import type { Scope } from "effect"
-import { NixLog } from "../hook/NixLog.js"
+import { NixLog } from "../dispatch/NixLog.js"
 import type { RemoteProcess } from "../ssh/SshSession.js"
 import type { SshError } from "../ssh/SshErrors.js"
 import { shellQuote } from "../util/ShellQuote.js"

@@ -5,8 +5,8 @@
  */
 import * as path from "node:path"
 import { Console, Effect, Option } from "effect"
-import { defaultBuildOptions } from "../build/BuildOptions.js"
-import { type Route, route } from "../build/Routing.js"
+import { defaultBuildOptions } from "../dispatch/BuildOptions.js"
+import { type Route, route } from "../dispatch/Routing.js"
 import { Config } from "../config/Config.js"
 import { type LoadedSettings, type Settings, type SettingSource, SettingsTable } from "../config/Settings.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"

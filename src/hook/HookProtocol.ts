@@ -5,7 +5,7 @@
  * they can be replayed verbatim to Nix's own build-remote.
  */
 import { Either } from "effect"
-import type { BuildRequest } from "../build/TryHandler.js"
+import type { BuildRequest } from "../dispatch/TryHandler.js"
 import { Cursor, encodeString, encodeStrings, encodeU64, Incomplete, WireError } from "./Wire.js"
 
 /** One decoded message from Nix. */

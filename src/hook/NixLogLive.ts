@@ -4,7 +4,7 @@
  * get plain text on stderr. Both also route Effect's own logger (Effect.log*) through NixLog.
  */
 import { Cause, Effect, Layer, Logger, LogLevel } from "effect"
-import { type Activity, type LogField, NixLog, type NixLogService, Verbosity } from "./NixLog.js"
+import { type Activity, type LogField, NixLog, type NixLogService, Verbosity } from "../dispatch/NixLog.js"
 import { writeAllSync } from "./FdWrite.js"
 import { findNixLogFds } from "./NixFds.js"
 

@@ -4,7 +4,7 @@
  * Unknown names and unparsable values are ignored: newer Nix versions send more.
  */
 import { Option, Schema } from "effect"
-import { type BuildOptions, defaultBuildOptions } from "../build/BuildOptions.js"
+import { type BuildOptions, defaultBuildOptions } from "../dispatch/BuildOptions.js"
 
 /** What the parent Nix says about itself, beyond the build's options. */
 export interface NixHostSettings {

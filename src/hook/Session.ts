@@ -6,11 +6,11 @@
  */
 import { appendFileSync } from "node:fs"
 import { Effect, Either, Option } from "effect"
-import { type BuildRequest, type TryAnswer, TryHandler } from "../build/TryHandler.js"
+import { type BuildRequest, type TryAnswer, TryHandler } from "../dispatch/TryHandler.js"
 import { buildersConfigured, Fallback, type FallbackProcess, type FallbackReply, readTextFile } from "./Fallback.js"
 import { HookDecoder, type HookMessage } from "./HookProtocol.js"
 import { HookIO } from "./HookIO.js"
-import { NixLog, Verbosity } from "./NixLog.js"
+import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { fromNixSettings } from "./NixSettings.js"
 import type { WireError } from "./Wire.js"
 

@@ -3,7 +3,7 @@
  * derivation into the node's store, build it while the hook keeps renewing its lease, and print
  * `@nsh-end <nonce> <rc>` last. Every interpolated value is shell-quoted.
  */
-import type { BuildOptions } from "../build/BuildOptions.js"
+import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { jobFiles } from "./JobFiles.js"
 import type { Settings } from "../config/Settings.js"
 import { nixStoreCommand } from "../store/StoreCommands.js"

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { Data, Effect, Either } from "effect"
-import type { BuildOptions } from "../build/BuildOptions.js"
+import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { jobFiles } from "./JobFiles.js"
 import type { Settings } from "../config/Settings.js"
 import { type Derivation, derivationName } from "../store/Derivation.js"

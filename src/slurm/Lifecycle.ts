@@ -4,7 +4,7 @@
  * slower later, so a long build costs one request per 2 s at most.
  */
 import { Clock, Duration, Effect, Exit, Option, Ref, Schedule, Scope } from "effect"
-import { ActivityType, NixLog, type NixLogService, Verbosity } from "../hook/NixLog.js"
+import { ActivityType, NixLog, type NixLogService, Verbosity } from "../dispatch/NixLog.js"
 import type { JobInfo, JobOutcome } from "./JobSpec.js"
 import { describeState, isRequeued, type JobPhase, phaseOf } from "./JobStates.js"
 import { SlurmApi } from "./SlurmApi.js"

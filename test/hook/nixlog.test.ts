@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { ActivityType, NixLog, ResultType, Verbosity } from "../../src/hook/NixLog.js"
+import { ActivityType, NixLog, ResultType, Verbosity } from "../../src/dispatch/NixLog.js"
 import { nixLogHookWith } from "../../src/hook/NixLogLive.js"
 
 /** A hook NixLog at `verbosity` whose output is recorded. */

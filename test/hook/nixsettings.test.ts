@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs"
 import { Either } from "effect"
 import { assert, describe, it } from "vitest"
-import { defaultBuildOptions } from "../../src/build/BuildOptions.js"
+import { defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
 import { buildersConfigured } from "../../src/hook/Fallback.js"
 import { HookDecoder } from "../../src/hook/HookProtocol.js"
 import { fromNixSettings } from "../../src/hook/NixSettings.js"

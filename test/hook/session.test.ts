@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Option, Queue, Ref } from "effect"
-import { type BuildRequest, type TryAnswer, TryHandler } from "../../src/build/TryHandler.js"
+import { type BuildRequest, type TryAnswer, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { Fallback, FallbackError, type FallbackProcess, type FallbackReply } from "../../src/hook/Fallback.js"
 import { encodeSettings, encodeTry } from "../../src/hook/HookProtocol.js"
 import { HookIO } from "../../src/hook/HookIO.js"
-import { NixLog } from "../../src/hook/NixLog.js"
+import { NixLog } from "../../src/dispatch/NixLog.js"
 import { runSession } from "../../src/hook/Session.js"
 
 const golden = readFileSync(new URL("../fixtures/hook/nix-2.8-hook-stdin.bin", import.meta.url))

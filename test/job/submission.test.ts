@@ -1,7 +1,7 @@
 import { describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { assert } from "vitest"
-import { defaultBuildOptions, type BuildOptions } from "../../src/build/BuildOptions.js"
+import { defaultBuildOptions, type BuildOptions } from "../../src/dispatch/BuildOptions.js"
 import type { Settings } from "../../src/config/Settings.js"
 import { submitBody } from "../../src/slurm/dialects/index.js"
 import { extraSlurmParamsOf } from "../../src/job/ExtraParams.js"

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, Layer, Ref, TestClock } from "effect"
-import { type Activity, NixLog } from "../../src/hook/NixLog.js"
+import { type Activity, NixLog } from "../../src/dispatch/NixLog.js"
 import type { JobInfo } from "../../src/slurm/JobSpec.js"
 import { waitForAllocation, waitForEnd } from "../../src/slurm/Lifecycle.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"

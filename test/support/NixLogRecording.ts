@@ -3,7 +3,7 @@
  * can assert on what the user would see and wait for the program to reach a point.
  */
 import { Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
-import { NixLog, type LogField } from "../../src/hook/NixLog.js"
+import { NixLog, type LogField } from "../../src/dispatch/NixLog.js"
 
 /** One thing the code under test told the user. */
 export type LogEvent =

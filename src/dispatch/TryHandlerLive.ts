@@ -5,7 +5,7 @@
 import { Context, Effect, Layer } from "effect"
 import { Config } from "../config/Config.js"
 import type { NshConfError } from "../config/ConfigErrors.js"
-import { NixLog, Verbosity } from "../hook/NixLog.js"
+import { NixLog, Verbosity } from "./NixLog.js"
 import { route } from "./Routing.js"
 import { type TryAnswer, TryHandler } from "./TryHandler.js"
 
@@ -19,7 +19,7 @@ export const TryHandlerLive: Layer.Layer<TryHandler, never, Config | NixLog> = L
     const context = yield* Effect.context<Config | NixLog>()
     // Lives as long as the session; its builds are forked from this layer's scope.
     const slurm = yield* Effect.cached(
-      Effect.promise(() => import("./SlurmLive.js")).pipe(
+      Effect.promise(() => import("../build/SlurmLive.js")).pipe(
         Effect.flatMap(({ SlurmTryHandlerDefault }) => Layer.buildWithScope(SlurmTryHandlerDefault, scope)),
         Effect.map((built) => Context.get(built, TryHandler)),
         Effect.provide(context)

@@ -1,7 +1,8 @@
 /**
- * NixLog: how nsh talks to the user through Nix. During a hook session plain stderr text is
- * dropped by Nix, so everything goes out as `@nix {json}` lines on stderr; raw build log bytes
- * go to fd 4. Outside a hook (CLI commands) the Live layer writes plain text instead.
+ * NixLog: how nsh talks to the user through Nix, the other half of the seam. The build side logs
+ * through this interface; the front end implements it (src/hook/NixLogLive.ts): during a hook
+ * session plain stderr text is dropped by Nix, so everything goes out as `@nix {json}` lines on
+ * stderr and raw build log bytes go to fd 4; outside a hook (CLI commands) it writes plain text.
  */
 import { Context, type Effect, type Scope } from "effect"
 

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { defaultBuildOptions } from "../../src/build/BuildOptions.js"
-import { route, type RoutingSettings } from "../../src/build/Routing.js"
-import { type BuildRequest, TryHandler } from "../../src/build/TryHandler.js"
-import { TryHandlerLive, TryHandlerWithoutConfig } from "../../src/build/TryHandlerLive.js"
+import { defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
+import { route, type RoutingSettings } from "../../src/dispatch/Routing.js"
+import { type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
+import { TryHandlerLive, TryHandlerWithoutConfig } from "../../src/dispatch/TryHandlerLive.js"
 import { NshConfError } from "../../src/config/ConfigErrors.js"
-import { NixLog } from "../../src/hook/NixLog.js"
+import { NixLog } from "../../src/dispatch/NixLog.js"
 import { TestConfig } from "../support/settings.js"
 
 const request = (neededSystem: string, requiredFeatures: ReadonlyArray<string>): BuildRequest => ({
