@@ -1,6 +1,6 @@
 /**
  * The TryHandler of a hook session: routing decides from memory; a derivation routed to the
- * cluster goes to the Slurm handler (src/build/SlurmTryHandler.ts), which is loaded on first use.
+ * cluster goes to the Slurm handler (src/runner/SlurmTryHandler.ts), which is loaded on first use.
  */
 import { Context, Effect, Layer } from "effect"
 import { Config } from "../config/Config.js"
@@ -19,7 +19,7 @@ export const TryHandlerLive: Layer.Layer<TryHandler, never, Config | NixLog> = L
     const context = yield* Effect.context<Config | NixLog>()
     // Lives as long as the session; its builds are forked from this layer's scope.
     const slurm = yield* Effect.cached(
-      Effect.promise(() => import("../build/SlurmLive.js")).pipe(
+      Effect.promise(() => import("../ClusterLayers.js")).pipe(
         Effect.flatMap(({ SlurmTryHandlerDefault }) => Layer.buildWithScope(SlurmTryHandlerDefault, scope)),
         Effect.map((built) => Context.get(built, TryHandler)),
         Effect.provide(context)

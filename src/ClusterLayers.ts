@@ -5,12 +5,12 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Layer } from "effect"
-import { SlurmApiLive } from "../slurm/SlurmApiLive.js"
-import { SshSessionLive } from "../ssh/SshSessionLive.js"
-import { NixStoreLive } from "../store/NixStoreLive.js"
-import { JournalLive } from "../safety/Journal.js"
-import { SlurmTryHandlerLive } from "./SlurmTryHandler.js"
-import { WatchdogLive } from "../safety/Watchdog.js"
+import { SlurmApiLive } from "./slurm/SlurmApiLive.js"
+import { SshSessionLive } from "./ssh/SshSessionLive.js"
+import { NixStoreLive } from "./store/NixStoreLive.js"
+import { JournalLive } from "./safety/Journal.js"
+import { SlurmTryHandlerLive } from "./runner/SlurmTryHandler.js"
+import { WatchdogLive } from "./safety/Watchdog.js"
 
 export const SlurmTryHandlerDefault = SlurmTryHandlerLive.pipe(
   Layer.provide(

@@ -5,8 +5,8 @@
  * midway (the log's `tail`) is resumed by its caller from the offset it had reached.
  */
 import { Effect, Ref, Schedule, Scope } from "effect"
-import type { RemoteProcess, SshConnection } from "../ssh/SshSession.js"
-import type { SshError } from "../ssh/SshErrors.js"
+import type { RemoteProcess, SshConnection } from "./SshSession.js"
+import type { SshError } from "./SshErrors.js"
 
 /** How often one operation may reconnect before its error is final. */
 const maxReconnects = 3
