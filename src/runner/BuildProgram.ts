@@ -7,7 +7,7 @@ import { Clock, Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
 import { Config } from "../config/Config.js"
 import { ActivityType, NixLog, ResultType, Verbosity } from "../dispatch/NixLog.js"
 import type { JobOutcome } from "../slurm/JobSpec.js"
-import { waitForAllocation, waitForEnd } from "../slurm/Lifecycle.js"
+import { waitForEnd } from "../slurm/Lifecycle.js"
 import { type SshConnection, SshSession } from "../ssh/SshSession.js"
 import { copyClosureToNode, copyOutputsFromNode } from "../store/Copy.js"
 import type { Derivation } from "../store/Derivation.js"
@@ -16,6 +16,7 @@ import type { StoreTarget } from "../store/StoreCommands.js"
 import { shellCommand } from "../util/ShellQuote.js"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { exitForOutcome, exitForRealise, outcomeMessage } from "./BuildResult.js"
+import { waitShowingQueue } from "./QueueStatus.js"
 import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
 import { renewLease } from "../job/Lease.js"
 import { resilientConnection } from "../ssh/Reconnect.js"
@@ -56,7 +57,7 @@ export const runBuild = (
     const local: StoreTarget = { store: options.store, binDir: "" }
     const remote: StoreTarget = { store: settings.remoteStore, binDir: settings.remoteNixBinDir }
 
-    const allocation = yield* waitForAllocation(job.jobId)
+    const allocation = yield* waitShowingQueue(job.jobId)
     if (allocation._tag === "Ended") {
       if (allocation.outcome._tag === "Retryable") return yield* retry(job.jobId, allocation.outcome.state, allocation.info.reason)
       yield* Ref.set(job.ended, true)

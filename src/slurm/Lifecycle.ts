@@ -3,10 +3,9 @@
  * fast right after submit (a trivial job starts within ~1 s on slurmctld's scheduling tick) and
  * slower later, so a long build costs one request per 2 s at most.
  */
-import { Clock, Duration, Effect, Exit, Option, Ref, Schedule, Scope } from "effect"
-import { ActivityType, NixLog, type NixLogService, Verbosity } from "../dispatch/NixLog.js"
+import { Clock, Duration, Effect, Option, Schedule } from "effect"
 import type { JobInfo, JobOutcome } from "./JobSpec.js"
-import { describeState, isRequeued, type JobPhase, phaseOf } from "./JobStates.js"
+import { isRequeued, type JobPhase, phaseOf } from "./JobStates.js"
 import { SlurmApi } from "./SlurmApi.js"
 import type { SlurmError } from "./SlurmErrors.js"
 
@@ -21,6 +20,9 @@ export interface PollOptions {
   /** How long polls may keep failing with SlurmUnreachable (a slurmrestd restart) before giving up. */
   readonly outageTolerance?: Duration.DurationInput
 }
+
+/** Told of every observation of a job still waiting in the queue (the caller shows it to the user). */
+export type OnQueued = (info: JobInfo) => Effect.Effect<void>
 
 /** How waiting for an allocation ended. `polls` counts GET /job requests. */
 export type Allocation =
@@ -79,37 +81,15 @@ const watch = <A>(
     }
   })
 
-/** Shows the job's queue state as a Nix activity, replaced only when the text changes. */
-const queueStatus = (log: NixLogService, jobId: number) =>
-  Effect.gen(function*() {
-    const shown = yield* Ref.make(Option.none<{ readonly text: string; readonly scope: Scope.CloseableScope }>())
-    const close = Ref.get(shown).pipe(
-      Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: ({ scope }) => Scope.close(scope, Exit.void) }))
-    )
-    yield* Effect.addFinalizer(() => close)
-    return (info: JobInfo) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const text = `Slurm job ${jobId}: ${describeState(info, Math.floor(now / 1000))}`
-        const current = yield* Ref.get(shown)
-        if (Option.isSome(current) && current.value.text === text) return
-        yield* close
-        const scope = yield* Scope.make()
-        yield* Scope.extend(log.activity(ActivityType.unknown, text, [], Verbosity.info), scope)
-        yield* Ref.set(shown, Option.some({ text, scope }))
-      })
-  })
-
 /**
- * Waits until the job runs with a known batch host, has ended, or cannot start, showing its queue
- * state (`PENDING (Resources)`, expected start) through NixLog while it waits.
+ * Waits until the job runs with a known batch host, has ended, or cannot start, telling `onQueued`
+ * of each observation while it waits (`PENDING (Resources)`, expected start).
  */
 export const waitForAllocation = (
   jobId: number,
-  options: PollOptions = {}
-): Effect.Effect<Allocation, SlurmError, SlurmApi | NixLog> =>
+  options: PollOptions & { readonly onQueued?: OnQueued } = {}
+): Effect.Effect<Allocation, SlurmError, SlurmApi> =>
   Effect.gen(function*() {
-    const show = yield* queueStatus(yield* NixLog, jobId)
     const { polls, result } = yield* watch(
       jobId,
       options,
@@ -125,10 +105,10 @@ export const waitForAllocation = (
             return Option.none()
         }
       },
-      show
+      options.onQueued
     )
     return result(polls)
-  }).pipe(Effect.scoped)
+  })
 
 /**
  * Waits until the job has ended, through COMPLETING. A requeue (node failure, preemption) ends

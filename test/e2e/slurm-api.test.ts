@@ -10,6 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Layer, Option, Redacted, Ref } from "effect"
 import { type Activity, NixLog } from "../../src/dispatch/NixLog.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
+import { waitShowingQueue } from "../../src/runner/QueueStatus.js"
 import { waitForAllocation, waitForEnd } from "../../src/slurm/Lifecycle.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"
 import { layerWith, NodeHttpClientLive } from "../../src/slurm/SlurmApiLive.js"
@@ -49,15 +50,6 @@ const apiWith = (token: Redacted.Redacted<string>, http: Layer.Layer<HttpClient.
     Layer.provide(TestConfig({ slurmApiHost: "127.0.0.1", slurmApiPort: 6820, slurmJwtToken: Option.some(token) }))
   )
 
-const quietLog = Layer.succeed(
-  NixLog,
-  NixLog.of({
-    log: () => Effect.void,
-    activity: () => Effect.succeed<Activity>({ id: 1, result: () => Effect.void }),
-    buildLog: () => Effect.void
-  })
-)
-
 const spec = (label: string, script: string, extra: Record<string, unknown> = {}): JobSpec => ({
   name: `nsh-e2e-${label}`,
   comment: `nsh:nsh-${randomBytes(8).toString("hex")} e2e-slurm-api-${label}`,
@@ -96,7 +88,7 @@ describe("SlurmApi on the lab's slurmrestd 22.05", () => {
           const before = yield* Ref.get(count)
           const started = yield* Clock.currentTimeMillis
           const { jobId } = yield* submitted(spec(`one-second-${i}`, "sleep 1"))
-          const allocation = yield* waitForAllocation(jobId)
+          const allocation = yield* waitShowingQueue(jobId)
           const runningSeen = yield* Clock.currentTimeMillis
           assert.strictEqual(allocation._tag, "Allocated")
           if (allocation._tag === "Allocated") assert.strictEqual(allocation.batchHost, "node1")
@@ -147,7 +139,7 @@ describe("SlurmApi on the lab's slurmrestd 22.05", () => {
       assert.strictEqual((yield* waitForEnd(long.jobId)).outcome._tag, "Cancelled")
       // Cancelling again (a finished job) is not an error.
       yield* api.cancel(long.jobId)
-    }).pipe(Effect.provide(Layer.merge(Layer.unwrapEffect(Effect.map(scontrolToken(600), (t) => apiWith(t))), quietLog))))
+    }).pipe(Effect.provide(Layer.unwrapEffect(Effect.map(scontrolToken(600), (t) => apiWith(t))))))
 
   it.scopedLive("takes back a job queued despite errors (64 CPUs on a 4-CPU node)", () =>
     Effect.gen(function*() {

@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, Layer, Ref, TestClock } from "effect"
 import { type Activity, NixLog } from "../../src/dispatch/NixLog.js"
 import type { JobInfo } from "../../src/slurm/JobSpec.js"
+import { waitShowingQueue } from "../../src/runner/QueueStatus.js"
 import { waitForAllocation, waitForEnd } from "../../src/slurm/Lifecycle.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"
 import { type SlurmError, SlurmJobNotFound, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
@@ -74,7 +75,8 @@ const allocateThenEnd = (steps: ReadonlyArray<Step>) =>
     const texts = yield* Ref.make<Array<string>>([])
     const result = yield* settle(
       Effect.gen(function*() {
-        const allocation = yield* waitForAllocation(7)
+        // With the build side's queue display, whose activities `texts` records.
+        const allocation = yield* waitShowingQueue(7)
         const end = yield* waitForEnd(7)
         return { allocation, end }
       }).pipe(Effect.provide(Layer.merge(playing(steps, polls), recordingLog(texts))))
@@ -131,7 +133,7 @@ describe("waitForAllocation", () => {
       const polls = yield* Ref.make<Array<number>>([])
       const stuck = info({ reason: "PartitionConfig" })
       const allocation = yield* settle(
-        waitForAllocation(7).pipe(Effect.provide(Layer.merge(playing([[0, info({})], [100, stuck]], polls), recordingLog(yield* Ref.make<Array<string>>([])))))
+        waitForAllocation(7).pipe(Effect.provide(playing([[0, info({})], [100, stuck]], polls)))
       )
       assert.deepInclude(allocation, { _tag: "Stuck", why: "PartitionConfig", polls: 3 })
     }))
