@@ -2,7 +2,8 @@
  * `nsh jobs` and `nsh cancel --orphans`: nsh's jobs in Slurm, and cleaning up after dead hooks.
  */
 import { Console, Effect } from "effect"
-import { type JobRow, listNshJobs, reapOrphans } from "../safety/Reaper.js"
+import { type JobRow, listNshJobs } from "../safety/JobList.js"
+import { reapOrphans } from "../safety/Reaper.js"
 
 const table = (rows: ReadonlyArray<JobRow>): string => {
   const header = ["JOBID", "STATE", "NODE", "HOOK", "DERIVATION"]

@@ -5,6 +5,7 @@
  */
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { jobFiles } from "./JobFiles.js"
+import type { JobIds } from "./JobTag.js"
 import type { Settings } from "../config/Settings.js"
 import { nixStoreCommand } from "../store/StoreCommands.js"
 import { shellQuote } from "../util/ShellQuote.js"
@@ -16,13 +17,6 @@ export const LeaseLapsedExitCode = 3
 export const nodeDrvPath = (drvPath: string, storeDir: string): string =>
   `${storeDir.replace(/\/+$/, "")}/${drvPath.slice(drvPath.lastIndexOf("/") + 1)}`
 
-/** What identifies one submission in its script. */
-export interface JobScriptIds {
-  readonly tag: string
-  /** Secret: only the script and the hook know it, so a build cannot print the end marker. */
-  readonly nonce: string
-}
-
 /** The realise flags that carry Nix's limits to the node (Nix does not enforce them on hook builds). */
 const limitFlags = (options: BuildOptions): string =>
   [
@@ -31,7 +25,7 @@ const limitFlags = (options: BuildOptions): string =>
   ].join("")
 
 /** The script for building `drvPath` (a local store path) as the job `ids.tag`. */
-export const jobScript = (drvPath: string, settings: Settings, options: BuildOptions, ids: JobScriptIds): string => {
+export const jobScript = (drvPath: string, settings: Settings, options: BuildOptions, ids: JobIds): string => {
   const files = jobFiles(settings.slurmStateDir, ids.tag)
   const q = shellQuote
   const nixStore = nixStoreCommand({ store: settings.remoteStore, binDir: settings.remoteNixBinDir }, [])

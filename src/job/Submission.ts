@@ -7,15 +7,15 @@
  * base field of the same name in the request body (e.g. `time_limit`, `environment`). Only the
  * fields the job protocol itself depends on (`script`, `comment`, the output files) are refused.
  */
-import { randomBytes } from "node:crypto"
-import { Data, Effect, Either } from "effect"
+import { Data, Either } from "effect"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { jobFiles } from "./JobFiles.js"
 import type { Settings } from "../config/Settings.js"
 import { type Derivation, derivationName } from "../store/Derivation.js"
 import { isJsonObject, type JsonObject } from "../util/Json.js"
 import { extraSlurmParamsOf, type ExtraSlurmParamsError } from "./ExtraParams.js"
-import { jobScript, type JobScriptIds } from "./JobScript.js"
+import { jobScript } from "./JobScript.js"
+import { jobComment, type JobIds } from "./JobTag.js"
 import type { JobSpec } from "../slurm/JobSpec.js"
 
 /** Minutes added to Nix's `timeout` for copying inputs in and outputs out within the job. */
@@ -42,15 +42,6 @@ export class JobSpecError extends Data.TaggedError("JobSpecError")<{
 
 /** Why nsh will not submit a job for a derivation. */
 export type SubmissionError = ExtraSlurmParamsError | JobSpecError
-
-/** Identifies one submission: the tag is public (job comment, file names), the nonce secret. */
-export type JobIds = JobScriptIds
-
-/** A fresh tag (`nsh-<16 hex>`) and nonce (32 hex) for one submission. */
-export const newJobIds: Effect.Effect<JobIds> = Effect.sync(() => ({
-  tag: `nsh-${randomBytes(8).toString("hex")}`,
-  nonce: randomBytes(16).toString("hex")
-}))
 
 /** `nix-build-<name>` with only characters every Slurm tool shows plainly, at most 100 long. */
 export const jobName = (drv: Derivation): string =>
@@ -115,7 +106,7 @@ export const jobSpecFor = (
     yield* checkTimeLimit(drv.drvPath, timeLimitMinutes, options.timeout, extra)
     return {
       name: jobName(drv),
-      comment: `nsh:${ids.tag} ${drv.drvPath}`,
+      comment: jobComment(ids.tag, drv.drvPath),
       script: jobScript(drv.drvPath, settings, options, ids),
       // Mandatory since Slurm 23.11; /tmp exists on every node.
       currentWorkingDirectory: "/tmp",

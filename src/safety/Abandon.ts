@@ -5,7 +5,7 @@
  * finds it later).
  */
 import { Data, Duration, Effect, Option, Schedule } from "effect"
-import type { JobInfo } from "../slurm/JobSpec.js"
+import { hasTag } from "../job/JobTag.js"
 import { phaseOf } from "../slurm/JobStates.js"
 import { SlurmApi, type SlurmApiService } from "../slurm/SlurmApi.js"
 import type { SlurmError } from "../slurm/SlurmErrors.js"
@@ -43,9 +43,6 @@ export interface AbandonReport {
 }
 
 class NotQueuedYet extends Data.TaggedError("NotQueuedYet")<{}> {}
-
-/** The comment nsh gives a submission: `nsh:<tag> <drvPath>`. */
-const hasTag = (tag: string) => (job: JobInfo) => job.comment === `nsh:${tag}` || job.comment.startsWith(`nsh:${tag} `)
 
 /** The submission's jobs, looked up by tag for `lookupFor` (none found means nothing was queued). */
 const findByTag = (api: SlurmApiService, tag: string, options: AbandonOptions) =>
