@@ -43,7 +43,7 @@ const nsh = Command.make(
         dryRun(path, { json }).pipe(
           Effect.catchAll((error) => failWith(error.message, dryRunExitCode(error))),
           // Provided here, not to the whole CLI: `nsh --help` must work with a broken nsh.conf.
-          Effect.provide(Layer.merge(ConfigLive, NixStoreLive)),
+          Effect.provide(NixStoreLive.pipe(Layer.provideMerge(ConfigLive))),
           Effect.catchTag("NshConfError", (error) => failWith(error.message, 1))
         )
     })

@@ -9,10 +9,8 @@ import { ActivityType, NixLog, ResultType, Verbosity } from "../dispatch/NixLog.
 import type { JobOutcome } from "../slurm/JobSpec.js"
 import { waitForEnd } from "../slurm/Lifecycle.js"
 import { type SshConnection, SshSession } from "../ssh/SshSession.js"
-import { copyClosureToNode, copyOutputsFromNode } from "../store/Copy.js"
 import type { Derivation } from "../store/Derivation.js"
-import * as Remote from "../store/RemoteStore.js"
-import type { StoreTarget } from "../store/StoreCommands.js"
+import { NixStore } from "../store/NixStore.js"
 import { shellCommand } from "../util/ShellQuote.js"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { exitForOutcome, exitForRealise, outcomeMessage } from "./BuildResult.js"
@@ -52,10 +50,9 @@ export const runBuild = (
     const { settings } = yield* Config
     const log = yield* NixLog
     const ssh = yield* SshSession
+    const store = yield* NixStore
     const drvPath = job.drv.drvPath
     const files = jobFiles(settings.slurmStateDir, job.tag)
-    const local: StoreTarget = { store: options.store, binDir: "" }
-    const remote: StoreTarget = { store: settings.remoteStore, binDir: settings.remoteNixBinDir }
 
     const allocation = yield* waitShowingQueue(job.jobId)
     if (allocation._tag === "Ended") {
@@ -95,7 +92,8 @@ export const runBuild = (
     const copied = yield* Effect.scoped(
       Effect.gen(function* () {
         const activity = yield* log.activity(ActivityType.copyPaths, `copying inputs to ${host}`)
-        return yield* copyClosureToNode(conn, local, remote, [...inputs, drvPath], {
+        return yield* store.copyToNode(conn, [...inputs, drvPath], {
+          localStore: options.store,
           substitute: options.buildersUseSubstitutes,
           onPlan: (missing) => activity.result(ResultType.setExpected, [ActivityType.copyPath, missing.length]),
           onBytes: (bytes) => activity.result(ResultType.progress, [bytes, 0, 0, 0])
@@ -153,9 +151,11 @@ export const runBuild = (
     const back = yield* Effect.scoped(
       Effect.gen(function* () {
         const activity = yield* log.activity(ActivityType.copyPaths, `copying outputs from ${host}`)
-        return yield* copyOutputsFromNode(conn, remote, local, outputPaths, drvPath, (bytes) =>
-          activity.result(ResultType.progress, [bytes, 0, 0, 0])
-        )
+        return yield* store.copyFromNode(conn, outputPaths, {
+          localStore: options.store,
+          deriver: drvPath,
+          onBytes: (bytes) => activity.result(ResultType.progress, [bytes, 0, 0, 0])
+        })
       })
     )
     yield* log.log(Verbosity.talkative, `nsh: copied ${back.paths} outputs (${mib(back.bytes)} MiB) from ${host}`)
@@ -163,7 +163,7 @@ export const runBuild = (
     if (settings.collectGarbage) {
       // The GC root must go first, or the outputs just copied back would survive the collection.
       yield* removeJobFiles(conn, files)
-      yield* Remote.collectGarbage(conn, remote).pipe(Effect.ignore)
+      yield* store.collectGarbage(conn).pipe(Effect.ignore)
     }
     return 0 as BuildExit
   }).pipe(

@@ -6,18 +6,11 @@
 import { CommandExecutor } from "@effect/platform"
 import { Effect, Ref, Stream } from "effect"
 import type { SshConnection } from "../ssh/SshSession.js"
+import type { CopyStats, OnBytes } from "./NixStore.js"
 import * as Local from "./LocalStore.js"
 import * as Remote from "./RemoteStore.js"
 import type { StoreTarget } from "./StoreCommands.js"
 import { StoreCommandError } from "./StoreErrors.js"
-
-export interface CopyStats {
-  readonly paths: number
-  readonly bytes: number
-}
-
-/** Called as bytes flow, with the running total. */
-export type OnBytes = (bytes: number) => Effect.Effect<void>
 
 /** Counts the bytes of a stream, reporting the running total. */
 const counted = <E, R>(stream: Stream.Stream<Uint8Array, E, R>, total: Ref.Ref<number>, onBytes: OnBytes) =>

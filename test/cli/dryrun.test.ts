@@ -5,8 +5,7 @@ import { dryRun, dryRunExitCode, dryRunReport, renderText } from "../../src/cli/
 import { Config } from "../../src/config/Config.js"
 import type { Settings } from "../../src/config/Settings.js"
 import type { Derivation } from "../../src/store/Derivation.js"
-import { NixStore } from "../../src/store/NixStore.js"
-import { DerivationError } from "../../src/store/StoreErrors.js"
+import { NixStoreWith } from "../support/NixStoreRecording.js"
 import { testLoaded } from "../support/settings.js"
 
 const drvPath = "/nix/store/vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv-hello-2.12.drv"
@@ -24,16 +23,6 @@ const drv = (env: Record<string, string>): Derivation => ({
   structuredAttrs: undefined
 })
 
-/** A NixStore that knows one derivation at `drvPath`. */
-const storeWith = (d: Derivation) =>
-  Layer.succeed(
-    NixStore,
-    NixStore.of({
-      readDerivation: (path) =>
-        path === d.drvPath ? Effect.succeed(d) : Effect.fail(new DerivationError({ drvPath: path, reason: "no such file" }))
-    })
-  )
-
 const config = (overrides: Partial<Settings> = {}) =>
   Config.fromLoaded({
     ...testLoaded({ slurmJwtToken: Option.some(Redacted.make(secret)), ...overrides }),
@@ -45,7 +34,7 @@ const config = (overrides: Partial<Settings> = {}) =>
   })
 
 const withDrv = (env: Record<string, string>, overrides: Partial<Settings> = {}) =>
-  Layer.merge(storeWith(drv(env)), config(overrides))
+  Layer.merge(NixStoreWith(drv(env)), config(overrides))
 
 /** Runs `dryRun`, returning what it printed. */
 const printed = (json: boolean) =>

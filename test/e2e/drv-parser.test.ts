@@ -11,6 +11,7 @@ import { Effect, Layer } from "effect"
 import type { Derivation } from "../../src/store/Derivation.js"
 import { NixStore } from "../../src/store/NixStore.js"
 import { NixStoreLive } from "../../src/store/NixStoreLive.js"
+import { TestConfig } from "../support/settings.js"
 
 const drvsNix = fileURLToPath(new URL("../fixtures/store/e2e-drvs.nix", import.meta.url))
 // ca-derivations: for the floating content-addressed output; no substituters: no network.
@@ -56,7 +57,7 @@ const parsed = (attr: string) =>
     return { drv: yield* store.readDerivation(drvPath), nix: yield* shown(drvPath) }
   })
 
-const TestLayer = Layer.merge(NodeContext.layer, NixStoreLive)
+const TestLayer = NixStoreLive.pipe(Layer.provideMerge(Layer.merge(NodeContext.layer, TestConfig())))
 
 const weird = "quote\" backslash\\ newline\n tab\t cr\r dollar$ ${x} unicode é 😀 'single' `tick`"
 

@@ -1,14 +1,15 @@
 /**
  * The Slurm TryHandler and its build program with every service doubled: SlurmApi plays the job's
- * states and records cancels, SshSession runs the "node's" commands locally, a fake nix-store on
- * PATH plays both stores, and NixLog records what the user sees. The test plays the job on the
+ * states and records cancels, SshSession runs the "node's" commands locally, NixStore records the
+ * copies it is asked for (test/store/copy.test.ts tests the real ones), and NixLog records what
+ * the user sees. The test plays the job on the
  * node: it writes the job's log (with the end marker) and the built outputs.
  */
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, identity, Layer, Option, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, writeFileSync } from "node:fs"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
 import { WatchdogError } from "../../src/safety/Watchdog.js"
@@ -21,12 +22,12 @@ import { type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.j
 import { SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
 import { SshSession } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
-import { NixStore } from "../../src/store/NixStore.js"
-import { DerivationError } from "../../src/store/StoreErrors.js"
+import { StoreCommandError } from "../../src/store/StoreErrors.js"
 import { SshCalls, type SshCall, SshSessionTest } from "../ssh/SshSessionTest.js"
-import { type FakeStore, installFakeNixStore, makeFakeStore } from "../support/FakeNixStore.js"
 import { fastClock } from "../support/FastClock.js"
 import { awaitEvents, buildLogText, type LogEvent, LogEvents, messages, NixLogRecording } from "../support/NixLogRecording.js"
+import { type NixStoreScript, type StoreCall, StoreCalls, NixStoreRecording } from "../support/NixStoreRecording.js"
+import { noProcessesLeft } from "../support/Processes.js"
 import { TestConfig } from "../support/settings.js"
 import { WatchdogCalls, WatchdogRecording } from "../support/WatchdogRecording.js"
 import {
@@ -39,12 +40,6 @@ import {
   SlurmCalls,
   submitted
 } from "../support/SlurmApiScripted.js"
-
-let uninstall: () => void = () => {}
-beforeAll(() => {
-  uninstall = installFakeNixStore()
-})
-afterAll(() => uninstall())
 
 const p = (hash: string, name: string) => `/nix/store/${hash.repeat(32)}-${name}`
 const drvPath = p("0", "hello-2.12.drv")
@@ -71,33 +66,18 @@ const drv: Derivation = {
 
 const request: BuildRequest = { amWilling: true, neededSystem: "x86_64-linux", drvPath, requiredFeatures: [] }
 
-const NixStoreDouble = Layer.succeed(
-  NixStore,
-  NixStore.of({
-    readDerivation: (path) =>
-      path === drvPath ? Effect.succeed(drv) : Effect.fail(new DerivationError({ drvPath: path, reason: "no such file" }))
-  })
-)
-
-/** One test's stores and state directory, in a temp dir. */
+/** One test's state directory, in a temp dir, and the options Nix gave the build. */
 interface World {
   readonly dir: string
-  readonly local: FakeStore
-  readonly node: FakeStore
   readonly stateDir: string
   readonly options: BuildOptions
 }
 
-/** The local store holds the inputs; the node already has the source, not glibc or the .drv. */
 const makeWorld = (options: Partial<BuildOptions> = {}) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-build-" })
-    const local = yield* makeFakeStore(`${dir}/local`)
-    const node = yield* makeFakeStore(`${dir}/node`)
-    yield* local.markValid(drvPath, glibc, src)
-    yield* node.markValid(src)
-    return { dir, local, node, stateDir: `${dir}/state`, options: { ...defaultBuildOptions, ...options, store: local.dir } } satisfies World
+    return { dir, stateDir: `${dir}/state`, options: { ...defaultBuildOptions, ...options, store: `${dir}/local` } } satisfies World
   }).pipe(Effect.provide(NodeContext.layer))
 
 interface Scenario {
@@ -112,6 +92,8 @@ interface Scenario {
   readonly hangRemoval?: boolean
   readonly watchdogFails?: WatchdogError
   readonly settings?: Partial<Settings>
+  /** How the store answers the copies (default: they succeed). */
+  readonly store?: Omit<NixStoreScript, "derivations">
 }
 
 /** SshSessionTest whose connections never answer `rm`. */
@@ -130,7 +112,7 @@ const withHangingRemoval = (inner: Layer.Layer<SshSession | SshCalls>) =>
     })
   ).pipe(Layer.provide(inner))
 
-type Doubles = TryHandler | SlurmCalls | LogEvents | SshCalls | WatchdogCalls | Journal
+type Doubles = TryHandler | SlurmCalls | LogEvents | SshCalls | WatchdogCalls | Journal | StoreCalls
 
 /**
  * Runs `body` against the Slurm handler with every service doubled. The Slurm and SSH calls are
@@ -141,7 +123,6 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
     const doubles = Layer.mergeAll(
       TestConfig({
         slurmStateDir: world.stateDir,
-        remoteStore: world.node.dir,
         slurmJwtToken: Option.some(Redacted.make("header.payload.signature")),
         slurmUserName: "alice",
         ...scenario.settings
@@ -156,11 +137,11 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
         ...(scenario.submitError ? { submitError: scenario.submitError } : {}),
         ...(scenario.cancel ? { cancel: scenario.cancel } : {})
       }),
-      NixStoreDouble,
+      NixStoreRecording({ derivations: [drv], ...scenario.store }),
       (scenario.hangRemoval ? withHangingRemoval : identity)(SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})),
       NodeContext.layer
     )
-    const [result, slurmRef, sshRef, watchdogRef, journal] = yield* Effect.all([body, SlurmCalls, SshCalls, WatchdogCalls, Journal]).pipe(
+    const [result, slurmRef, sshRef, watchdogRef, journal, storeRef] = yield* Effect.all([body, SlurmCalls, SshCalls, WatchdogCalls, Journal, StoreCalls]).pipe(
       Effect.provide(SlurmTryHandlerLive.pipe(Layer.provideMerge(doubles))),
       // SshSessionTest starts processes with the context it was built in: a Scope there (the
       // test's) would own every process and outlive the build's scopes, hiding a missing kill.
@@ -171,7 +152,8 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       slurm: yield* SubscriptionRef.get(slurmRef),
       ssh: yield* Ref.get(sshRef),
       watchdog: (yield* Ref.get(watchdogRef)).map((c) => c._tag),
-      journal: (yield* journal.list).map((e) => e.tag)
+      journal: (yield* journal.list).map((e) => e.tag),
+      store: yield* Ref.get(storeRef)
     }
   })
 
@@ -201,50 +183,19 @@ const nodeFiles = (world: World, tag: string) => {
   const files = { log: `${world.stateDir}/${tag}.log`, lease: `${world.stateDir}/${tag}.lease`, root: `${world.stateDir}/${tag}.root` }
   return {
     writeLog: (text: string) => Effect.sync(() => writeFileSync(files.log, text, { flag: "a" })),
-    /** What the job's build left: the GC root and the output's contents and references. */
-    built: Effect.gen(function* () {
-      yield* Effect.sync(() => writeFileSync(files.root, ""))
-      yield* world.node.writeContents(out, "hello's NAR")
-      yield* world.node.setReferences(out, [glibc])
-      yield* world.node.writeContents(dev, "hello-dev's NAR")
-    }),
+    /** What the job's build left in the state dir: the outputs' GC root. */
+    built: Effect.sync(() => writeFileSync(files.root, "")),
     left: Effect.sync(() => Object.values(files).filter((f) => existsSync(f)))
   }
 }
-
-/** Bounded wait for a real process to reach a state. */
-const eventually = <A>(check: Effect.Effect<A | undefined>, what: string) =>
-  Effect.sleep("10 millis").pipe(
-    Effect.zipRight(check),
-    Effect.repeat({ until: (a): a is A => a !== undefined }),
-    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) })
-  )
-
-/** The command line of a live (not zombie) process; undefined once it has ended. */
-const liveCommandLine = (pid: number | string): string | undefined => {
-  try {
-    return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")) ? undefined : readFileSync(`/proc/${pid}/cmdline`, "utf8")
-  } catch {
-    return undefined // it ended while we looked
-  }
-}
-
-/** Waits until no process of this test is left (the build's scope killed them all). */
-const noProcessesLeft = (world: World, blockedPid?: number) =>
-  eventually(
-    Effect.sync(() => {
-      const left = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid) && liveCommandLine(pid)?.includes(world.dir))
-      const blocked = blockedPid !== undefined && liveCommandLine(blockedPid) !== undefined
-      return left.length === 0 && !blocked ? true : undefined
-    }),
-    "the build's processes to end"
-  )
 
 const errorMessages = Effect.map(messages, (all) => all.filter((m) => m.startsWith("0 ")))
 
 const connects = (ssh: ReadonlyArray<SshCall>) => ssh.filter((c) => c._tag === "Connect").length
 const disconnects = (ssh: ReadonlyArray<SshCall>) => ssh.filter((c) => c._tag === "Disconnect").length
 const cancels = (slurm: ReadonlyArray<SlurmCall>) => slurm.flatMap((c) => (c._tag === "Cancel" ? [c.jobId] : []))
+const copiesIn = (store: ReadonlyArray<StoreCall>) => store.filter((c) => c._tag === "CopyToNode")
+const copiesOut = (store: ReadonlyArray<StoreCall>) => store.filter((c) => c._tag === "CopyFromNode")
 
 const pendingThenRunning = [jobInfo(), jobInfo(), runningOn("node1")]
 
@@ -252,7 +203,7 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
   it.scopedLive("accepts naming the job, builds, streams the log without the marker, copies outputs back, cleans up, cancels nothing", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      const { result, slurm, ssh, watchdog, journal } = yield* inCluster(
+      const { result, slurm, ssh, watchdog, journal, store } = yield* inCluster(
         world,
         { states: pendingThenRunning },
         Effect.gen(function* () {
@@ -272,17 +223,14 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       assert.deepStrictEqual(result.errors, [])
       assert.strictEqual(result.log, `building hello\n@nsh-end ${"f".repeat(32)} 0\nno newline\n`)
 
-      // Inputs: only what the node lacked, dependencies first, the .drv included.
-      const localCalls = yield* world.local.calls
-      assert.include(localCalls, `--export ${glibc} ${drvPath}`)
-      assert.includeMembers(yield* world.node.valid, [glibc, drvPath])
-
-      // Outputs: only the wanted one, restored and registered with its deriver and references.
-      assert.include(localCalls, `--restore ${out}`)
-      assert.notInclude(localCalls, `--restore ${dev}`)
-      assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
-      assert.strictEqual(yield* world.local.registered, `${out}\n${drvPath}\n1\n${glibc}\n`)
-      assert.include(yield* world.local.valid, out)
+      // Inputs: Nix's inputs and the .drv, from the parent's store to the job's node.
+      assert.deepStrictEqual(copiesIn(store), [
+        { _tag: "CopyToNode", host: "node1", paths: [glibc, src, drvPath], localStore: world.options.store, substitute: false }
+      ])
+      // Outputs: only the wanted one, registered with its deriver.
+      assert.deepStrictEqual(copiesOut(store), [
+        { _tag: "CopyFromNode", host: "node1", outputs: [out], localStore: world.options.store, deriver: drvPath }
+      ])
 
       // The node: lease renewed while it lasted, every job file removed at the end.
       assert.isTrue(ssh.some((c) => c._tag === "Exec" && c.command.includes("touch") && c.command.includes(".lease")))
@@ -293,14 +241,14 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       // The watchdog was told the job needs nothing more: it exits without cancelling anything.
       assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Finished", "Closed"])
       assert.deepStrictEqual(journal, [])
-      yield* noProcessesLeft(world)
+      yield* noProcessesLeft(world.dir)
     })
   )
 
   it.scopedLive("with no wanted outputs named, copies them all", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      const { result } = yield* inCluster(
+      const { result, store } = yield* inCluster(
         world,
         { states: [runningOn("node1")] },
         Effect.gen(function* () {
@@ -312,8 +260,7 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
         })
       )
       assert.strictEqual(result, 0)
-      assert.strictEqual(yield* world.local.contents(dev), "hello-dev's NAR")
-      assert.includeMembers(yield* world.local.valid, [out, dev])
+      assert.deepStrictEqual(copiesOut(store).map((c) => c._tag === "CopyFromNode" && c.outputs), [[out, dev]])
     })
   )
 })
@@ -322,9 +269,15 @@ describe("SlurmTryHandler + runBuild, collect-garbage", () => {
   it.scopedLive("removes the GC root before collecting garbage on the node", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      const { result, ssh } = yield* inCluster(
+      // What is left in the state dir when the collection starts: the root must be gone.
+      const atCollection: Array<ReadonlyArray<string>> = []
+      const { result, store } = yield* inCluster(
         world,
-        { states: [runningOn("node1")], settings: { collectGarbage: true } },
+        {
+          states: [runningOn("node1")],
+          settings: { collectGarbage: true },
+          store: { collectGarbage: () => Effect.sync(() => void atCollection.push(readdirSync(world.stateDir).filter((f) => f.endsWith(".root")))) }
+        },
         Effect.gen(function* () {
           const { build, tag, nonce } = yield* accept(world)
           const node = nodeFiles(world, tag)
@@ -335,10 +288,8 @@ describe("SlurmTryHandler + runBuild, collect-garbage", () => {
       )
       assert.strictEqual(result.exit, 0)
       assert.deepStrictEqual(result.left, [])
-      const commands = ssh.flatMap((c) => (c._tag === "Exec" ? [c.command] : []))
-      const removed = commands.findIndex((c) => c.startsWith("rm -f ") && c.includes(".root"))
-      const collected = commands.findIndex((c) => c.endsWith(" --gc"))
-      assert.isTrue(removed >= 0 && collected > removed, commands.join("\n"))
+      assert.deepStrictEqual(store.at(-1), { _tag: "CollectGarbage", host: "node1" })
+      assert.deepStrictEqual(atCollection, [[]])
     })
   )
 })
@@ -416,7 +367,7 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
     Effect.gen(function* () {
       const world = yield* makeWorld()
       const completed = endedAs("COMPLETED", { exit: { _tag: "Exited", code: 0 } })
-      const { result, slurm } = yield* inCluster(
+      const { result, slurm, store } = yield* inCluster(
         world,
         { states: [jobInfo(), completed] },
         Effect.gen(function* () {
@@ -430,7 +381,7 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.strictEqual(result.exit, 0)
       assert.deepStrictEqual(result.errors, [])
       assert.strictEqual(result.log, "already valid\n")
-      assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
+      assert.deepStrictEqual(copiesOut(store).map((c) => c.host), ["node1"])
       assert.deepStrictEqual(cancels(slurm), [])
     })
   )
@@ -492,31 +443,29 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
   it.scopedLive("copying inputs fails: exit 1 naming the command and the node, the job cancelled once, disconnected", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      yield* world.node.failOn("--import")
       const { result, slurm, ssh } = yield* inCluster(
         world,
-        { states: pendingThenRunning },
+        { states: pendingThenRunning, store: { copyToNode: () => Effect.fail(new StoreCommandError({ where: "node1", command: "nix-store --import", exitCode: 1, stderr: "the node's store refused it" })) } },
         Effect.gen(function* () {
           const { build, tag } = yield* accept(world)
           return { exit: yield* run(build), errors: yield* errorMessages, left: yield* nodeFiles(world, tag).left }
         })
       )
       assert.strictEqual(result.exit, 1)
-      assert.deepStrictEqual(result.errors, ["0 nsh: nix-store --import failed on node1 (exit 1): fake nix-store: --import failed as the test asked"])
+      assert.deepStrictEqual(result.errors, ["0 nsh: nix-store --import failed on node1 (exit 1): the node's store refused it"])
       assert.deepStrictEqual(cancels(slurm), [jobId])
       assert.deepStrictEqual([connects(ssh), disconnects(ssh)], [1, 1])
       assert.deepStrictEqual(result.left, [])
-      yield* noProcessesLeft(world)
+      yield* noProcessesLeft(world.dir)
     })
   )
 
   it.scopedLive("a node that does not answer the clean-up does not hold up the end", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      yield* world.node.failOn("--import")
       const { result } = yield* inCluster(
         world,
-        { states: pendingThenRunning, hangRemoval: true },
+        { states: pendingThenRunning, hangRemoval: true, store: { copyToNode: () => Effect.fail(new StoreCommandError({ where: "node1", command: "nix-store --import", exitCode: 1, stderr: "the node's store refused it" })) } },
         Effect.gen(function* () {
           const { build } = yield* accept(world)
           // A daemon and a bounded join: a regression then fails the test instead of hanging it.
@@ -532,7 +481,7 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
     it.scopedLive(`the build fails (nix-store exit ${rc}): exit ${expected}, the log forwarded, no cancel (the job ended by itself)`, () =>
       Effect.gen(function* () {
         const world = yield* makeWorld()
-        const { result, slurm, watchdog, journal } = yield* inCluster(
+        const { result, slurm, watchdog, journal, store } = yield* inCluster(
           world,
           { states: pendingThenRunning },
           Effect.gen(function* () {
@@ -549,7 +498,7 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
         assert.deepStrictEqual(cancels(slurm), [])
         assert.include(watchdog, "Finished")
         assert.deepStrictEqual(journal, [])
-        assert.notInclude((yield* world.local.calls).join("\n"), "--restore")
+        assert.deepStrictEqual(copiesOut(store), [])
         assert.deepStrictEqual(result.left, [])
       })
     )
@@ -600,10 +549,12 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
   it.scopedLive("copying outputs fails: exit 1 naming the command, nothing registered", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      yield* world.local.failOn("--restore")
       const { result, slurm } = yield* inCluster(
         world,
-        { states: pendingThenRunning },
+        {
+          states: pendingThenRunning,
+          store: { copyFromNode: () => Effect.fail(new StoreCommandError({ where: "this machine", command: "nix-store --restore", exitCode: 1, stderr: "no space left on device" })) }
+        },
         Effect.gen(function* () {
           const { build, tag, nonce } = yield* accept(world)
           const node = nodeFiles(world, tag)
@@ -613,8 +564,7 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
         })
       )
       assert.strictEqual(result.exit, 1)
-      assert.deepStrictEqual(result.errors, ["0 nsh: nix-store --store " + world.local.dir + " failed on this machine (exit 1): fake nix-store: --restore failed as the test asked"])
-      assert.strictEqual(yield* world.local.registered, "")
+      assert.deepStrictEqual(result.errors, ["0 nsh: nix-store --restore failed on this machine (exit 1): no space left on device"])
       assert.deepStrictEqual(cancels(slurm), [])
       assert.deepStrictEqual(result.left, [])
     })
@@ -641,20 +591,21 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
    */
   const interrupted = (
     world: World,
-    reached: (node: ReturnType<typeof nodeFiles>, nonce: string) => Effect.Effect<number | undefined, Error, Doubles>,
-    states: ReadonlyArray<JobInfo> = pendingThenRunning
+    reached: (node: ReturnType<typeof nodeFiles>, nonce: string) => Effect.Effect<void, Error, Doubles>,
+    states: ReadonlyArray<JobInfo> = pendingThenRunning,
+    store: Scenario["store"] = {}
   ) =>
     inCluster(
       world,
-      { states },
+      { states, store },
       Effect.gen(function* () {
         const { build, tag, nonce } = yield* accept(world)
         const node = nodeFiles(world, tag)
         const fiber = yield* Effect.fork(run(build))
-        const blockedPid = yield* reached(node, nonce)
+        yield* reached(node, nonce)
         const exit = yield* Fiber.interrupt(fiber)
         assert.isTrue(exit._tag === "Failure", "the build was interrupted")
-        return { blockedPid, tag, left: yield* node.left, cancelledAtOnce: yield* cancelled }
+        return { tag, left: yield* node.left, cancelledAtOnce: yield* cancelled }
       })
     )
 
@@ -672,7 +623,7 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
                 Stream.runDrain
               )
             ),
-            Effect.as(undefined)
+            Effect.asVoid
           ),
         [jobInfo({ reason: "Resources" })]
       )
@@ -703,12 +654,14 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
     })
   )
 
-  it.scopedLive("while copying inputs: one cancel, the connection closed, the remote import killed, job files removed", () =>
+  it.scopedLive("while copying inputs: one cancel, the connection closed, job files removed", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      yield* world.node.blockOn("--import")
-      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(world, () =>
-        awaitEvents(copying("inputs to")).pipe(Effect.zipRight(eventually(world.node.blockedPid("--import"), "the import to block")))
+      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(
+        world,
+        () => Effect.asVoid(awaitEvents(copying("inputs to"))),
+        pendingThenRunning,
+        { copyToNode: () => Effect.never }
       )
       assert.deepStrictEqual(result.cancelledAtOnce, [jobId])
       assert.deepStrictEqual(cancels(slurm), [jobId])
@@ -716,7 +669,7 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
       assert.deepStrictEqual(ssh.at(-1), { _tag: "Disconnect", host: "node1" })
       assert.deepStrictEqual(result.left, [])
       assertLeftToWatchdog(watchdog, journal, result.tag)
-      yield* noProcessesLeft(world, result.blockedPid)
+      yield* noProcessesLeft(world.dir)
     })
   )
 
@@ -726,7 +679,7 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
       const { result, slurm, ssh, watchdog, journal } = yield* interrupted(world, (node) =>
         node.writeLog("compiling hello.c\n").pipe(
           Effect.zipRight(awaitEvents((events) => events.some((e) => e._tag === "BuildLog" && Buffer.from(e.bytes).toString().includes("compiling")))),
-          Effect.as(undefined)
+          Effect.asVoid
         )
       )
       assert.deepStrictEqual(result.cancelledAtOnce, [jobId])
@@ -734,30 +687,31 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
       assert.deepStrictEqual([connects(ssh), disconnects(ssh)], [1, 1])
       assert.deepStrictEqual(result.left, [])
       assertLeftToWatchdog(watchdog, journal, result.tag)
-      yield* noProcessesLeft(world)
+      yield* noProcessesLeft(world.dir)
     })
   )
 
   it.scopedLive("while copying outputs: the connection closed, the transfer killed, no cancel (the job printed its end marker)", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      yield* world.node.blockOn("--dump")
-      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(world, (node, nonce) =>
-        Effect.gen(function* () {
-          yield* node.built
-          yield* node.writeLog(`done\n${marker(nonce, 0)}`)
-          yield* awaitEvents(copying("outputs from"))
-          return yield* eventually(world.node.blockedPid("--dump"), "the dump to block")
-        })
+      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(
+        world,
+        (node, nonce) =>
+          Effect.gen(function* () {
+            yield* node.built
+            yield* node.writeLog(`done\n${marker(nonce, 0)}`)
+            yield* awaitEvents(copying("outputs from"))
+          }),
+        pendingThenRunning,
+        { copyFromNode: () => Effect.never }
       )
       assert.deepStrictEqual(cancels(slurm), [])
       assert.deepStrictEqual([connects(ssh), disconnects(ssh)], [1, 1])
       assert.deepStrictEqual(result.left, [])
-      assert.strictEqual(yield* world.local.registered, "")
       // The job ended and its files are gone: nothing is left for the watchdog to do.
       assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Finished", "Closed"])
       assert.deepStrictEqual(journal, [])
-      yield* noProcessesLeft(world, result.blockedPid)
+      yield* noProcessesLeft(world.dir)
     })
   )
 })
@@ -768,7 +722,7 @@ describe("SlurmTryHandler + runBuild, a job lost through no fault of the build",
   it.scopedLive("a node failure: the job is cancelled, the build submitted again, and the next job builds it", () =>
     Effect.gen(function* () {
       const world = yield* makeWorld()
-      const { result, slurm } = yield* inCluster(
+      const { result, slurm, store } = yield* inCluster(
         world,
         { states: [runningOn("node1"), nodeFailed], resubmitted: [runningOn("node1")] },
         Effect.gen(function* () {
@@ -789,7 +743,7 @@ describe("SlurmTryHandler + runBuild, a job lost through no fault of the build",
       assert.strictEqual(result.exit, 0)
       assert.include(result.messages, "1 nsh: Slurm job 4242 ended with NODE_FAIL (NodeDown); submitting the build again (attempt 2 of 3)")
       assert.strictEqual(result.log, "second time lucky\n")
-      assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
+      assert.strictEqual(copiesOut(store).length, 1)
       assert.deepStrictEqual(cancels(slurm), [jobId])
     })
   )
@@ -831,7 +785,7 @@ describe("SlurmTryHandler + runBuild, Nix's limits", () => {
       assert.strictEqual(result.log, line.repeat(5))
       assert.deepStrictEqual(result.errors, ["0 nsh: killed after writing more than 100 bytes of log output"])
       assert.deepStrictEqual(cancels(slurm), [jobId])
-      yield* noProcessesLeft(world)
+      yield* noProcessesLeft(world.dir)
     })
   )
 
@@ -850,7 +804,7 @@ describe("SlurmTryHandler + runBuild, Nix's limits", () => {
       assert.strictEqual(result.exit, 101)
       assert.deepStrictEqual(result.errors, [`0 nsh: building '${drvPath}' timed out after 1 seconds of silence`])
       assert.deepStrictEqual(cancels(slurm), [jobId])
-      yield* noProcessesLeft(world)
+      yield* noProcessesLeft(world.dir)
     })
   )
 })

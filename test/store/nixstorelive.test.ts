@@ -1,11 +1,14 @@
 import { FileSystem } from "@effect/platform"
-import { NodeFileSystem } from "@effect/platform-node"
+import { NodeContext, NodeFileSystem } from "@effect/platform-node"
 import { describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { assert } from "vitest"
 import { NixStore } from "../../src/store/NixStore.js"
 import { NixStoreLive } from "../../src/store/NixStoreLive.js"
+import { TestConfig } from "../support/settings.js"
+
+const Live = NixStoreLive.pipe(Layer.provide(Layer.merge(TestConfig(), NodeContext.layer)))
 
 const top = readFileSync(new URL("../fixtures/store/hookproto-top.drv.txt", import.meta.url), "utf8")
 
@@ -34,7 +37,7 @@ describe("NixStoreLive.readDerivation", () => {
       const drv = yield* store.readDerivation(`${dir}/x-top.drv`)
       assert.strictEqual(drv.drvPath, `${dir}/x-top.drv`)
       assert.strictEqual(drv.env["name"], "hookproto-top")
-    }).pipe(Effect.provide(NixStoreLive))
+    }).pipe(Effect.provide(Live))
   )
 
   it.scoped("reports a missing file, a non-.drv path, a directory and a non-derivation", () =>
@@ -49,6 +52,6 @@ describe("NixStoreLive.readDerivation", () => {
       assert.include(directory.message, "the file cannot be read (not a regular file)")
       const script = yield* readError(`${dir}/not-a-drv.drv`)
       assert.include(script.message, "it is not a derivation")
-    }).pipe(Effect.provide(NixStoreLive))
+    }).pipe(Effect.provide(Live))
   )
 })

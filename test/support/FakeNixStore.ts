@@ -1,5 +1,5 @@
 /**
- * The fake nix-store of test/fixtures/build/fake-nix-store.sh: installed first on PATH (so the
+ * The fake nix-store of test/fixtures/nix-store/fake-nix-store.sh: installed first on PATH (so the
  * local store operations and the SshSession double's "remote" ones both run it), with one
  * directory per store that a test seeds and inspects.
  */
@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { basename, join } from "node:path"
 import { Effect } from "effect"
 
-const script = new URL("../fixtures/build/fake-nix-store.sh", import.meta.url)
+const script = new URL("../fixtures/nix-store/fake-nix-store.sh", import.meta.url)
 
 /** Puts the fake nix-store first on this process's PATH; returns the undo (for afterAll). */
 export const installFakeNixStore = (): (() => void) => {
