@@ -1,26 +1,28 @@
 /**
  * One accepted build, after Nix sent its inputs: wait for the job's allocation, reach the node
  * over SSH, copy the inputs in, stream the log while the job builds, copy the outputs back and
- * clean up. Every phase runs in the build's scope, so an interruption runs every finalizer.
+ * clean up. Every phase runs in the build's scope, so an interruption runs every finalizer; what
+ * the attempt returns says whether its job ended by itself, which the scope's finalizers read
+ * from its exit to decide whether to cancel it.
  */
-import { Clock, Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Ref, Schedule } from "effect"
 import { Config } from "../config/Config.js"
+import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { ActivityType, NixLog, ResultType, Verbosity } from "../dispatch/NixLog.js"
+import type { BuildExit } from "../dispatch/TryHandler.js"
+import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
+import { renewLease } from "../job/Lease.js"
+import type { WatchdogHandle } from "../safety/Watchdog.js"
 import type { JobOutcome } from "../slurm/JobSpec.js"
 import { waitForEnd } from "../slurm/Lifecycle.js"
+import { resilientConnection } from "../ssh/Reconnect.js"
 import { type SshConnection, SshSession } from "../ssh/SshSession.js"
 import type { Derivation } from "../store/Derivation.js"
 import { NixStore } from "../store/NixStore.js"
 import { shellCommand } from "../util/ShellQuote.js"
-import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { exitForOutcome, exitForRealise, outcomeMessage } from "./BuildResult.js"
-import { waitShowingQueue } from "./QueueStatus.js"
-import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
-import { renewLease } from "../job/Lease.js"
-import { resilientConnection } from "../ssh/Reconnect.js"
 import { drainHeld, followLog, initialProgress, type LogEnd, type LogProgress, tailCommand } from "./LogFollower.js"
-import type { BuildExit } from "../dispatch/TryHandler.js"
-import type { WatchdogHandle } from "../safety/Watchdog.js"
+import { waitShowingQueue } from "./QueueStatus.js"
 
 /** A submitted job and what the build needs to know about it. */
 export interface SubmittedBuild {
@@ -28,16 +30,54 @@ export interface SubmittedBuild {
   readonly tag: string
   readonly nonce: string
   readonly drv: Derivation
-  /** Set once the job has ended on its own, so the scope's finalizer does not cancel it. */
-  readonly ended: Ref.Ref<boolean>
   /** Cancels the job from outside Nix's process group if this process dies. */
   readonly watchdog: WatchdogHandle
+  /** Closes the job's scope as ended by itself (it printed its end marker): nothing cancels it from then on. */
+  readonly endedByItself: Effect.Effect<void>
 }
+
+/** The attempt has a result for Nix. */
+export interface Done {
+  readonly _tag: "Done"
+  readonly exit: BuildExit
+  /** The job ended by itself (or is ending: it printed its end marker), so nothing may cancel it. */
+  readonly jobOver: boolean
+}
+
+/** The build could not finish through no fault of its own (the node failed, the job was preempted). */
+export interface Retry {
+  readonly _tag: "Retry"
+  readonly reason: string
+}
+
+/** What one attempt ends with: Nix's exit code, or a request to submit the build again. */
+export type AttemptResult = Done | Retry
+
+const over = (exit: BuildExit): AttemptResult => ({ _tag: "Done", exit, jobOver: true })
+
+/** What a job's scope closes with when the job ended by itself before the attempt did. */
+export const jobOverResult: AttemptResult = over(0)
+const stillRunning = (exit: BuildExit): AttemptResult => ({ _tag: "Done", exit, jobOver: false })
+
+/** Whether the attempt whose scope closes with `exit` left a job that ended by itself. */
+export const jobEndedBy = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isSuccess(exit) &&
+  typeof exit.value === "object" &&
+  exit.value !== null &&
+  (exit.value as Partial<Done>)._tag === "Done" &&
+  (exit.value as Done).jobOver
 
 /** How long the log may lag behind the job's end before nsh stops waiting for the end marker. */
 const markerGrace = Duration.seconds(5)
 
 const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1)
+
+/** Reports a failure to the user; the attempt ends with exit 1. */
+const reportAs = (result: AttemptResult) => (error: { readonly message: string }) =>
+  NixLog.pipe(
+    Effect.flatMap((log) => log.log(Verbosity.error, `nsh: ${error.message}`)),
+    Effect.as(result)
+  )
 
 /** Runs the build of an accepted, submitted job to Nix's exit code; failures are reported, not raised. */
 export const runBuild = (
@@ -49,27 +89,42 @@ export const runBuild = (
   Effect.gen(function* () {
     const { settings } = yield* Config
     const log = yield* NixLog
+    const allocation = yield* waitShowingQueue(job.jobId)
+    if (allocation._tag === "Stuck") {
+      yield* log.log(Verbosity.error, `nsh: Slurm job ${job.jobId} cannot start: ${allocation.why}; cancelling it`)
+      return stillRunning(1)
+    }
+    if (allocation._tag === "Ended") {
+      if (allocation.outcome._tag === "Retryable") return retry(job.jobId, allocation.outcome.state, allocation.info.reason)
+      if (allocation.outcome._tag !== "Succeeded" || allocation.info.batchHost === "") {
+        yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, allocation.outcome, allocation.info, settings.slurmStateDir)}`)
+        return over(exitWithoutMarker(allocation.outcome))
+      }
+      // A job can succeed between two polls (its outputs were valid on the node already): its
+      // log and outputs are still on its node, so those are fetched as for a job seen running.
+      return yield* onNode(job, allocation.info.batchHost, inputs, wanted, options).pipe(
+        Effect.map((result) => (result._tag === "Done" ? { ...result, jobOver: true } : result)),
+        Effect.catchAll(reportAs(over(1)))
+      )
+    }
+    return yield* onNode(job, allocation.batchHost, inputs, wanted, options)
+  }).pipe(Effect.catchAll(reportAs(stillRunning(1))))
+
+/** The build on its node, from connecting to the outputs being back. */
+const onNode = (
+  job: SubmittedBuild,
+  host: string,
+  inputs: ReadonlyArray<string>,
+  wanted: ReadonlyArray<string>,
+  options: BuildOptions
+) =>
+  Effect.gen(function* () {
+    const { settings } = yield* Config
+    const log = yield* NixLog
     const ssh = yield* SshSession
     const store = yield* NixStore
     const drvPath = job.drv.drvPath
     const files = jobFiles(settings.slurmStateDir, job.tag)
-
-    const allocation = yield* waitShowingQueue(job.jobId)
-    if (allocation._tag === "Ended") {
-      if (allocation.outcome._tag === "Retryable") return yield* retry(job.jobId, allocation.outcome.state, allocation.info.reason)
-      yield* Ref.set(job.ended, true)
-      // A job can succeed between two polls (its outputs were valid on the node already): its
-      // log and outputs are still on its node, so those are fetched as for a job seen running.
-      if (allocation.outcome._tag !== "Succeeded" || allocation.info.batchHost === "") {
-        yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, allocation.outcome, allocation.info, settings.slurmStateDir)}`)
-        return exitWithoutMarker(allocation.outcome)
-      }
-    }
-    if (allocation._tag === "Stuck") {
-      yield* log.log(Verbosity.error, `nsh: Slurm job ${job.jobId} cannot start: ${allocation.why}; cancelling it`)
-      return 1 as BuildExit
-    }
-    const host = allocation.info.batchHost
     yield* job.watchdog.nodeKnown(host).pipe(Effect.ignore)
     yield* log.log(Verbosity.info, `nsh: Slurm job ${job.jobId} is running on ${host}`)
 
@@ -117,78 +172,66 @@ export const runBuild = (
     let logEnd: LogEnd | undefined
     if (ended._tag === "Log") logEnd = ended.end
     else if (ended._tag === "Job") {
-      // A requeued job keeps running elsewhere: it is not "ended", so the scope cancels it.
-      if (ended.end.outcome._tag === "Retryable") return yield* retry(job.jobId, ended.end.outcome.state, ended.end.info.reason)
-      yield* Ref.set(job.ended, true)
+      // A requeued job keeps running elsewhere: it is not over, so the scope cancels it.
+      if (ended.end.outcome._tag === "Retryable") return retry(job.jobId, ended.end.outcome.state, ended.end.info.reason)
       // The job ended; give the log a moment to deliver its last lines and the marker.
       logEnd = Option.getOrUndefined(yield* Fiber.join(logFiber).pipe(Effect.timeoutOption(markerGrace)))
       yield* drainHeld(progress)
       if (logEnd?._tag !== "Marker") {
         yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, ended.end.outcome, ended.end.info, settings.slurmStateDir)}`)
-        return exitWithoutMarker(ended.end.outcome)
+        return over(exitWithoutMarker(ended.end.outcome))
       }
     } else {
       yield* log.log(Verbosity.error, `nsh: building '${drvPath}' timed out after ${options.maxSilentTime} seconds of silence`)
-      return 101 as BuildExit
+      return stillRunning(101)
     }
 
     if (logEnd._tag === "OverLimit") {
       yield* log.log(Verbosity.error, `nsh: killed after writing more than ${logEnd.limit} bytes of log output`)
-      return 1 as BuildExit
+      return stillRunning(1)
     }
     if (logEnd._tag === "StreamEnded") {
       yield* log.log(Verbosity.error, `nsh: the log stream from ${host} ended before the build did`)
-      return 1 as BuildExit
+      return stillRunning(1)
     }
     // The script printed its end marker and exits: the job ends by itself, nothing may cancel it.
-    yield* Ref.set(job.ended, true)
     if (logEnd.exitCode !== 0) {
       yield* log.log(Verbosity.error, `nsh: the build of '${drvPath}' failed on ${host} (Slurm job ${job.jobId}, nix-store exit code ${logEnd.exitCode})`)
-      return exitForRealise(logEnd.exitCode)
+      return over(exitForRealise(logEnd.exitCode))
     }
+    yield* job.endedByItself
+    return yield* outputsBack(conn, files, job.drv, wanted, options).pipe(Effect.as(over(0)), Effect.catchAll(reportAs(over(1))))
+  })
 
-    const outputPaths = job.drv.outputs.filter((o) => wanted.length === 0 || wanted.includes(o.name) || wanted.includes(o.path)).map((o) => o.path)
+/** Copies the wanted outputs back from the node, then collects its garbage if nsh.conf asks. */
+const outputsBack = (conn: SshConnection, files: JobFiles, drv: Derivation, wanted: ReadonlyArray<string>, options: BuildOptions) =>
+  Effect.gen(function* () {
+    const { settings } = yield* Config
+    const log = yield* NixLog
+    const store = yield* NixStore
+    const outputPaths = drv.outputs.filter((o) => wanted.length === 0 || wanted.includes(o.name) || wanted.includes(o.path)).map((o) => o.path)
     const back = yield* Effect.scoped(
       Effect.gen(function* () {
-        const activity = yield* log.activity(ActivityType.copyPaths, `copying outputs from ${host}`)
+        const activity = yield* log.activity(ActivityType.copyPaths, `copying outputs from ${conn.host}`)
         return yield* store.copyFromNode(conn, outputPaths, {
           localStore: options.store,
-          deriver: drvPath,
+          deriver: drv.drvPath,
           onBytes: (bytes) => activity.result(ResultType.progress, [bytes, 0, 0, 0])
         })
       })
     )
-    yield* log.log(Verbosity.talkative, `nsh: copied ${back.paths} outputs (${mib(back.bytes)} MiB) from ${host}`)
-
+    yield* log.log(Verbosity.talkative, `nsh: copied ${back.paths} outputs (${mib(back.bytes)} MiB) from ${conn.host}`)
     if (settings.collectGarbage) {
       // The GC root must go first, or the outputs just copied back would survive the collection.
       yield* removeJobFiles(conn, files)
       yield* store.collectGarbage(conn).pipe(Effect.ignore)
     }
-    return 0 as BuildExit
-  }).pipe(
-    Effect.catchAll((error) =>
-      NixLog.pipe(
-        Effect.flatMap((log) => log.log(Verbosity.error, `nsh: ${error.message}`)),
-        Effect.as(1 as BuildExit)
-      )
-    )
-  )
-
-/** The build could not finish through no fault of its own (the node failed, the job was preempted). */
-export interface Retry {
-  readonly _tag: "Retry"
-  readonly reason: string
-}
-
-/** What one attempt ends with: Nix's exit code, or a request to submit the build again. */
-export type AttemptResult = BuildExit | Retry
-
-const retry = (jobId: number, state: string, reason: string) =>
-  Effect.succeed<Retry>({
-    _tag: "Retry",
-    reason: `Slurm job ${jobId} ended with ${state}${reason && reason !== "None" ? ` (${reason})` : ""}`
   })
+
+const retry = (jobId: number, state: string, reason: string): AttemptResult => ({
+  _tag: "Retry",
+  reason: `Slurm job ${jobId} ended with ${state}${reason && reason !== "None" ? ` (${reason})` : ""}`
+})
 
 /** Without the end marker there is no build result, so not even a COMPLETED job is a success. */
 const exitWithoutMarker = (outcome: JobOutcome): BuildExit => (outcome._tag === "Succeeded" ? 1 : exitForOutcome(outcome))

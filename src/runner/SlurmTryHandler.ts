@@ -9,7 +9,7 @@
  * unless it ended on its own.
  */
 import { type CommandExecutor, FileSystem } from "@effect/platform"
-import { Duration, Effect, Either, ExecutionStrategy, Exit, Layer, Ref, Scope } from "effect"
+import { Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, identity, Layer, Option, Scope } from "effect"
 import { Config } from "../config/Config.js"
 import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { credentialsOf } from "../slurm/http/Credentials.js"
@@ -20,7 +20,7 @@ import { jobSpecFor } from "../job/Submission.js"
 import type { SshSession } from "../ssh/SshSession.js"
 import { NixStore } from "../store/NixStore.js"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
-import { runBuild, type SubmittedBuild } from "./BuildProgram.js"
+import { jobEndedBy, jobOverResult, runBuild, type SubmittedBuild } from "./BuildProgram.js"
 import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
 import { isHookAlive, Journal } from "../safety/Journal.js"
 import { reapOrphans } from "../safety/Reaper.js"
@@ -98,7 +98,11 @@ export const SlurmTryHandlerLive = Layer.scoped(
       return live.length >= settings.maxJobs
     })
 
-    /** Submits the job in `scope`, whose release cancels it unless it ended by itself. */
+    /**
+     * Submits the job in a scope of its own inside `scope`. How that scope ends decides: the job
+     * is cancelled unless the attempt's result says it ended by itself (or the build closed it
+     * early, at the end marker); the watchdog is told `finished` only then.
+     */
     const submit = (request: BuildRequest, options: BuildOptions, scope: Scope.Scope) =>
       Effect.gen(function* () {
         const drv = yield* store.readDerivation(request.drvPath)
@@ -109,25 +113,37 @@ export const SlurmTryHandlerLive = Layer.scoped(
         // The intent goes to the journal before the submit, so no interruption can lose the job.
         yield* journal.begin({ tag: ids.tag, drvPath: drv.drvPath })
         const watch = yield* guard(ids.tag, jobFiles(settings.slurmStateDir, ids.tag)).pipe(Scope.extend(scope))
-        const ended = yield* Ref.make(false)
-        // Finalizers run in reverse: this one runs after the build removed the job's files and
-        // before the watchdog's socket closes, so a job that ended by itself is left alone.
+        const jobEnd = yield* Deferred.make<boolean>()
+        // Finalizers run in reverse: this one runs after the build removed the job's files, after
+        // the job's scope closed (forked below) and before the watchdog's socket closes, so a job
+        // that ended by itself is left alone.
         yield* Effect.addFinalizer(() =>
-          Effect.whenEffect(Effect.zipRight(watch.finished(), journal.remove(ids.tag)).pipe(Effect.ignore), Ref.get(ended))
+          Effect.whenEffect(
+            Effect.zipRight(watch.finished(), journal.remove(ids.tag)).pipe(Effect.ignore),
+            Deferred.poll(jobEnd).pipe(Effect.flatMap(Option.match({ onNone: () => Effect.succeed(false), onSome: identity })))
+          )
         ).pipe(Scope.extend(scope))
-        const submitted = yield* Effect.acquireRelease(api.submit(spec.right), (job) =>
-          Ref.get(ended).pipe(
-            Effect.flatMap((done) => (done ? Effect.void : api.cancel(job.jobId))),
+        const jobScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        yield* Scope.addFinalizerExit(jobScope, (exit) => Deferred.succeed(jobEnd, jobEndedBy(exit)))
+        const submitted = yield* Effect.acquireRelease(api.submit(spec.right), (job, exit) =>
+          (jobEndedBy(exit) ? Effect.void : api.cancel(job.jobId)).pipe(
             // A release is uninterruptible: without this the budget could not stop a hung request.
             Effect.interruptible,
             Effect.timeoutOption(cancelBudget),
             Effect.ignore
           )
-        ).pipe(Scope.extend(scope))
+        ).pipe(Scope.extend(jobScope))
         yield* watch.jobSubmitted(submitted.jobId)
         yield* journal.update(ids.tag, { jobId: submitted.jobId })
         for (const warning of submitted.warnings) yield* log.log(Verbosity.warn, `nsh: slurmrestd: ${warning}`)
-        return { jobId: submitted.jobId, tag: ids.tag, nonce: ids.nonce, drv, ended, watchdog: watch } satisfies SubmittedBuild
+        return {
+          jobId: submitted.jobId,
+          tag: ids.tag,
+          nonce: ids.nonce,
+          drv,
+          watchdog: watch,
+          endedByItself: Scope.close(jobScope, Exit.succeed(jobOverResult))
+        } satisfies SubmittedBuild
       })
 
     /** Submits a job for the request in a scope of its own (closed here if the submit fails). */
@@ -157,7 +173,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
         Scope.extend(scope),
         Effect.onExit((exit) => Scope.close(scope, exit)),
         Effect.flatMap((result) => {
-          if (typeof result === "number") return Effect.succeed(result)
+          if (result._tag === "Done") return Effect.succeed(result.exit)
           if (attempt >= maxAttempts) {
             return Effect.as(log.log(Verbosity.error, `nsh: ${result.reason}; giving up after ${attempt} attempts`), 1 as BuildExit)
           }
