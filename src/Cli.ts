@@ -5,18 +5,15 @@
  */
 import { Command, Options, ValidationError } from "@effect/cli"
 import type { FileSystem } from "@effect/platform"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Data, Effect, Layer, Option } from "effect"
+import { Data, Effect, Option } from "effect"
 import packageJson from "../package.json" with { type: "json" }
-import { type Journal, JournalLive } from "./safety/Journal.js"
 import { dryRun, dryRunExitCode } from "./cli/DryRun.js"
 import { cancelOrphans, showJobs } from "./cli/Jobs.js"
 import type { Config } from "./config/Config.js"
-import { ConfigLive } from "./config/ConfigLive.js"
 import { NixLog, Verbosity } from "./dispatch/NixLog.js"
+import { DryRunLayer, SlurmCommandsLayer } from "./layers/Cli.js"
+import type { Journal } from "./safety/Journal.js"
 import type { SlurmApi } from "./slurm/SlurmApi.js"
-import { SlurmApiLive } from "./slurm/SlurmApiLive.js"
-import { NixStoreLive } from "./store/NixStoreLive.js"
 
 /** A CLI command failed after telling the user why; the process exits with `code`. */
 export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number }> {}
@@ -43,7 +40,7 @@ const nsh = Command.make(
         dryRun(path, { json }).pipe(
           Effect.catchAll((error) => failWith(error.message, dryRunExitCode(error))),
           // Provided here, not to the whole CLI: `nsh --help` must work with a broken nsh.conf.
-          Effect.provide(NixStoreLive.pipe(Layer.provideMerge(ConfigLive))),
+          Effect.provide(DryRunLayer),
           Effect.catchTag("NshConfError", (error) => failWith(error.message, 1))
         )
     })
@@ -55,7 +52,7 @@ const withSlurm = <E extends { readonly message: string }>(
 ) =>
   program.pipe(
     Effect.catchAll((error) => failWith(`nsh: ${error.message}`, 1)),
-    Effect.provide(Layer.mergeAll(SlurmApiLive, JournalLive).pipe(Layer.provideMerge(Layer.merge(ConfigLive, NodeContext.layer)))),
+    Effect.provide(SlurmCommandsLayer),
     Effect.catchTag("NshConfError", (error) => failWith(error.message, 1))
   )
 
@@ -77,9 +74,6 @@ const nshWithCommands = nsh.pipe(Command.withSubcommands([jobs, cancel]))
 
 /** Runs the CLI on `process.argv`-style arguments. */
 export const cli = Command.run(nshWithCommands, { name: "nsh", version: packageJson.version })
-
-/** What @effect/cli itself needs. */
-export const CliLive = NodeContext.layer
 
 /** Usage errors (already printed by @effect/cli) end the process with exit code 1. */
 export const reportFailure = (error: CliExit | ValidationError.ValidationError): Effect.Effect<never, CliExit> =>

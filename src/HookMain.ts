@@ -3,14 +3,10 @@
  * session needs. Shared by bin.ts and the start-up snapshot (snapshot.ts).
  */
 import { runMain } from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Layer } from "effect"
-import { TryHandlerLive, TryHandlerWithoutConfig } from "./dispatch/TryHandlerLive.js"
-import { ConfigLive } from "./config/ConfigLive.js"
-import { FallbackLive } from "./hook/Fallback.js"
-import { HookIOLive } from "./hook/HookIO.js"
+import { Cause, Effect, Exit } from "effect"
 import { NixLog, Verbosity } from "./dispatch/NixLog.js"
-import { NixLogHook } from "./hook/NixLogLive.js"
 import { runSession } from "./hook/Session.js"
+import { hookLayers, hookLog } from "./layers/Hook.js"
 
 /** Exits with the program's code (a number) right away: nothing may linger once Nix's pipes should close. */
 export const teardown = (exit: Exit.Exit<unknown, unknown>): void =>
@@ -26,16 +22,11 @@ export const logDefect = (cause: Cause.Cause<unknown>) =>
 export const runHook = (verbosity: number) => {
   // runMain interrupts the program on SIGINT and SIGTERM; a hang-up must clean up the same way.
   process.on("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
-  const layers = Layer.mergeAll(
-    // An invalid nsh.conf must not stop the session: nsh then declines everything.
-    TryHandlerLive.pipe(Layer.provide(ConfigLive), Layer.catchAll(TryHandlerWithoutConfig)),
-    FallbackLive(verbosity)
-  ).pipe(Layer.provideMerge(HookIOLive))
   const program = runSession({ verbosity, debugLog: process.env["NSH_DEBUG_LOG"] || undefined }).pipe(
-    Effect.provide(layers),
+    Effect.provide(hookLayers(verbosity)),
     Effect.catchAllCause(logDefect),
     // Outermost, so that even a failure to build the other layers reaches Nix as a message.
-    Effect.provide(NixLogHook(verbosity))
+    Effect.provide(hookLog(verbosity))
   )
   runMain(program, {
     disableErrorReporting: true,

@@ -9,7 +9,7 @@ import { logDefect, runHook, teardown } from "./HookMain.js"
 import { NixLogPlain } from "./hook/NixLogLive.js"
 
 const runCli = async () => {
-  const { cli, CliLive, reportFailure } = await import("./Cli.js")
+  const [{ cli, reportFailure }, { CliLive }] = await Promise.all([import("./Cli.js"), import("./layers/Cli.js")])
   const program = cli(process.argv).pipe(
     Effect.provide(CliLive),
     Effect.catchAll(reportFailure),
@@ -27,8 +27,8 @@ const args = process.argv.slice(2)
 if (args.length === 1 && /^\d+$/.test(args[0]!)) runHook(Number(args[0]))
 else if (args[0] === "__watchdog") {
   // Loaded on demand: only a watchdog whose hook vanished runs this.
-  void import("./safety/WatchdogMain.js").then(({ watchdogMain }) =>
-    runMain(watchdogMain, { disableErrorReporting: true, disablePrettyLogger: true, teardown })
+  void import("./layers/Watchdog.js").then(({ watchdogProgram }) =>
+    runMain(watchdogProgram, { disableErrorReporting: true, disablePrettyLogger: true, teardown })
   )
 }
 else void runCli()

@@ -1,6 +1,7 @@
 /**
  * The TryHandler of a hook session: routing decides from memory; a derivation routed to the
- * cluster goes to the Slurm handler (src/runner/SlurmTryHandler.ts), which is loaded on first use.
+ * cluster goes to the Slurm handler (src/runner/SlurmTryHandler.ts), which the composition root
+ * hands over as a loader, run on first use.
  */
 import { Context, Effect, Layer } from "effect"
 import { Config } from "../config/Config.js"
@@ -9,8 +10,11 @@ import { NixLog, Verbosity } from "./NixLog.js"
 import { route } from "./Routing.js"
 import { type TryAnswer, TryHandler } from "./TryHandler.js"
 
+/** Loads the layer of the handler that builds on the cluster (imported lazily by the caller). */
+export type ClusterHandlerLoader = Effect.Effect<Layer.Layer<TryHandler, never, Config | NixLog>>
+
 /** Routes each request with nsh.conf's settings; builds the Slurm handler the first time it is needed. */
-export const TryHandlerLive: Layer.Layer<TryHandler, never, Config | NixLog> = Layer.scoped(
+export const TryHandlerLive = (loadCluster: ClusterHandlerLoader): Layer.Layer<TryHandler, never, Config | NixLog> => Layer.scoped(
   TryHandler,
   Effect.gen(function*() {
     const { settings } = yield* Config
@@ -19,8 +23,8 @@ export const TryHandlerLive: Layer.Layer<TryHandler, never, Config | NixLog> = L
     const context = yield* Effect.context<Config | NixLog>()
     // Lives as long as the session; its builds are forked from this layer's scope.
     const slurm = yield* Effect.cached(
-      Effect.promise(() => import("../ClusterLayers.js")).pipe(
-        Effect.flatMap(({ SlurmTryHandlerDefault }) => Layer.buildWithScope(SlurmTryHandlerDefault, scope)),
+      loadCluster.pipe(
+        Effect.flatMap((layer) => Layer.buildWithScope(layer, scope)),
         Effect.map((built) => Context.get(built, TryHandler)),
         Effect.provide(context)
       )

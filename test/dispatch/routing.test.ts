@@ -4,6 +4,7 @@ import { defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
 import { route, type RoutingSettings } from "../../src/dispatch/Routing.js"
 import { type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { TryHandlerLive, TryHandlerWithoutConfig } from "../../src/dispatch/TryHandlerLive.js"
+import { loadClusterHandler } from "../../src/layers/Hook.js"
 import { NshConfError } from "../../src/config/ConfigErrors.js"
 import { NixLog } from "../../src/dispatch/NixLog.js"
 import { TestConfig } from "../support/settings.js"
@@ -89,7 +90,7 @@ describe("TryHandlerLive (interim)", () => {
       assert.deepStrictEqual(lines, [
         `4 nsh: not building '${request("", []).drvPath}' on the cluster: derivation needs system 'aarch64-linux', nsh.conf system is 'x86_64-linux'`
       ])
-    }).pipe(Effect.provide(TryHandlerLive.pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))))
+    }).pipe(Effect.provide(TryHandlerLive(loadClusterHandler).pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))))
   })
 
   it.effect("hands what routing accepts to the Slurm handler, which declines a .drv it cannot read", () => {
@@ -101,7 +102,7 @@ describe("TryHandlerLive (interim)", () => {
       assert.match(answer._tag === "Decline" ? answer.reason : "", /^cannot read derivation .*-x\.drv: no such file/)
       assert.strictEqual(lines.length, 1)
       assert.match(lines[0]!, /^0 nsh: not building .* on the cluster: cannot read derivation/)
-    }).pipe(Effect.provide(TryHandlerLive.pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))))
+    }).pipe(Effect.provide(TryHandlerLive(loadClusterHandler).pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))))
   })
 
   it.effect("with an invalid nsh.conf: declines permanently and logs the error once", () => {
