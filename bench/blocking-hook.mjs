@@ -17,7 +17,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Waits until the job runs or has left the queue, polling like the reference (50 ms doubling to 1 s). */
 const untilRunning = async (jobId) => {
-  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+  for (let delay = 50;; delay = Math.min(delay * 2, 1000)) {
     const state = spawnSync("squeue", ["-h", "-j", jobId, "-o", "%T"], { encoding: "utf8" }).stdout.trim()
     if (state !== "PENDING" && state !== "CONFIGURING") return
     await sleep(delay)

@@ -8,8 +8,23 @@
  * copies everything.
  */
 import {
-  benchNix, ensureCluster, fmtS, foreignJobs, freshArgs, lineTime, makeNshConf, mustSucceed, nixBuild, nodeExec, progress, report,
-  run, sh, sharingNote, stats, table
+  benchNix,
+  ensureCluster,
+  fmtS,
+  foreignJobs,
+  freshArgs,
+  lineTime,
+  makeNshConf,
+  mustSucceed,
+  nixBuild,
+  nodeExec,
+  progress,
+  report,
+  run,
+  sh,
+  sharingNote,
+  stats,
+  table
 } from "./lib/common.mjs"
 
 const reps = Number(process.env.NSH_BENCH_RUNS ?? 3)
@@ -22,7 +37,19 @@ const others = foreignJobs()
 progress(`building the ${mib} MiB input locally`)
 const big = mustSucceed(
   await run("nix-build", [
-    benchNix, "-A", "big", ...freshArgs("big"), "--builders", "", "--option", "build-users-group", "", "--option", "substituters", "", "--no-out-link"
+    benchNix,
+    "-A",
+    "big",
+    ...freshArgs("big"),
+    "--builders",
+    "",
+    "--option",
+    "build-users-group",
+    "",
+    "--option",
+    "substituters",
+    "",
+    "--no-out-link"
   ]),
   "building the 200 MiB input"
 ).stdout.trim()
@@ -46,18 +73,31 @@ const variants = [
   {
     label: "nix-store --export | ssh node1 nix-store --import",
     copy: async () => ({
-      ms: mustSucceed(await run("sh", ["-c", `nix-store --export ${big} | ssh node1 nix-store --import`]), "export | import").ms
+      ms: mustSucceed(
+        await run("sh", ["-c", `nix-store --export ${big} | ssh node1 nix-store --import`]),
+        "export | import"
+      ).ms
     })
   },
   {
     label: "nix-copy-closure --to node1",
-    copy: async () => ({ ms: mustSucceed(await run("nix-copy-closure", ["--to", "node1", big]), "nix-copy-closure").ms })
+    copy: async () => ({
+      ms: mustSucceed(await run("nix-copy-closure", ["--to", "node1", big]), "nix-copy-closure").ms
+    })
   },
   {
     label: "nix copy --to ssh-ng://node1",
     copy: async () => ({
       ms: mustSucceed(
-        await run("nix", ["--extra-experimental-features", "nix-command", "copy", "--no-check-sigs", "--to", "ssh-ng://node1", big]),
+        await run("nix", [
+          "--extra-experimental-features",
+          "nix-command",
+          "copy",
+          "--no-check-sigs",
+          "--to",
+          "ssh-ng://node1",
+          big
+        ]),
         "nix copy"
       ).ms
     })
@@ -81,10 +121,13 @@ forgetOnNode()
 const size = Number(sh("nix-store", ["-q", "--size", big]).trim())
 report(
   `Copying a ${mib} MiB path to node1 (${reps} runs each)`,
-  table(["how", "median", "min", "MiB/s (median)"], variants.map((v, k) => {
-    const s = stats(samples[k])
-    return [v.label, fmtS(s.median), fmtS(s.min), ((size / 2 ** 20) / (s.median / 1000)).toFixed(0)]
-  })),
+  table(
+    ["how", "median", "min", "MiB/s (median)"],
+    variants.map((v, k) => {
+      const s = stats(samples[k])
+      return [v.label, fmtS(s.median), fmtS(s.min), ((size / 2 ** 20) / (s.median / 1000)).toFixed(0)]
+    })
+  ),
   [
     ...notes,
     "nsh's figure covers the missing-path query and the streamed export | import over its own SSH connection (the connection is made before); the others include starting ssh.",

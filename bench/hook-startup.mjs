@@ -50,7 +50,13 @@ const input = hookStdin({
 })
 
 const variants = [
-  { label: "nsh (./bin/nsh 3, nsh.conf declines)", command: nshBin, args: ["3"], env: { ...process.env, NSH_CONF: conf }, input },
+  {
+    label: "nsh (./bin/nsh 3, nsh.conf declines)",
+    command: nshBin,
+    args: ["3"],
+    env: { ...process.env, NSH_CONF: conf },
+    input
+  },
   { label: "Nix build-remote 3 (builders = '')", command: buildRemote, args: ["3"], env: process.env, input },
   { label: "node -e 0 (start to exit)", command: process.execPath, args: ["-e", "0"], env: process.env }
 ]
@@ -71,7 +77,9 @@ const rows = variants.map((v, k) => {
 })
 const [nshMedian, remoteMedian, nodeMedian] = samples.map((xs) => stats(xs).median)
 report(`Hook start-up to first answer (${runs} runs each)`, table(["hook", "median", "p95", "min", "max"], rows), [
-  `nsh answers ${fmtMs(nshMedian - remoteMedian)} later than Nix's build-remote (median); ${fmtMs(nshMedian - nodeMedian)} of it is above a bare \`node -e 0\`.`,
+  `nsh answers ${fmtMs(nshMedian - remoteMedian)} later than Nix's build-remote (median); ${
+    fmtMs(nshMedian - nodeMedian)
+  } of it is above a bare \`node -e 0\`.`,
   "Paid once per `try` round (Nix starts a new hook after each accepted build), while Nix's scheduler waits.",
   "Both hooks read the same captured Nix 2.8 settings block (91 settings) and one `try`."
 ])

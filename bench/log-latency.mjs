@@ -9,7 +9,19 @@ import { spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import {
-  ensureCluster, fmtMs, foreignJobs, makeNshConf, mustSucceed, nixBuild, now, onExit, progress, report, sharingNote, stats, table
+  ensureCluster,
+  fmtMs,
+  foreignJobs,
+  makeNshConf,
+  mustSucceed,
+  nixBuild,
+  now,
+  onExit,
+  progress,
+  report,
+  sharingNote,
+  stats,
+  table
 } from "./lib/common.mjs"
 
 ensureCluster()
@@ -33,7 +45,9 @@ const tailAnchor = () => {
       const entries = existsSync(stateDir) ? readdirSync(stateDir, { withFileTypes: true }) : []
       const log = entries.find((e) => e.isFile() && e.name.endsWith(".log"))
       if (log !== undefined) {
-        const child = spawn("ssh", ["node1", "tail", "-n", "+1", "-F", join(stateDir, log.name)], { stdio: ["ignore", "pipe", "ignore"] })
+        const child = spawn("ssh", ["node1", "tail", "-n", "+1", "-F", join(stateDir, log.name)], {
+          stdio: ["ignore", "pipe", "ignore"]
+        })
         children.push(child)
         let pending = ""
         child.stdout.on("data", (chunk) => {

@@ -6,8 +6,23 @@
  * built locally with no remote builders (what nix-build costs by itself).
  */
 import {
-  benchNix, ensureCluster, fmtMs, fmtS, foreignJobs, freshArgs, lineTime, makeNshConf, mustSucceed, nixBuild, progress, report,
-  run, sharingNote, slurmTimes, stats, table
+  benchNix,
+  ensureCluster,
+  fmtMs,
+  fmtS,
+  foreignJobs,
+  freshArgs,
+  lineTime,
+  makeNshConf,
+  mustSucceed,
+  nixBuild,
+  progress,
+  report,
+  run,
+  sharingNote,
+  slurmTimes,
+  stats,
+  table
 } from "./lib/common.mjs"
 
 const runs = Number(process.env.NSH_BENCH_RUNS ?? 5)
@@ -29,7 +44,14 @@ const local = []
 for (let i = 0; i < runs; i++) {
   progress(`trivial build ${i + 1}/${runs}: through nsh, through build-remote, locally`)
   nsh.push(mustSucceed(await nixBuild({ attr: "trivial", conf }), "nix-build through nsh"))
-  viaBuildRemote.push(await plainBuild("nix-build through build-remote", ["--builders", "ssh-ng://node1 x86_64-linux - 1 1", "--max-jobs", "0"]))
+  viaBuildRemote.push(
+    await plainBuild("nix-build through build-remote", [
+      "--builders",
+      "ssh-ng://node1 x86_64-linux - 1 1",
+      "--max-jobs",
+      "0"
+    ])
+  )
   local.push(await plainBuild("local nix-build", ["--builders", "", "--max-jobs", "1"]))
 }
 

@@ -8,8 +8,21 @@
  */
 import { fileURLToPath } from "node:url"
 import {
-  ensureCluster, fmtS, foreignJobs, lineTime, makeNshConf, mustSucceed, nixBuild, progress, report, sh, sharingNote, slurmTimes,
-  stats, table, trackJob
+  ensureCluster,
+  fmtS,
+  foreignJobs,
+  lineTime,
+  makeNshConf,
+  mustSucceed,
+  nixBuild,
+  progress,
+  report,
+  sh,
+  sharingNote,
+  slurmTimes,
+  stats,
+  table,
+  trackJob
 } from "./lib/common.mjs"
 
 const count = 20
@@ -25,7 +38,7 @@ const maxOverlap = (jobs) => {
   const events = jobs.flatMap((j) => [[j.start, 1], [j.end, -1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1])
   let running = 0
   let most = 0
-  for (const [, delta] of events) most = Math.max(most, (running += delta))
+  for (const [, delta] of events) most = Math.max(most, running += delta)
   return most
 }
 
@@ -33,7 +46,21 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Occupies all of node1's CPUs for `seconds` (another user's job), once it runs. */
 const fillCluster = async (seconds) => {
-  const id = Number(sh("sbatch", ["--parsable", "-c", String(slots), "-J", "nsh-bench-filler", "-D", "/tmp", "-o", "/dev/null", "--wrap", `sleep ${seconds}`]).trim())
+  const id = Number(
+    sh("sbatch", [
+      "--parsable",
+      "-c",
+      String(slots),
+      "-J",
+      "nsh-bench-filler",
+      "-D",
+      "/tmp",
+      "-o",
+      "/dev/null",
+      "--wrap",
+      `sleep ${seconds}`
+    ]).trim()
+  )
   trackJob(id)
   while (sh("squeue", ["-h", "-j", String(id), "-o", "%T"]).trim() === "PENDING") await sleep(100)
   return slurmTimes([id]).get(id).start ?? Date.now()
@@ -42,13 +69,18 @@ const fillCluster = async (seconds) => {
 const measure = async (scenario, label, hook, busySeconds = 0) => {
   progress(`${count} derivations × 2 s, ${scenario}, ${label}`)
   const fillerStart = busySeconds > 0 ? await fillCluster(busySeconds) : undefined
-  const build = mustSucceed(await nixBuild({ attr: "queue", conf, hook, timeoutMs: 120_000 }), `nix-build of ${count} derivations (${label})`)
+  const build = mustSucceed(
+    await nixBuild({ attr: "queue", conf, hook, timeoutMs: 120_000 }),
+    `nix-build of ${count} derivations (${label})`
+  )
   const times = slurmTimes(build.jobIds)
   const jobs = [...times.values()].filter((j) => j.start !== undefined && j.end !== undefined)
   const submits = jobs.map((j) => j.submit).sort((a, b) => a - b)
   // When nix-build showed each job's "is running" message: Nix drains a hook's stderr only
   // from its event loop, never while it waits for another hook's reply.
-  const shownLate = [...times].map(([id, j]) => lineTime(build.lines, new RegExp(`Slurm job ${id} is running on`)) - j.start)
+  const shownLate = [...times].map(([id, j]) =>
+    lineTime(build.lines, new RegExp(`Slurm job ${id} is running on`)) - j.start
+  )
   return {
     scenario,
     label,
@@ -83,7 +115,19 @@ report(
   `${count} independent 2 s builds, ${slots} run at a time`,
   [
     table(
-      ["cluster", "hook", "wall", "ideal", "wall ÷ ideal", "submit gap", "last submit at", "queue wait", "job run", "most running at once", "'running' shown after"],
+      [
+        "cluster",
+        "hook",
+        "wall",
+        "ideal",
+        "wall ÷ ideal",
+        "submit gap",
+        "last submit at",
+        "queue wait",
+        "job run",
+        "most running at once",
+        "'running' shown after"
+      ],
       results.map((r) => {
         const ideal = r.busyFor + waves * jobRun
         return [
@@ -102,14 +146,18 @@ report(
       })
     ),
     "",
-    `Ideal = time the cluster stays busy with another job + ceil(${count}/${slots}) = ${waves} waves × ${fmtS(jobRun)} (one such job's run alone, start → end in slurmctld's log).`
+    `Ideal = time the cluster stays busy with another job + ceil(${count}/${slots}) = ${waves} waves × ${
+      fmtS(jobRun)
+    } (one such job's run alone, start → end in slurmctld's log).`
   ].join("\n"),
   [
     "Blocking hook = ./bin/nsh behind bench/blocking-hook.mjs, which releases `# accept` only once `squeue` shows the job RUNNING (polling 50 ms → 1 s, like the reference's batch_host loop); Nix dispatches nothing meanwhile.",
     `Busy cluster: a job holding all ${slots} CPUs for ${busySeconds} s is running when nix-build starts.`,
     "Submit gap (median between consecutive submissions): Nix starts one hook per accepted build, one after another, so submissions are paced by hook start-up + drv read + POST (+ the wait for RUNNING with the blocking hook).",
     "Queue wait (slurmctld submit → start) and 'running' shown after (job start → nix-build printed nsh's \"Slurm job N is running\" message): median / max. Nix reads other hooks' messages only between `try` replies.",
-    `Job run (median, start → end): alone it is ${fmtS(jobRun)} for a 2 s sleep, as it includes waiting for nsh to see it start, SSH in and copy the inputs, then nix-store --realise; with 20 hooks at work on this machine it grows.`,
+    `Job run (median, start → end): alone it is ${
+      fmtS(jobRun)
+    } for a 2 s sleep, as it includes waiting for nsh to see it start, SSH in and copy the inputs, then nix-store --realise; with 20 hooks at work on this machine it grows.`,
     ...sharingNote(others)
   ]
 )

@@ -7,8 +7,18 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import {
-  ensureCluster, foreignJobs, lineTime, makeNshConf, mustSucceed, nixBuild, progress, report, sharingNote, slurmrestdLog,
-  slurmTimes, table
+  ensureCluster,
+  foreignJobs,
+  lineTime,
+  makeNshConf,
+  mustSucceed,
+  nixBuild,
+  progress,
+  report,
+  sharingNote,
+  slurmrestdLog,
+  slurmTimes,
+  table
 } from "./lib/common.mjs"
 
 ensureCluster()
@@ -30,11 +40,15 @@ const requestsSince = (offset) => {
 }
 
 const kind = (r) =>
-  /\/ping$/.test(r.path) ? "ping (version negotiation)" :
-  r.method === "POST" && /\/job\/submit$/.test(r.path) ? "POST job/submit" :
-  r.method === "GET" && /\/job\/\d+$/.test(r.path) ? "GET job/{id}" :
-  r.method === "DELETE" ? "DELETE job/{id}" :
-  "other"
+  /\/ping$/.test(r.path) ?
+    "ping (version negotiation)" :
+    r.method === "POST" && /\/job\/submit$/.test(r.path) ?
+    "POST job/submit" :
+    r.method === "GET" && /\/job\/\d+$/.test(r.path) ?
+    "GET job/{id}" :
+    r.method === "DELETE" ?
+    "DELETE job/{id}" :
+    "other"
 const kinds = ["ping (version negotiation)", "POST job/submit", "GET job/{id}", "DELETE job/{id}", "other"]
 
 /**
@@ -46,7 +60,7 @@ const kinds = ["ping (version negotiation)", "POST job/submit", "GET job/{id}", 
 const referenceModel = ({ queue, copy, run }) => {
   let t = 0
   let requests = 1
-  for (let sleep = 50; ; ) {
+  for (let sleep = 50;;) {
     requests++
     if (t >= queue) break
     t += sleep
@@ -54,7 +68,7 @@ const referenceModel = ({ queue, copy, run }) => {
   }
   t += copy
   const end = queue + run
-  for (let sleep = 50; ; ) {
+  for (let sleep = 50;;) {
     requests++
     if (t >= end) break
     t += sleep
@@ -81,16 +95,29 @@ for (const c of cases) {
   const first = all.findIndex((r) => conns.has(r.conn))
   const once = (conn) => all.filter((r) => r.conn === conn).length === 1
   let from = first
-  while (from > 0 && kind(all[from - 1]) === "ping (version negotiation)" && once(all[from - 1].conn) &&
-    all[from - 1].path.localeCompare(all[from].path, "en", { numeric: true }) > 0) {
+  while (
+    from > 0 && kind(all[from - 1]) === "ping (version negotiation)" && once(all[from - 1].conn) &&
+    all[from - 1].path.localeCompare(all[from].path, "en", { numeric: true }) > 0
+  ) {
     conns.add(all[--from].conn)
   }
   const ours = all.filter((r) => conns.has(r.conn))
   const byKind = kinds.map((k) => ours.filter((r) => kind(r) === k).length)
   const job = slurmTimes([jobId]).get(jobId)
   const copy = lineTime(build.lines, /nsh: copied \d+ paths/) - lineTime(build.lines, /is running on/)
-  const model = referenceModel({ queue: job.start - job.submit, copy: Number.isFinite(copy) ? copy : 0, run: job.end - job.start })
-  rows.push([c.label, `${((job.end - job.submit) / 1000).toFixed(1)} s`, String(ours.length), ...byKind.map(String), String(conns.size), String(model)])
+  const model = referenceModel({
+    queue: job.start - job.submit,
+    copy: Number.isFinite(copy) ? copy : 0,
+    run: job.end - job.start
+  })
+  rows.push([
+    c.label,
+    `${((job.end - job.submit) / 1000).toFixed(1)} s`,
+    String(ours.length),
+    ...byKind.map(String),
+    String(conns.size),
+    String(model)
+  ])
 }
 
 report(

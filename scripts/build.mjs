@@ -1,8 +1,8 @@
 // Bundles src/bin.ts into one file (dist/nsh.mjs) so the hook starts fast: Nix starts a
 // hook per accepted build and waits for its first answer.
+import { build } from "esbuild"
 import { spawnSync } from "node:child_process"
 import { renameSync, rmSync, writeFileSync } from "node:fs"
-import { build } from "esbuild"
 
 // Chunk names carry content hashes: without this, every build would leave the old ones behind.
 rmSync("dist", { recursive: true, force: true })
@@ -52,7 +52,12 @@ await build({
   splitting: false,
   banner: {}
 })
-const blob = spawnSync(process.execPath, ["--snapshot-blob", "dist/nsh.blob.tmp", "--build-snapshot", "dist/snapshot-entry.cjs"], {
+const blob = spawnSync(process.execPath, [
+  "--snapshot-blob",
+  "dist/nsh.blob.tmp",
+  "--build-snapshot",
+  "dist/snapshot-entry.cjs"
+], {
   stdio: "inherit",
   // NODE_NO_WARNINGS: Node warns that `module` and `child_process` are "not yet fully verified"
   // in snapshots; the e2e tests run hook mode (accept, ssh2, the watchdog) from this snapshot.

@@ -22,13 +22,16 @@ export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number
 const failWith = (message: string, code: number) =>
   Effect.zipRight(Effect.flatMap(NixLog, (log) => log.log(Verbosity.error, message)), new CliExit({ code }))
 
-const usage = "nsh runs as Nix's build hook (build-hook = /path/to/bin/nsh in nix.conf); see `nsh --help` for its commands."
+const usage =
+  "nsh runs as Nix's build hook (build-hook = /path/to/bin/nsh in nix.conf); see `nsh --help` for its commands."
 
 const nsh = Command.make(
   "nsh",
   {
     dryRun: Options.text("dry-run").pipe(
-      Options.withDescription("Show what nsh would do with this .drv (routing, Slurm job, settings) without submitting it."),
+      Options.withDescription(
+        "Show what nsh would do with this .drv (routing, Slurm job, settings) without submitting it."
+      ),
       Options.optional
     ),
     json: Options.boolean("json").pipe(Options.withDescription("With --dry-run: print JSON instead of text."))
@@ -61,7 +64,9 @@ const jobs = Command.make(
   { all: Options.boolean("all").pipe(Options.withDescription("Also list finished jobs Slurm still remembers.")) },
   ({ all }) => withSlurm(showJobs(all))
 ).pipe(
-  Command.withDescription("List nsh's Slurm jobs: state, node, derivation, and whether the hook that submitted each is alive.")
+  Command.withDescription(
+    "List nsh's Slurm jobs: state, node, derivation, and whether the hook that submitted each is alive."
+  )
 )
 
 const cancel = Command.make(

@@ -16,7 +16,8 @@ export const teardown = (exit: Exit.Exit<unknown, unknown>): void =>
 export const logDefect = (cause: Cause.Cause<unknown>) =>
   Cause.isInterruptedOnly(cause)
     ? Effect.succeed(1)
-    : Effect.flatMap(NixLog, (log) => Effect.as(log.log(Verbosity.error, `nsh: internal error: ${Cause.pretty(cause)}`), 1))
+    : Effect.flatMap(NixLog, (log) =>
+      Effect.as(log.log(Verbosity.error, `nsh: internal error: ${Cause.pretty(cause)}`), 1))
 
 /** Runs a hook session for Nix at the given verbosity, then exits. */
 export const runHook = (verbosity: number) => {

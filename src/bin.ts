@@ -5,8 +5,8 @@
  */
 import { runMain } from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect } from "effect"
-import { logDefect, runHook, teardown } from "./HookMain.js"
 import { NixLogPlain } from "./hook/NixLogLive.js"
+import { logDefect, runHook, teardown } from "./HookMain.js"
 
 const runCli = async () => {
   const [{ cli, reportFailure }, { CliLive }] = await Promise.all([import("./Cli.js"), import("./layers/Cli.js")])
@@ -30,5 +30,4 @@ else if (args[0] === "__watchdog") {
   void import("./layers/Watchdog.js").then(({ watchdogProgram }) =>
     runMain(watchdogProgram, { disableErrorReporting: true, disablePrettyLogger: true, teardown })
   )
-}
-else void runCli()
+} else void runCli()

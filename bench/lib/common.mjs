@@ -5,7 +5,18 @@
  * run-all.sh); progress goes to stderr. Nothing here asserts on time.
  */
 import { spawn, spawnSync } from "node:child_process"
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs"
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync
+} from "node:fs"
 import { cpus, homedir, loadavg } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -97,7 +108,9 @@ export const table = (head, rows) => {
 
 /** Prints one benchmark's section: a title, the table(s), notes. */
 export const report = (title, body, notes = []) => {
-  const text = [`### ${title}`, "", body, ...(notes.length > 0 ? ["", ...notes.map((n) => `- ${n}`)] : []), ""].join("\n")
+  const text = [`### ${title}`, "", body, ...(notes.length > 0 ? ["", ...notes.map((n) => `- ${n}`)] : []), ""].join(
+    "\n"
+  )
   process.stdout.write(`${text}\n`)
 }
 
@@ -165,12 +178,15 @@ export const run = (command, args, options = {}) =>
 /** Runs a short command synchronously and returns its stdout; throws with its stderr if it fails. */
 export const sh = (command, args, what = command) => {
   const result = spawnSync(command, args, { cwd: repoRoot, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
-  if (result.status !== 0) throw new Error(`${what} failed (exit ${result.status ?? result.signal}): ${result.stderr.trim()}`)
+  if (result.status !== 0) {
+    throw new Error(`${what} failed (exit ${result.status ?? result.signal}): ${result.stderr.trim()}`)
+  }
   return result.stdout
 }
 
 /** Runs a shell command in node1's namespaces (its own /nix, /tmp), without ssh. */
-export const nodeExec = (script) => sh("bash", [`${repoRoot}/test/harness/node-exec.sh`, node, "sh", "-c", script], `node-exec ${script}`)
+export const nodeExec = (script) =>
+  sh("bash", [`${repoRoot}/test/harness/node-exec.sh`, node, "sh", "-c", script], `node-exec ${script}`)
 
 // ------------------------------------------------------------------ the cluster
 
@@ -179,7 +195,9 @@ export const ensureCluster = () => {
   if (process.env.NSH_BENCH_CLUSTER_READY === "1") return
   progress("test/harness/cluster-up.sh")
   sh("bash", [`${repoRoot}/test/harness/cluster-up.sh`], "test/harness/cluster-up.sh")
-  if (!existsSync(`${repoRoot}/dist/nsh.mjs`)) sh(process.execPath, [`${repoRoot}/scripts/build.mjs`], "building the bundle")
+  if (!existsSync(`${repoRoot}/dist/nsh.mjs`)) {
+    sh(process.execPath, [`${repoRoot}/scripts/build.mjs`], "building the bundle")
+  }
 }
 
 /** Other users' jobs in the queue right now: their presence can disturb the figures. */
@@ -190,7 +208,9 @@ export const foreignJobs = () =>
 
 /** A note for the report when other jobs shared the cluster during a measurement. */
 export const sharingNote = (count) =>
-  count > 0 ? [`${count} other job(s) were in the queue during this run (the lab is shared): figures may be disturbed.`] : []
+  count > 0
+    ? [`${count} other job(s) were in the queue during this run (the lab is shared): figures may be disturbed.`]
+    : []
 
 /** Records a job submitted outside nsh (e.g. a filler), so it is cancelled if the script ends early. */
 export const trackJob = (id) => ourJobs.add(id)
@@ -204,7 +224,8 @@ const cancelJobs = (jobIds) => {
   spawnSync("scancel", left.map(String), { stdio: "inherit" })
 }
 
-const slurmConfigValue = (key) => sh("scontrol", ["show", "config"]).match(new RegExp(`^${key}\\s*=\\s*(\\S+)`, "m"))?.[1]
+const slurmConfigValue = (key) =>
+  sh("scontrol", ["show", "config"]).match(new RegExp(`^${key}\\s*=\\s*(\\S+)`, "m"))?.[1]
 
 /**
  * Slurm's own millisecond timestamps for jobs, from slurmctld's log (scontrol and slurmrestd
@@ -285,10 +306,18 @@ export const freshArgs = (attr, extra = []) => {
 
 /** nix-build's options for a build through `hook` (root, no daemon, offline machine). */
 const hookOptions = (hook = nshBin) => [
-  "--option", "build-hook", hook,
-  "--option", "build-users-group", "",
-  "--option", "substituters", "",
-  "--option", "system-features", "nsh",
+  "--option",
+  "build-hook",
+  hook,
+  "--option",
+  "build-users-group",
+  "",
+  "--option",
+  "substituters",
+  "",
+  "--option",
+  "system-features",
+  "nsh",
   "--no-out-link"
 ]
 
@@ -321,8 +350,12 @@ export const mustSucceed = (result, what) => {
   const dir = `${repoRoot}/bench/results`
   mkdirSync(dir, { recursive: true })
   const file = `${dir}/failed-${new Date().toISOString().replace(/[:.]/g, "-")}.log`
-  writeFileSync(file, result.lines.map((l) => `${(l.t - result.start).toFixed(0).padStart(7)} ms ${l.stream} ${l.text}`).join("\n") + "\n")
-  const errors = result.lines.filter((l) => /error|fail|warning/i.test(l.text)).slice(-12).map((l) => `    ${l.text}`).join("\n")
+  writeFileSync(
+    file,
+    result.lines.map((l) => `${(l.t - result.start).toFixed(0).padStart(7)} ms ${l.stream} ${l.text}`).join("\n") + "\n"
+  )
+  const errors = result.lines.filter((l) => /error|fail|warning/i.test(l.text)).slice(-12).map((l) => `    ${l.text}`)
+    .join("\n")
   throw new Error(`${what} failed (exit ${result.code ?? result.signal}):\n${errors}\n  (full output: ${file})`)
 }
 
@@ -347,9 +380,13 @@ const deletePaths = (paths) => {
 
 /** The .drv closure of a bench.nix attribute plus its outputs: everything its build adds to the stores. */
 const storePaths = (attr, args) => {
-  const drvs = sh("nix-instantiate", [benchNix, "-A", attr, ...args], "nix-instantiate").split("\n").filter((l) => l !== "")
+  const drvs = sh("nix-instantiate", [benchNix, "-A", attr, ...args], "nix-instantiate").split("\n").filter((l) =>
+    l !== ""
+  )
   const closure = sh("nix-store", ["-qR", ...drvs]).split("\n").filter((l) => l !== "")
-  const outputs = sh("nix-store", ["-q", "--outputs", ...closure.filter((p) => p.endsWith(".drv"))]).split("\n").filter((l) => l !== "")
+  const outputs = sh("nix-store", ["-q", "--outputs", ...closure.filter((p) => p.endsWith(".drv"))]).split("\n").filter(
+    (l) => l !== ""
+  )
   return [...closure, ...outputs]
 }
 

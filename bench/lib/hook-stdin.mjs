@@ -45,6 +45,14 @@ export const hookStdin = ({ overrides = {}, drvPath, system = "x86_64-linux", fe
   for (const [name, value] of capturedSettings()) {
     parts.push(u64(1), string(name), string(Object.hasOwn(overrides, name) ? overrides[name] : value))
   }
-  parts.push(u64(0), string("try"), u64(1), string(system), string(drvPath), u64(features.length), ...features.map(string))
+  parts.push(
+    u64(0),
+    string("try"),
+    u64(1),
+    string(system),
+    string(drvPath),
+    u64(features.length),
+    ...features.map(string)
+  )
   return Buffer.concat(parts)
 }

@@ -3,16 +3,16 @@
  * the resolved settings and where each came from, the endpoint, and the exact request body —
  * without contacting slurmrestd, any node, or writing anything.
  */
-import * as path from "node:path"
 import { Console, Effect, Option } from "effect"
-import { defaultBuildOptions } from "../dispatch/BuildOptions.js"
-import { type Route, route } from "../dispatch/Routing.js"
+import * as path from "node:path"
 import { Config } from "../config/Config.js"
 import { type LoadedSettings, type Settings, type SettingSource, SettingsTable } from "../config/Settings.js"
-import { SlurmApi } from "../slurm/SlurmApi.js"
-import { renderVersion, slurmBaseUrl, SlurmApiRecording } from "../slurm/SlurmApiRecording.js"
+import { defaultBuildOptions } from "../dispatch/BuildOptions.js"
+import { type Route, route } from "../dispatch/Routing.js"
 import { newJobIds } from "../job/JobTag.js"
 import { jobSpecFor, type SubmissionError } from "../job/Submission.js"
+import { SlurmApi } from "../slurm/SlurmApi.js"
+import { renderVersion, SlurmApiRecording, slurmBaseUrl } from "../slurm/SlurmApiRecording.js"
 import type { Derivation } from "../store/Derivation.js"
 import { NixStore } from "../store/NixStore.js"
 import type { StoreError } from "../store/StoreErrors.js"
@@ -90,8 +90,14 @@ export const shownSettings = (loaded: LoadedSettings): ReadonlyArray<ShownSettin
 
 /** The features Nix asks for, as it computes them (2.8 `getRequiredSystemFeatures`). */
 const requiredSystemFeatures = (drv: Derivation): ReadonlyArray<string> => {
-  const attr: unknown = drv.structuredAttrs === undefined ? drv.env["requiredSystemFeatures"] : drv.structuredAttrs["requiredSystemFeatures"]
-  const listed = typeof attr === "string" ? attr.split(/\s+/) : Array.isArray(attr) ? attr.filter((f) => typeof f === "string") : []
+  const attr: unknown = drv.structuredAttrs === undefined
+    ? drv.env["requiredSystemFeatures"]
+    : drv.structuredAttrs["requiredSystemFeatures"]
+  const listed = typeof attr === "string"
+    ? attr.split(/\s+/)
+    : Array.isArray(attr)
+    ? attr.filter((f) => typeof f === "string")
+    : []
   // Outputs whose paths are not known in advance (floating CA, deferred) need ca-derivations.
   const ca = drv.outputs.some((o) => o.path === "") ? ["ca-derivations"] : []
   return [...new Set([...listed.filter((f) => f !== ""), ...ca])].sort()
@@ -102,12 +108,17 @@ const decisionOf = (r: Route): DryRunReport["decision"] =>
 
 /** Works out the report for one derivation; reads the drv and the settings, sends nothing. */
 export const dryRunReport = (drvPath: string): Effect.Effect<DryRunReport, DryRunError, Config | NixStore> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const loaded = yield* Config
     const store = yield* NixStore
     const drv = yield* store.readDerivation(path.resolve(drvPath))
     const decision = route(
-      { amWilling: true, neededSystem: drv.system, drvPath: drv.drvPath, requiredFeatures: requiredSystemFeatures(drv) },
+      {
+        amWilling: true,
+        neededSystem: drv.system,
+        drvPath: drv.drvPath,
+        requiredFeatures: requiredSystemFeatures(drv)
+      },
       loaded.settings
     )
     const { tag } = yield* newJobIds
@@ -135,17 +146,19 @@ const textValue = (value: unknown): string =>
   typeof value === "string"
     ? value
     : Array.isArray(value)
-      ? value.join(" ")
-      : typeof value === "object" && value !== null
-        ? JSON.stringify(value)
-        : String(value)
+    ? value.join(" ")
+    : typeof value === "object" && value !== null
+    ? JSON.stringify(value)
+    : String(value)
 
 const indent = (text: string) => text.replace(/^(?=.)/gm, "  ")
 
 /** The report for people. */
 export const renderText = (report: DryRunReport): string => {
   const width = Math.max(...report.settings.map((s) => s.key.length))
-  const settings = report.settings.map((s) => `${s.key.padEnd(width)} = ${textValue(s.value)}   (${s.source})`).join("\n")
+  const settings = report.settings.map((s) => `${s.key.padEnd(width)} = ${textValue(s.value)}   (${s.source})`).join(
+    "\n"
+  )
   const decision = report.decision.accept
     ? "accept: nsh would submit it as a Slurm job"
     : `decline: ${report.decision.reason}; Nix would build it locally or on its other builders`

@@ -1,8 +1,8 @@
 /**
  * Errors from loading nsh.conf. None carries a setting's raw line or a token's text.
  */
-import { Data } from "effect"
 import type { PlatformError } from "@effect/platform/Error"
+import { Data } from "effect"
 import type { SettingSource } from "./Settings.js"
 
 /** A problem in an nsh.conf file (or in a file one of its settings names), located at file:line. */

@@ -8,7 +8,9 @@ import type { ConfFile } from "./NshConfParser.js"
 /** The environment nsh reads its configuration from (`process.env` in production). */
 export type ConfigEnv = Readonly<Record<string, string | undefined>>
 
-const nonEmpty = (value: string | undefined): string | undefined => (value === undefined || value === "" ? undefined : value)
+const nonEmpty = (
+  value: string | undefined
+): string | undefined => (value === undefined || value === "" ? undefined : value)
 
 /** The user's home: `$HOME`, else the password database (the Nix daemon may run the hook without HOME). */
 export const homeDirectory = (env: ConfigEnv): string => nonEmpty(env["HOME"]) ?? os.homedir()

@@ -155,7 +155,9 @@ export const readNshConfFiles = (
   })
 
 const skipped = (file: string, error: PlatformError, includedAt?: string): string =>
-  `cannot read '${file}'${includedAt === undefined ? "" : ` included from ${includedAt}`} (${describeFsError(error)}); skipping it`
+  `cannot read '${file}'${includedAt === undefined ? "" : ` included from ${includedAt}`} (${
+    describeFsError(error)
+  }); skipping it`
 
 const unreadableTop = (top: ConfFile, error: PlatformError, warnings: Array<string>) =>
   top.requiredBy !== undefined
@@ -163,7 +165,9 @@ const unreadableTop = (top: ConfFile, error: PlatformError, warnings: Array<stri
       new NshConfError({
         file: top.path,
         line: 0,
-        reason: `cannot read this file, which ${top.requiredBy} names (${describeFsError(error)}); fix or unset ${top.requiredBy}`
+        reason: `cannot read this file, which ${top.requiredBy} names (${
+          describeFsError(error)
+        }); fix or unset ${top.requiredBy}`
       })
     )
     : Effect.sync(() => {

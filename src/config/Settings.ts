@@ -36,25 +36,103 @@ const s = (key: string, kind: SettingKind, def: string, description: string): Se
 
 /** Every setting nsh.conf understands, in documentation order. */
 export const SettingsTable: ReadonlyArray<SettingDoc> = [
-  s("job-scheduler", { _tag: "enum", values: ["slurm"] }, "slurm", "Which job scheduler to use. Only `slurm` (through slurmrestd) is available."),
-  s("system", { _tag: "string" }, "x86_64-linux", "The system type of the cluster's nodes. Derivations for another system are not sent to the scheduler."),
-  s("system-features", { _tag: "strings" }, "nsh", "Features the cluster provides. A derivation is sent to the scheduler only if every feature it requires is listed here. Also passed to the node's `nix-store --realise` as `--option system-features`."),
-  s("mandatory-system-features", { _tag: "strings" }, "", "Features a derivation must require to be sent to the scheduler (e.g. `nsh`: only derivations that ask for it)."),
+  s(
+    "job-scheduler",
+    { _tag: "enum", values: ["slurm"] },
+    "slurm",
+    "Which job scheduler to use. Only `slurm` (through slurmrestd) is available."
+  ),
+  s(
+    "system",
+    { _tag: "string" },
+    "x86_64-linux",
+    "The system type of the cluster's nodes. Derivations for another system are not sent to the scheduler."
+  ),
+  s(
+    "system-features",
+    { _tag: "strings" },
+    "nsh",
+    "Features the cluster provides. A derivation is sent to the scheduler only if every feature it requires is listed here. Also passed to the node's `nix-store --realise` as `--option system-features`."
+  ),
+  s(
+    "mandatory-system-features",
+    { _tag: "strings" },
+    "",
+    "Features a derivation must require to be sent to the scheduler (e.g. `nsh`: only derivations that ask for it)."
+  ),
   s("store-dir", { _tag: "path" }, "/nix/store", "The logical store directory of the node's store."),
-  s("remote-store", { _tag: "string" }, "auto", "The store URL the job uses on the node (`auto`, a daemon, or a local path such as `/local/store`, a store on node-local disk)."),
-  s("remote-nix-bin-dir", { _tag: "path" }, "", "Directory holding `nix-store` on the nodes, when Nix is not on the nodes' PATH (e.g. a static Nix on a shared file system)."),
+  s(
+    "remote-store",
+    { _tag: "string" },
+    "auto",
+    "The store URL the job uses on the node (`auto`, a daemon, or a local path such as `/local/store`, a store on node-local disk)."
+  ),
+  s(
+    "remote-nix-bin-dir",
+    { _tag: "path" },
+    "",
+    "Directory holding `nix-store` on the nodes, when Nix is not on the nodes' PATH (e.g. a static Nix on a shared file system)."
+  ),
   s("collect-garbage", { _tag: "bool" }, "false", "Run `nix-store --gc` on the node's store after each build."),
-  s("slurm-state-dir", { _tag: "path" }, "~/.local/state/nsh", "Directory for each job's log file, lease and GC root on the node, and for nsh's job journal on this machine. nsh creates it here; on the nodes it must already exist, because Slurm opens the job's log file there before the job starts: a directory in a home on a shared file system is the usual choice."),
+  s(
+    "slurm-state-dir",
+    { _tag: "path" },
+    "~/.local/state/nsh",
+    "Directory for each job's log file, lease and GC root on the node, and for nsh's job journal on this machine. nsh creates it here; on the nodes it must already exist, because Slurm opens the job's log file there before the job starts: a directory in a home on a shared file system is the usual choice."
+  ),
   s("slurm-api-host", { _tag: "string" }, "localhost", "Host name or address of slurmrestd."),
   s("slurm-api-port", { _tag: "int", min: 1, max: 65535 }, "6820", "Port of slurmrestd."),
-  s("slurm-api-version", { _tag: "enum", values: ["auto", "v0.0.38", "v0.0.39", "v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"] }, "auto", "slurmrestd API version. `auto` uses the newest version the server offers."),
-  s("slurm-jwt-token", { _tag: "secret" }, "", "JWT for slurmrestd (`scontrol token`). Prefer `slurm-jwt-token-file` or the `SLURM_JWT` environment variable: a token in nsh.conf is readable by whoever can read the file."),
-  s("slurm-jwt-token-file", { _tag: "path" }, "", "File holding the JWT (a leading `SLURM_JWT=` is accepted). Should be readable only by you."),
-  s("slurm-user-name", { _tag: "string" }, "", "User name sent as `X-SLURM-USER-NAME`. Default: the token's `sun` claim, else the current user."),
-  s("slurm-extra-submission-params", { _tag: "json-object" }, "", "JSON object merged into the submitted `job` object, overriding the derivation's `extraSlurmParams`. Written in the shape of the slurmrestd API version in use."),
-  s("slurm-default-time-limit", { _tag: "int", min: 1, max: 525600 }, "1440", "Slurm time limit in minutes for jobs whose Nix `timeout` is 0 (unlimited). Every job gets a time limit."),
-  s("job-lease-timeout", { _tag: "int", min: 10, max: 86400 }, "60", "Seconds a job waits for its inputs, and for the hook's lease renewal while building, before it gives up. Bounds how long an abandoned job can keep a node busy."),
-  s("max-jobs", { _tag: "int", min: 0, max: 100000 }, "0", "Most Slurm jobs (pending + running) nsh keeps at once for this user on this machine; above it nsh answers Nix `postpone`. 0 = unlimited.")
+  s(
+    "slurm-api-version",
+    {
+      _tag: "enum",
+      values: ["auto", "v0.0.38", "v0.0.39", "v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"]
+    },
+    "auto",
+    "slurmrestd API version. `auto` uses the newest version the server offers."
+  ),
+  s(
+    "slurm-jwt-token",
+    { _tag: "secret" },
+    "",
+    "JWT for slurmrestd (`scontrol token`). Prefer `slurm-jwt-token-file` or the `SLURM_JWT` environment variable: a token in nsh.conf is readable by whoever can read the file."
+  ),
+  s(
+    "slurm-jwt-token-file",
+    { _tag: "path" },
+    "",
+    "File holding the JWT (a leading `SLURM_JWT=` is accepted). Should be readable only by you."
+  ),
+  s(
+    "slurm-user-name",
+    { _tag: "string" },
+    "",
+    "User name sent as `X-SLURM-USER-NAME`. Default: the token's `sun` claim, else the current user."
+  ),
+  s(
+    "slurm-extra-submission-params",
+    { _tag: "json-object" },
+    "",
+    "JSON object merged into the submitted `job` object, overriding the derivation's `extraSlurmParams`. Written in the shape of the slurmrestd API version in use."
+  ),
+  s(
+    "slurm-default-time-limit",
+    { _tag: "int", min: 1, max: 525600 },
+    "1440",
+    "Slurm time limit in minutes for jobs whose Nix `timeout` is 0 (unlimited). Every job gets a time limit."
+  ),
+  s(
+    "job-lease-timeout",
+    { _tag: "int", min: 10, max: 86400 },
+    "60",
+    "Seconds a job waits for its inputs, and for the hook's lease renewal while building, before it gives up. Bounds how long an abandoned job can keep a node busy."
+  ),
+  s(
+    "max-jobs",
+    { _tag: "int", min: 0, max: 100000 },
+    "0",
+    "Most Slurm jobs (pending + running) nsh keeps at once for this user on this machine; above it nsh answers Nix `postpone`. 0 = unlimited."
+  )
 ]
 
 /** The typed settings, after decoding and defaulting. */

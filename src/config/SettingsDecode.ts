@@ -5,9 +5,9 @@
  */
 import { Effect, Either, Option, ParseResult, Predicate, Redacted, Schema } from "effect"
 import * as path from "node:path"
+import type { JsonObject } from "../util/Json.js"
 import { NshConfError } from "./ConfigErrors.js"
 import type { ConfEntry } from "./NshConfParser.js"
-import type { JsonObject } from "../util/Json.js"
 import type { SettingDoc, Settings, SettingSource } from "./Settings.js"
 import { SettingsTable } from "./Settings.js"
 
@@ -58,12 +58,14 @@ const AbsolutePath = (home: string, allowEmpty: boolean) =>
   })
 
 // Empty (after trimming) = no token; anything else is Redacted from the moment it is decoded.
-const Token = Schema.compose(Schema.OptionFromNonEmptyTrimmedString, Schema.OptionFromSelf(Schema.Redacted(Schema.String)))
+const Token = Schema.compose(
+  Schema.OptionFromNonEmptyTrimmedString,
+  Schema.OptionFromSelf(Schema.Redacted(Schema.String))
+)
 
 const JsonObjectSchema = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
-const jsonKind = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "a JSON array" : `a JSON ${typeof u}`
+const jsonKind = (u: unknown): string => u === null ? "null" : Array.isArray(u) ? "a JSON array" : `a JSON ${typeof u}`
 
 /** What a setting accepts, in words ("an integer between 1 and 65535"), for errors and docs. */
 export const describeKind = (doc: SettingDoc): string => {

@@ -5,10 +5,10 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Effect, Option, Redacted } from "effect"
-import type { ConfigEnv } from "./ConfigFiles.js"
 import { describeFsError, describeSource, NshConfError } from "./ConfigErrors.js"
-import type { DecodedSettings } from "./SettingsDecode.js"
+import type { ConfigEnv } from "./ConfigFiles.js"
 import type { SettingSource } from "./Settings.js"
+import type { DecodedSettings } from "./SettingsDecode.js"
 
 /** The token (if any), where it came from, and findings about how it is stored. */
 export interface ResolvedToken {

@@ -23,7 +23,9 @@ export const route = (request: BuildRequest, settings: RoutingSettings): Route =
   if (missing.length > 0) {
     return {
       _tag: "Decline",
-      reason: `derivation requires ${quoted(missing)}, not in nsh.conf system-features (${quoted(settings.systemFeatures) || "empty"})`
+      reason: `derivation requires ${quoted(missing)}, not in nsh.conf system-features (${
+        quoted(settings.systemFeatures) || "empty"
+      })`
     }
   }
   const notRequired = settings.mandatorySystemFeatures.filter((f) => !request.requiredFeatures.includes(f))

@@ -14,34 +14,38 @@ import { type TryAnswer, TryHandler } from "./TryHandler.js"
 export type ClusterHandlerLoader = Effect.Effect<Layer.Layer<TryHandler, never, Config | NixLog>>
 
 /** Routes each request with nsh.conf's settings; builds the Slurm handler the first time it is needed. */
-export const TryHandlerLive = (loadCluster: ClusterHandlerLoader): Layer.Layer<TryHandler, never, Config | NixLog> => Layer.scoped(
-  TryHandler,
-  Effect.gen(function*() {
-    const { settings } = yield* Config
-    const log = yield* NixLog
-    const scope = yield* Effect.scope
-    const context = yield* Effect.context<Config | NixLog>()
-    // Lives as long as the session; its builds are forked from this layer's scope.
-    const slurm = yield* Effect.cached(
-      loadCluster.pipe(
-        Effect.flatMap((layer) => Layer.buildWithScope(layer, scope)),
-        Effect.map((built) => Context.get(built, TryHandler)),
-        Effect.provide(context)
+export const TryHandlerLive = (loadCluster: ClusterHandlerLoader): Layer.Layer<TryHandler, never, Config | NixLog> =>
+  Layer.scoped(
+    TryHandler,
+    Effect.gen(function*() {
+      const { settings } = yield* Config
+      const log = yield* NixLog
+      const scope = yield* Effect.scope
+      const context = yield* Effect.context<Config | NixLog>()
+      // Lives as long as the session; its builds are forked from this layer's scope.
+      const slurm = yield* Effect.cached(
+        loadCluster.pipe(
+          Effect.flatMap((layer) => Layer.buildWithScope(layer, scope)),
+          Effect.map((built) => Context.get(built, TryHandler)),
+          Effect.provide(context)
+        )
       )
-    )
-    return TryHandler.of({
-      answer: (request, options) => {
-        const decision = route(request, settings)
-        return decision._tag === "Decline"
-          ? Effect.as(log.log(Verbosity.talkative, `nsh: not building '${request.drvPath}' on the cluster: ${decision.reason}`), {
-            _tag: "Decline",
-            reason: decision.reason
-          } satisfies TryAnswer)
-          : Effect.flatMap(slurm, (handler) => handler.answer(request, options))
-      }
+      return TryHandler.of({
+        answer: (request, options) => {
+          const decision = route(request, settings)
+          return decision._tag === "Decline"
+            ? Effect.as(
+              log.log(Verbosity.talkative, `nsh: not building '${request.drvPath}' on the cluster: ${decision.reason}`),
+              {
+                _tag: "Decline",
+                reason: decision.reason
+              } satisfies TryAnswer
+            )
+            : Effect.flatMap(slurm, (handler) => handler.answer(request, options))
+        }
+      })
     })
-  })
-)
+  )
 
 /**
  * For a session whose nsh.conf is invalid: nsh cannot work at all, so every request is declined

@@ -8,10 +8,10 @@
  * fds 4 and 5 (the build-log pipe), which Command cannot pass, and it must stay in our process
  * group (Command spawns detached) so that Nix's kill of the group reaches it too.
  */
+import { Context, Data, Deferred, Effect, Either, Layer, Option, Queue, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, readFileSync, readlinkSync, realpathSync } from "node:fs"
 import { basename, delimiter, dirname, join } from "node:path"
-import { Context, Data, Deferred, Effect, Either, Layer, Option, Queue, Scope } from "effect"
 import { HookIO } from "./HookIO.js"
 import { findNixLogFds } from "./NixFds.js"
 

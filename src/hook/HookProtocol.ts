@@ -18,7 +18,11 @@ export type HookMessage =
   | { readonly _tag: "Try"; readonly request: BuildRequest; readonly raw: Buffer }
   /** A command other than `try`: like build-remote, the hook is done. */
   | { readonly _tag: "OtherCommand"; readonly command: string }
-  | { readonly _tag: "AcceptLists"; readonly inputs: ReadonlyArray<string>; readonly wantedOutputs: ReadonlyArray<string> }
+  | {
+    readonly _tag: "AcceptLists"
+    readonly inputs: ReadonlyArray<string>
+    readonly wantedOutputs: ReadonlyArray<string>
+  }
   /** EOF at a message boundary: Nix has no more work for this hook. */
   | { readonly _tag: "End" }
 
@@ -108,7 +112,9 @@ export class HookDecoder {
           if (more === 0) {
             return { message: { _tag: "Settings", entries: this.settings, raw: Buffer.alloc(0) }, next: "commands" }
           }
-          if (more !== 1) throw new WireError({ offset: this.offset, reason: `setting marker ${more} (expected 0 or 1)` })
+          if (more !== 1) {
+            throw new WireError({ offset: this.offset, reason: `setting marker ${more} (expected 0 or 1)` })
+          }
           const name = c.string()
           const value = c.string()
           // Recorded only once the whole entry arrived: an Incomplete unit is decoded again.

@@ -29,7 +29,10 @@ const makeService = (emit: Emitter): NixLogService => ({
       Effect.sync((): Activity => {
         const id = nextId()
         emit.start(id, type, text, fields, level)
-        return { id, result: (resultType, resultFields) => Effect.sync(() => emit.result(id, resultType, resultFields)) }
+        return {
+          id,
+          result: (resultType, resultFields) => Effect.sync(() => emit.result(id, resultType, resultFields))
+        }
       }),
       (activity) => Effect.sync(() => emit.stop(activity.id))
     ),

@@ -38,10 +38,8 @@ export const fromNixSettings = (
   verbosity: number
 ): NixSettings => {
   const byName = new Map(entries)
-  const count = (name: string, fallback: number) =>
-    Option.getOrElse(decodeCount(byName.get(name)), () => fallback)
-  const bool = (name: string, fallback: boolean) =>
-    Option.getOrElse(decodeBool(byName.get(name)), () => fallback)
+  const count = (name: string, fallback: number) => Option.getOrElse(decodeCount(byName.get(name)), () => fallback)
+  const bool = (name: string, fallback: boolean) => Option.getOrElse(decodeBool(byName.get(name)), () => fallback)
   return {
     buildOptions: {
       timeout: count("timeout", defaultBuildOptions.timeout),

@@ -4,13 +4,13 @@
  * after an accept run the build and exit with its code. Declined derivations go to Nix's own
  * build-remote when Nix's `builders` is set.
  */
-import { appendFileSync } from "node:fs"
 import { Effect, Either, Option } from "effect"
+import { appendFileSync } from "node:fs"
+import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { type BuildRequest, type TryAnswer, TryHandler } from "../dispatch/TryHandler.js"
 import { buildersConfigured, Fallback, type FallbackProcess, type FallbackReply, readTextFile } from "./Fallback.js"
-import { HookDecoder, type HookMessage } from "./HookProtocol.js"
 import { HookIO } from "./HookIO.js"
-import { NixLog, Verbosity } from "../dispatch/NixLog.js"
+import { HookDecoder, type HookMessage } from "./HookProtocol.js"
 import { fromNixSettings } from "./NixSettings.js"
 import type { WireError } from "./Wire.js"
 
@@ -54,9 +54,9 @@ export const runSession = (
     const debugLog = options.debugLog
     const reply = (request: BuildRequest, nsh: TryAnswer["_tag"], label: string, text: string) =>
       Effect.zipRight(
-        debugLog === undefined ? Effect.void : Effect.sync(() =>
-          appendFileSync(debugLog, `${process.pid} nsh=${nsh} reply=${label} ${request.drvPath}\n`)
-        ),
+        debugLog === undefined ?
+          Effect.void :
+          Effect.sync(() => appendFileSync(debugLog, `${process.pid} nsh=${nsh} reply=${label} ${request.drvPath}\n`)),
         io.write(text)
       )
 

@@ -38,9 +38,13 @@ const fromText = (drvPath: string, text: string): Either.Either<JsonObject, Extr
  */
 export const extraSlurmParamsOf = (drv: Derivation): Either.Either<JsonObject, ExtraSlurmParamsError> => {
   // Without structured attrs Nix turns null/false into "", so "" means "not set" too.
-  const raw: unknown = drv.structuredAttrs === undefined ? drv.env["extraSlurmParams"] : drv.structuredAttrs["extraSlurmParams"]
+  const raw: unknown = drv.structuredAttrs === undefined
+    ? drv.env["extraSlurmParams"]
+    : drv.structuredAttrs["extraSlurmParams"]
   if (raw === undefined || raw === null || raw === "") return Either.right({})
   if (typeof raw === "string") return fromText(drv.drvPath, raw)
   if (isJsonObject(raw)) return Either.right(raw)
-  return Either.left(new ExtraSlurmParamsError({ drvPath: drv.drvPath, problem: `it is ${describe(raw)}, not a JSON object` }))
+  return Either.left(
+    new ExtraSlurmParamsError({ drvPath: drv.drvPath, problem: `it is ${describe(raw)}, not a JSON object` })
+  )
 }

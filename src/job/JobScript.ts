@@ -3,12 +3,12 @@
  * derivation into the node's store, build it while the hook keeps renewing its lease, and print
  * `@nsh-end <nonce> <rc>` last. Every interpolated value is shell-quoted.
  */
-import type { BuildOptions } from "../dispatch/BuildOptions.js"
-import { jobFiles } from "./JobFiles.js"
-import type { JobIds } from "./JobTag.js"
 import type { Settings } from "../config/Settings.js"
+import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { nixStoreCommand } from "../store/StoreCommands.js"
 import { shellQuote } from "../util/ShellQuote.js"
+import { jobFiles } from "./JobFiles.js"
+import type { JobIds } from "./JobTag.js"
 
 /** The job's exit code when the derivation never arrived or the lease lapsed (the hook is gone). */
 export const LeaseLapsedExitCode = 3
@@ -71,7 +71,9 @@ until nsh_nix_store --check-validity "$drv" >/dev/null 2>&1; do
 done
 
 # stdout only lists the output paths; the build log is on stderr.
-nsh_nix_store --realise "$drv" --quiet --add-root "$root" --indirect --cores "\${SLURM_CPUS_ON_NODE:-0}"${limitFlags(options)} --option system-features ${q(settings.systemFeatures.join(" "))} >/dev/null &
+nsh_nix_store --realise "$drv" --quiet --add-root "$root" --indirect --cores "\${SLURM_CPUS_ON_NODE:-0}"${
+    limitFlags(options)
+  } --option system-features ${q(settings.systemFeatures.join(" "))} >/dev/null &
 build=$!
 lapsed=
 ticks=0

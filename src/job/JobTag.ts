@@ -3,8 +3,8 @@
  * job's comment (`nsh:<tag> <drvPath>`) and its file names, and a nonce that only the job script
  * and the hook know (so a build cannot forge the end marker).
  */
-import { randomBytes } from "node:crypto"
 import { Effect, Option } from "effect"
+import { randomBytes } from "node:crypto"
 import type { JobInfo } from "../slurm/JobSpec.js"
 
 /** Identifies one submission: the tag is public (job comment, file names), the nonce secret. */
@@ -33,4 +33,5 @@ export const hasTag = (tag: string) => (job: JobInfo): boolean =>
   job.comment === `nsh:${tag}` || job.comment.startsWith(`nsh:${tag} `)
 
 /** The jobs among `jobs` that nsh submitted. */
-export const nshJobsOf = (jobs: ReadonlyArray<JobInfo>): ReadonlyArray<JobInfo> => jobs.filter((j) => Option.isSome(nshTagOf(j)))
+export const nshJobsOf = (jobs: ReadonlyArray<JobInfo>): ReadonlyArray<JobInfo> =>
+  jobs.filter((j) => Option.isSome(nshTagOf(j)))

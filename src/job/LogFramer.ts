@@ -95,4 +95,7 @@ export const pushChunk = (state: FramerState, chunk: Uint8Array, nonce: string, 
 export const flushFramer = (state: FramerState): FramerStep =>
   state.held.length === 0 || state.endCode !== undefined
     ? { state, forward: Buffer.alloc(0) }
-    : { state: { ...state, held: Buffer.alloc(0), forwarded: state.forwarded + state.held.length }, forward: state.held }
+    : {
+      state: { ...state, held: Buffer.alloc(0), forwarded: state.forwarded + state.held.length },
+      forward: state.held
+    }

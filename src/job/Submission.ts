@@ -8,15 +8,15 @@
  * fields the job protocol itself depends on (`script`, `comment`, the output files) are refused.
  */
 import { Data, Either } from "effect"
-import type { BuildOptions } from "../dispatch/BuildOptions.js"
-import { jobFiles } from "./JobFiles.js"
 import type { Settings } from "../config/Settings.js"
+import type { BuildOptions } from "../dispatch/BuildOptions.js"
+import type { JobSpec } from "../slurm/JobSpec.js"
 import { type Derivation, derivationName } from "../store/Derivation.js"
 import { isJsonObject, type JsonObject } from "../util/Json.js"
-import { extraSlurmParamsOf, type ExtraSlurmParamsError } from "./ExtraParams.js"
+import { type ExtraSlurmParamsError, extraSlurmParamsOf } from "./ExtraParams.js"
+import { jobFiles } from "./JobFiles.js"
 import { jobScript } from "./JobScript.js"
 import { jobComment, type JobIds } from "./JobTag.js"
-import type { JobSpec } from "../slurm/JobSpec.js"
 
 /** Minutes added to Nix's `timeout` for copying inputs in and outputs out within the job. */
 export const CopyMarginMinutes = 10
@@ -59,7 +59,12 @@ const timeLimitProblem = (minutes: unknown): string | undefined =>
     : WholeMinutes
 
 /** Checks the time limit the request body will carry, whoever set it. */
-const checkTimeLimit = (drvPath: string, base: number, timeout: number, extra: JsonObject): Either.Either<void, JobSpecError> => {
+const checkTimeLimit = (
+  drvPath: string,
+  base: number,
+  timeout: number,
+  extra: JsonObject
+): Either.Either<void, JobSpecError> => {
   const fail = (reason: string) => Either.left(new JobSpecError({ drvPath, reason }))
   const given = extra["time_limit"]
   if (given === undefined) {
@@ -74,7 +79,9 @@ const checkTimeLimit = (drvPath: string, base: number, timeout: number, extra: J
   // The later API versions write numbers as {set, infinite, number}; nsh always bounds a job.
   const minutes = isJsonObject(given) && given["set"] === true && given["infinite"] !== true ? given["number"] : given
   const problem = timeLimitProblem(minutes)
-  return problem === undefined ? Either.void : fail(`the time_limit ${JSON.stringify(given)} from the extra Slurm parameters ${problem}`)
+  return problem === undefined
+    ? Either.void
+    : fail(`the time_limit ${JSON.stringify(given)} from the extra Slurm parameters ${problem}`)
 }
 
 const checkProtocolFields = (drvPath: string, extra: JsonObject, source: string): Either.Either<void, JobSpecError> => {
@@ -82,11 +89,11 @@ const checkProtocolFields = (drvPath: string, extra: JsonObject, source: string)
   return clash === undefined
     ? Either.void
     : Either.left(
-        new JobSpecError({
-          drvPath,
-          reason: `${source} sets "${clash}", which nsh sets itself (its job protocol depends on it); remove it`
-        })
-      )
+      new JobSpecError({
+        drvPath,
+        reason: `${source} sets "${clash}", which nsh sets itself (its job protocol depends on it); remove it`
+      })
+    )
 }
 
 /** The job for building `drv`: base fields, the script, and both extras merged. */
@@ -96,13 +103,18 @@ export const jobSpecFor = (
   options: BuildOptions,
   ids: JobIds
 ): Either.Either<JobSpec, SubmissionError> =>
-  Either.gen(function* () {
+  Either.gen(function*() {
     const fromDrv = yield* extraSlurmParamsOf(drv)
     yield* checkProtocolFields(drv.drvPath, fromDrv, "the derivation's extraSlurmParams")
-    yield* checkProtocolFields(drv.drvPath, settings.slurmExtraSubmissionParams, "slurm-extra-submission-params in nsh.conf")
+    yield* checkProtocolFields(
+      drv.drvPath,
+      settings.slurmExtraSubmissionParams,
+      "slurm-extra-submission-params in nsh.conf"
+    )
     const extra = { ...fromDrv, ...settings.slurmExtraSubmissionParams }
-    const timeLimitMinutes =
-      options.timeout > 0 ? Math.ceil(options.timeout / 60) + CopyMarginMinutes : settings.slurmDefaultTimeLimit
+    const timeLimitMinutes = options.timeout > 0
+      ? Math.ceil(options.timeout / 60) + CopyMarginMinutes
+      : settings.slurmDefaultTimeLimit
     yield* checkTimeLimit(drv.drvPath, timeLimitMinutes, options.timeout, extra)
     return {
       name: jobName(drv),

@@ -16,4 +16,6 @@ export const CliLive = NodeContext.layer
 export const DryRunLayer = NixStoreLive.pipe(Layer.provideMerge(ConfigLive))
 
 /** `nsh jobs`, `nsh cancel`: slurmrestd and the journal. */
-export const SlurmCommandsLayer = Layer.mergeAll(SlurmApiLive, JournalLive).pipe(Layer.provideMerge(Layer.merge(ConfigLive, NodeContext.layer)))
+export const SlurmCommandsLayer = Layer.mergeAll(SlurmApiLive, JournalLive).pipe(
+  Layer.provideMerge(Layer.merge(ConfigLive, NodeContext.layer))
+)

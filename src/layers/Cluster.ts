@@ -14,6 +14,8 @@ import { NixStoreLive } from "../store/NixStoreLive.js"
 
 export const ClusterTryHandler = SlurmTryHandlerLive.pipe(
   Layer.provide(
-    Layer.mergeAll(SlurmApiLive, SshSessionLive, NixStoreLive, WatchdogLive, JournalLive).pipe(Layer.provideMerge(NodeContext.layer))
+    Layer.mergeAll(SlurmApiLive, SshSessionLive, NixStoreLive, WatchdogLive, JournalLive).pipe(
+      Layer.provideMerge(NodeContext.layer)
+    )
   )
 )

@@ -86,7 +86,7 @@ export const runBuild = (
   wanted: ReadonlyArray<string>,
   options: BuildOptions
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { settings } = yield* Config
     const log = yield* NixLog
     const allocation = yield* waitShowingQueue(job.jobId)
@@ -95,9 +95,14 @@ export const runBuild = (
       return stillRunning(1)
     }
     if (allocation._tag === "Ended") {
-      if (allocation.outcome._tag === "Retryable") return retry(job.jobId, allocation.outcome.state, allocation.info.reason)
+      if (allocation.outcome._tag === "Retryable") {
+        return retry(job.jobId, allocation.outcome.state, allocation.info.reason)
+      }
       if (allocation.outcome._tag !== "Succeeded" || allocation.info.batchHost === "") {
-        yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, allocation.outcome, allocation.info, settings.slurmStateDir)}`)
+        yield* log.log(
+          Verbosity.error,
+          `nsh: ${outcomeMessage(job.jobId, allocation.outcome, allocation.info, settings.slurmStateDir)}`
+        )
         return over(exitWithoutMarker(allocation.outcome))
       }
       // A job can succeed between two polls (its outputs were valid on the node already): its
@@ -118,7 +123,7 @@ const onNode = (
   wanted: ReadonlyArray<string>,
   options: BuildOptions
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { settings } = yield* Config
     const log = yield* NixLog
     const ssh = yield* SshSession
@@ -129,23 +134,25 @@ const onNode = (
     yield* log.log(Verbosity.info, `nsh: Slurm job ${job.jobId} is running on ${host}`)
 
     const conn = yield* resilientConnection(ssh.connect(host), (reason) =>
-      log.log(Verbosity.warn, `nsh: lost the connection to ${host} (${reason}); reconnecting`)
-    )
+      log.log(Verbosity.warn, `nsh: lost the connection to ${host} (${reason}); reconnecting`))
     // Added before the lease fiber so that it runs after that fiber stops (finalizers run in
     // reverse): a renewal racing the removal would leave the lease file behind.
-    yield* Effect.addFinalizer(() => removeJobFiles(conn, files))
+    yield* Effect.addFinalizer(() =>
+      removeJobFiles(conn, files)
+    )
     yield* Effect.forkScoped(renewLease(conn, files.lease, settings.jobLeaseTimeout))
     const progress = yield* Ref.make(initialProgress(yield* Clock.currentTimeMillis))
     // A dropped connection resumes the log from the byte it had reached: nothing lost or repeated.
     const logFiber = yield* Effect.forkScoped(
-      followLog((offset) => conn.spawn(tailCommand(files.log, offset)), progress, job.nonce, options.maxBuildLogSize).pipe(
-        Effect.retry({ while: (e) => e._tag === "SshChannelError", schedule: Schedule.spaced("1 second"), times: 10 })
-      )
+      followLog((offset) => conn.spawn(tailCommand(files.log, offset)), progress, job.nonce, options.maxBuildLogSize)
+        .pipe(
+          Effect.retry({ while: (e) => e._tag === "SshChannelError", schedule: Schedule.spaced("1 second"), times: 10 })
+        )
     )
 
     // Inputs: the input closure plus the .drv closure, which nix-store --realise on the node needs.
     const copied = yield* Effect.scoped(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const activity = yield* log.activity(ActivityType.copyPaths, `copying inputs to ${host}`)
         return yield* store.copyToNode(conn, [...inputs, drvPath], {
           localStore: options.store,
@@ -173,16 +180,24 @@ const onNode = (
     if (ended._tag === "Log") logEnd = ended.end
     else if (ended._tag === "Job") {
       // A requeued job keeps running elsewhere: it is not over, so the scope cancels it.
-      if (ended.end.outcome._tag === "Retryable") return retry(job.jobId, ended.end.outcome.state, ended.end.info.reason)
+      if (ended.end.outcome._tag === "Retryable") {
+        return retry(job.jobId, ended.end.outcome.state, ended.end.info.reason)
+      }
       // The job ended; give the log a moment to deliver its last lines and the marker.
       logEnd = Option.getOrUndefined(yield* Fiber.join(logFiber).pipe(Effect.timeoutOption(markerGrace)))
       yield* drainHeld(progress)
       if (logEnd?._tag !== "Marker") {
-        yield* log.log(Verbosity.error, `nsh: ${outcomeMessage(job.jobId, ended.end.outcome, ended.end.info, settings.slurmStateDir)}`)
+        yield* log.log(
+          Verbosity.error,
+          `nsh: ${outcomeMessage(job.jobId, ended.end.outcome, ended.end.info, settings.slurmStateDir)}`
+        )
         return over(exitWithoutMarker(ended.end.outcome))
       }
     } else {
-      yield* log.log(Verbosity.error, `nsh: building '${drvPath}' timed out after ${options.maxSilentTime} seconds of silence`)
+      yield* log.log(
+        Verbosity.error,
+        `nsh: building '${drvPath}' timed out after ${options.maxSilentTime} seconds of silence`
+      )
       return stillRunning(101)
     }
 
@@ -196,22 +211,36 @@ const onNode = (
     }
     // The script printed its end marker and exits: the job ends by itself, nothing may cancel it.
     if (logEnd.exitCode !== 0) {
-      yield* log.log(Verbosity.error, `nsh: the build of '${drvPath}' failed on ${host} (Slurm job ${job.jobId}, nix-store exit code ${logEnd.exitCode})`)
+      yield* log.log(
+        Verbosity.error,
+        `nsh: the build of '${drvPath}' failed on ${host} (Slurm job ${job.jobId}, nix-store exit code ${logEnd.exitCode})`
+      )
       return over(exitForRealise(logEnd.exitCode))
     }
     yield* job.endedByItself
-    return yield* outputsBack(conn, files, job.drv, wanted, options).pipe(Effect.as(over(0)), Effect.catchAll(reportAs(over(1))))
+    return yield* outputsBack(conn, files, job.drv, wanted, options).pipe(
+      Effect.as(over(0)),
+      Effect.catchAll(reportAs(over(1)))
+    )
   })
 
 /** Copies the wanted outputs back from the node, then collects its garbage if nsh.conf asks. */
-const outputsBack = (conn: SshConnection, files: JobFiles, drv: Derivation, wanted: ReadonlyArray<string>, options: BuildOptions) =>
-  Effect.gen(function* () {
+const outputsBack = (
+  conn: SshConnection,
+  files: JobFiles,
+  drv: Derivation,
+  wanted: ReadonlyArray<string>,
+  options: BuildOptions
+) =>
+  Effect.gen(function*() {
     const { settings } = yield* Config
     const log = yield* NixLog
     const store = yield* NixStore
-    const outputPaths = drv.outputs.filter((o) => wanted.length === 0 || wanted.includes(o.name) || wanted.includes(o.path)).map((o) => o.path)
+    const outputPaths = drv.outputs.filter((o) =>
+      wanted.length === 0 || wanted.includes(o.name) || wanted.includes(o.path)
+    ).map((o) => o.path)
     const back = yield* Effect.scoped(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const activity = yield* log.activity(ActivityType.copyPaths, `copying outputs from ${conn.host}`)
         return yield* store.copyFromNode(conn, outputPaths, {
           localStore: options.store,
@@ -234,13 +263,15 @@ const retry = (jobId: number, state: string, reason: string): AttemptResult => (
 })
 
 /** Without the end marker there is no build result, so not even a COMPLETED job is a success. */
-const exitWithoutMarker = (outcome: JobOutcome): BuildExit => (outcome._tag === "Succeeded" ? 1 : exitForOutcome(outcome))
+const exitWithoutMarker = (
+  outcome: JobOutcome
+): BuildExit => (outcome._tag === "Succeeded" ? 1 : exitForOutcome(outcome))
 
 /** Completes when no log byte arrived for `seconds` (plus slack: the node's nix-store enforces it first). */
 const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const limit = (seconds + 5) * 1000
-    const check = Effect.gen(function* () {
+    const check = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const { lastOutputAt } = yield* Ref.get(progress)
       return now - lastOutputAt > limit

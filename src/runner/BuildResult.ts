@@ -2,8 +2,8 @@
  * How a build's end becomes what Nix sees: an exit code (100 build failure, 101 timeout, which
  * Nix ≤ 2.28 distinguishes; 1 otherwise) and a message naming the Slurm state and reason.
  */
-import type { JobInfo, JobOutcome } from "../slurm/JobSpec.js"
 import type { BuildExit } from "../dispatch/TryHandler.js"
+import type { JobInfo, JobOutcome } from "../slurm/JobSpec.js"
 
 /** nix-store --realise's exit code on the node → the hook's exit code. */
 export const exitForRealise = (code: number): BuildExit => {
@@ -27,8 +27,7 @@ export const exitForOutcome = (outcome: JobOutcome): BuildExit => {
   }
 }
 
-const stateOf = (info: JobInfo) =>
-  `${info.rawState}${info.reason && info.reason !== "None" ? ` (${info.reason})` : ""}`
+const stateOf = (info: JobInfo) => `${info.rawState}${info.reason && info.reason !== "None" ? ` (${info.reason})` : ""}`
 
 /** A user-facing account of how the job ended, with what to do about it. */
 export const outcomeMessage = (jobId: number, outcome: JobOutcome, info: JobInfo, stateDir: string): string => {
@@ -47,17 +46,15 @@ export const outcomeMessage = (jobId: number, outcome: JobOutcome, info: JobInfo
     case "Retryable":
       return `${job} failed through no fault of the build: ${stateOf(info)}`
     case "Failed": {
-      const how =
-        outcome.exit === undefined
-          ? ""
-          : outcome.exit._tag === "Exited"
-            ? `, exit code ${outcome.exit.code}`
-            : `, killed by signal ${outcome.exit.signal}`
+      const how = outcome.exit === undefined
+        ? ""
+        : outcome.exit._tag === "Exited"
+        ? `, exit code ${outcome.exit.code}`
+        : `, killed by signal ${outcome.exit.signal}`
       // A job that failed before its script ran most often could not open its log file.
-      const hint =
-        info.reason === "JobLaunchFailure" && outcome.exit?._tag === "Exited" && outcome.exit.code === 0
-          ? `; check that slurm-state-dir (${stateDir}) exists and is writable on the node`
-          : ""
+      const hint = info.reason === "JobLaunchFailure" && outcome.exit?._tag === "Exited" && outcome.exit.code === 0
+        ? `; check that slurm-state-dir (${stateDir}) exists and is writable on the node`
+        : ""
       return `${job} failed: ${stateOf(info)}${how}${hint}`
     }
   }

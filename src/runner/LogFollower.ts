@@ -6,10 +6,10 @@
 import { Clock, Effect, Ref, Stream } from "effect"
 import type { Scope } from "effect"
 import { NixLog } from "../dispatch/NixLog.js"
-import type { RemoteProcess } from "../ssh/SshSession.js"
+import { flushFramer, type FramerState, initialFramer, pushChunk } from "../job/LogFramer.js"
 import type { SshError } from "../ssh/SshErrors.js"
+import type { RemoteProcess } from "../ssh/SshSession.js"
 import { shellQuote } from "../util/ShellQuote.js"
-import { flushFramer, initialFramer, pushChunk, type FramerState } from "../job/LogFramer.js"
 
 /** Why following stopped. */
 export type LogEnd =
@@ -43,13 +43,13 @@ export const followLog = (
   nonce: string,
   maxLogSize: number
 ): Effect.Effect<LogEnd, SshError, NixLog> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const log = yield* NixLog
     const start = yield* Ref.get(progress)
     const proc = yield* spawnTail(start.offset)
     const ended = yield* proc.stdout.pipe(
       Stream.mapEffect((chunk) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           const before = yield* Ref.get(progress)
           const step = pushChunk(before.framer, chunk, nonce, maxLogSize)
@@ -69,7 +69,7 @@ export const followLog = (
 
 /** Forwards a partial last line still held back (when the log ends without a marker). */
 export const drainHeld = (progress: Ref.Ref<LogProgress>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const log = yield* NixLog
     const current = yield* Ref.get(progress)
     const step = flushFramer(current.framer)

@@ -11,21 +11,21 @@
 import { type CommandExecutor, FileSystem } from "@effect/platform"
 import { Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, identity, Layer, Option, Scope } from "effect"
 import { Config } from "../config/Config.js"
+import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { NixLog, Verbosity } from "../dispatch/NixLog.js"
+import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from "../dispatch/TryHandler.js"
+import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
+import { newJobIds } from "../job/JobTag.js"
+import { jobSpecFor } from "../job/Submission.js"
+import { isHookAlive, Journal } from "../safety/Journal.js"
+import { reapOrphans } from "../safety/Reaper.js"
+import { Watchdog } from "../safety/Watchdog.js"
 import { credentialsOf } from "../slurm/http/Credentials.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
 import { SlurmAuthError } from "../slurm/SlurmErrors.js"
-import { newJobIds } from "../job/JobTag.js"
-import { jobSpecFor } from "../job/Submission.js"
 import type { SshSession } from "../ssh/SshSession.js"
 import { NixStore } from "../store/NixStore.js"
-import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { jobEndedBy, jobOverResult, runBuild, type SubmittedBuild } from "./BuildProgram.js"
-import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
-import { isHookAlive, Journal } from "../safety/Journal.js"
-import { reapOrphans } from "../safety/Reaper.js"
-import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from "../dispatch/TryHandler.js"
-import { Watchdog } from "../safety/Watchdog.js"
 
 /** Makes the state directory on this machine, private (on a shared home it is also the nodes'). */
 const ensureStateDir = (dir: string) =>
@@ -42,7 +42,7 @@ const cancelBudget = "400 millis"
 
 export const SlurmTryHandlerLive = Layer.scoped(
   TryHandler,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { settings } = yield* Config
     const log = yield* NixLog
     const api = yield* SlurmApi
@@ -52,27 +52,42 @@ export const SlurmTryHandlerLive = Layer.scoped(
     const handlerScope = yield* Effect.scope
     // What each build needs, captured once: the builds run outside the layer's construction.
     const context = yield* Effect.context<
-      Config | NixLog | SlurmApi | NixStore | SshSession | Journal | Watchdog | FileSystem.FileSystem | CommandExecutor.CommandExecutor
+      | Config
+      | NixLog
+      | SlurmApi
+      | NixStore
+      | SshSession
+      | Journal
+      | Watchdog
+      | FileSystem.FileSystem
+      | CommandExecutor.CommandExecutor
     >()
     // Jobs left by hooks that died with their watchdog (a crash): cancelled quietly, in the background.
     yield* Effect.forkIn(reapOrphans.pipe(Effect.provide(context), Effect.ignore), handlerScope)
 
     /** A submission that could not be made: Nix builds elsewhere, and the user learns why. */
     const decline = (drvPath: string, reason: string) =>
-      Effect.as(log.log(Verbosity.error, `nsh: not building '${drvPath}' on the cluster: ${reason}`), {
-        _tag: "Decline",
-        reason
-      } satisfies TryAnswer)
+      Effect.as(
+        log.log(Verbosity.error, `nsh: not building '${drvPath}' on the cluster: ${reason}`),
+        {
+          _tag: "Decline",
+          reason
+        } satisfies TryAnswer
+      )
 
     /**
      * A watchdog for one submission, ready before the submit: from then on, whatever kills this
      * process, something outside Nix's process group cancels the job and removes its files.
      */
     const guard = (tag: string, files: JobFiles) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const credentials = yield* credentialsOf(settings)
         if (credentials._tag === "None") {
-          return yield* new SlurmAuthError({ host: settings.slurmApiHost, reason: "no token configured", missing: true })
+          return yield* new SlurmAuthError({
+            host: settings.slurmApiHost,
+            reason: "no token configured",
+            missing: true
+          })
         }
         const handle = yield* watchdog.start({
           slurm: {
@@ -91,7 +106,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
       })
 
     /** Jobs of live hooks on this machine, when max-jobs caps them. */
-    const atCapacity = Effect.gen(function* () {
+    const atCapacity = Effect.gen(function*() {
       if (settings.maxJobs === 0) return false
       const entries = yield* journal.list
       const live = yield* Effect.filter(entries, (entry) => isHookAlive(entry).pipe(Effect.provide(context)))
@@ -104,7 +119,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
      * early, at the end marker); the watchdog is told `finished` only then.
      */
     const submit = (request: BuildRequest, options: BuildOptions, scope: Scope.Scope) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const drv = yield* store.readDerivation(request.drvPath)
         const ids = yield* newJobIds
         const spec = jobSpecFor(drv, settings, options, ids)
@@ -120,7 +135,9 @@ export const SlurmTryHandlerLive = Layer.scoped(
         yield* Effect.addFinalizer(() =>
           Effect.whenEffect(
             Effect.zipRight(watch.finished(), journal.remove(ids.tag)).pipe(Effect.ignore),
-            Deferred.poll(jobEnd).pipe(Effect.flatMap(Option.match({ onNone: () => Effect.succeed(false), onSome: identity })))
+            Deferred.poll(jobEnd).pipe(
+              Effect.flatMap(Option.match({ onNone: () => Effect.succeed(false), onSome: identity }))
+            )
           )
         ).pipe(Scope.extend(scope))
         const jobScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
@@ -131,11 +148,12 @@ export const SlurmTryHandlerLive = Layer.scoped(
             Effect.interruptible,
             Effect.timeoutOption(cancelBudget),
             Effect.ignore
-          )
-        ).pipe(Scope.extend(jobScope))
+          )).pipe(Scope.extend(jobScope))
         yield* watch.jobSubmitted(submitted.jobId)
         yield* journal.update(ids.tag, { jobId: submitted.jobId })
-        for (const warning of submitted.warnings) yield* log.log(Verbosity.warn, `nsh: slurmrestd: ${warning}`)
+        for (const warning of submitted.warnings) {
+          yield* log.log(Verbosity.warn, `nsh: slurmrestd: ${warning}`)
+        }
         return {
           jobId: submitted.jobId,
           tag: ids.tag,
@@ -148,9 +166,11 @@ export const SlurmTryHandlerLive = Layer.scoped(
 
     /** Submits a job for the request in a scope of its own (closed here if the submit fails). */
     const start = (request: BuildRequest, options: BuildOptions) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const scope = yield* Scope.fork(handlerScope, ExecutionStrategy.sequential)
-        const submitted = yield* submit(request, options, scope).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+        const submitted = yield* submit(request, options, scope).pipe(
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
         yield* log.log(Verbosity.info, `nsh: submitted '${request.drvPath}' as Slurm job ${submitted.jobId}`)
         return [submitted, scope] as const
       })
@@ -175,10 +195,16 @@ export const SlurmTryHandlerLive = Layer.scoped(
         Effect.flatMap((result) => {
           if (result._tag === "Done") return Effect.succeed(result.exit)
           if (attempt >= maxAttempts) {
-            return Effect.as(log.log(Verbosity.error, `nsh: ${result.reason}; giving up after ${attempt} attempts`), 1 as BuildExit)
+            return Effect.as(
+              log.log(Verbosity.error, `nsh: ${result.reason}; giving up after ${attempt} attempts`),
+              1 as BuildExit
+            )
           }
-          return Effect.gen(function* () {
-            yield* log.log(Verbosity.warn, `nsh: ${result.reason}; submitting the build again (attempt ${attempt + 1} of ${maxAttempts})`)
+          return Effect.gen(function*() {
+            yield* log.log(
+              Verbosity.warn,
+              `nsh: ${result.reason}; submitting the build again (attempt ${attempt + 1} of ${maxAttempts})`
+            )
             yield* Effect.sleep(Duration.seconds(2 ** attempt))
             const next = yield* Effect.either(start(request, options))
             if (Either.isLeft(next)) {
@@ -192,7 +218,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
       )
 
     const answer = (request: BuildRequest, options: BuildOptions): Effect.Effect<TryAnswer> =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         if (yield* Effect.orElseSucceed(atCapacity, () => false)) {
           const reason = `max-jobs (${settings.maxJobs}) of nsh's Slurm jobs are pending or running`
           yield* log.log(Verbosity.talkative, `nsh: postponing '${request.drvPath}': ${reason}`)

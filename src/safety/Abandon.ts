@@ -27,7 +27,10 @@ export interface AbandonOptions {
 /** Tries for ~30 s, 0.5 s then doubling up to 5 s apart; 10 s of looking for an unreported job. */
 export const defaultAbandonOptions: AbandonOptions = {
   lookupFor: "10 seconds",
-  retry: Schedule.exponential("500 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")), Schedule.upTo("30 seconds")),
+  retry: Schedule.exponential("500 millis").pipe(
+    Schedule.union(Schedule.spaced("5 seconds")),
+    Schedule.upTo("30 seconds")
+  ),
   endWait: "60 seconds",
   pollEvery: "500 millis"
 }
@@ -64,11 +67,12 @@ const ended = (api: SlurmApiService, jobId: number, options: AbandonOptions): Ef
     Effect.map((info) => ({ done: phaseOf(info)._tag === "Done", host: info.batchHost })),
     Effect.catchTag("SlurmJobNotFound", () => Effect.succeed({ done: true, host: "" }))
   )
-  return Effect.repeat(look, Schedule.recurUntil((s: Look) => s.done).pipe(Schedule.addDelay(() => options.pollEvery))).pipe(
-    Effect.timeoutOption(options.endWait),
-    Effect.map(Option.map((s) => s.host)),
-    Effect.orElseSucceed(() => Option.none<string>())
-  )
+  return Effect.repeat(look, Schedule.recurUntil((s: Look) => s.done).pipe(Schedule.addDelay(() => options.pollEvery)))
+    .pipe(
+      Effect.timeoutOption(options.endWait),
+      Effect.map(Option.map((s) => s.host)),
+      Effect.orElseSucceed(() => Option.none<string>())
+    )
 }
 
 /** Cancels and removes everything of an abandoned submission; never fails, reports instead. */
@@ -76,7 +80,7 @@ export const abandon = (
   plan: Abandoned,
   options: AbandonOptions = defaultAbandonOptions
 ): Effect.Effect<AbandonReport, never, SlurmApi | FileRemover> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const api = yield* SlurmApi
     const remover = yield* FileRemover
     const { start } = plan

@@ -46,7 +46,7 @@ const removeOnNode = (node: string, paths: ReadonlyArray<string>, sshArgs: Reado
     shellCommand(["rm", "-f", "--", ...paths])
   )
   return Effect.scoped(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const proc = yield* Command.start(command)
       const [stderr, exitCode] = yield* Effect.all(
         [Stream.runFold(proc.stderr, "", (acc, chunk) => acc + decoder.decode(chunk, { stream: true })), proc.exitCode],
@@ -63,7 +63,7 @@ const removeOnNode = (node: string, paths: ReadonlyArray<string>, sshArgs: Reado
 export const FileRemoverLive: Layer.Layer<FileRemover, never, CommandExecutor.CommandExecutor | FileSystem.FileSystem> =
   Layer.effect(
     FileRemover,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const executor = yield* Effect.context<CommandExecutor.CommandExecutor>()
       return FileRemover.of({

@@ -1,8 +1,8 @@
 /**
  * `nsh jobs`: nsh's jobs in Slurm, each with whether the hook that submitted it still runs.
  */
-import * as Os from "node:os"
 import { Effect, Option } from "effect"
+import * as Os from "node:os"
 import { nshJobsOf, nshTagOf } from "../job/JobTag.js"
 import type { JobInfo } from "../slurm/JobSpec.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
@@ -19,26 +19,27 @@ export interface JobRow {
 }
 
 /** Whether a job still holds or waits for a node (finished jobs stay listed for MinJobAge). */
-const isLive = (job: JobInfo) => job.state === undefined || job.state === "PENDING" || job.state === "RUNNING" || job.state === "SUSPENDED"
+const isLive = (job: JobInfo) =>
+  job.state === undefined || job.state === "PENDING" || job.state === "RUNNING" || job.state === "SUSPENDED"
 
 /** nsh's jobs in Slurm (only live ones unless `all`), each with whether its hook still runs. */
-export const listNshJobs = (all: boolean) => Effect.gen(function* () {
-  const api = yield* SlurmApi
-  const journal = yield* Journal
-  const entries = new Map((yield* journal.list).map((e) => [e.tag, e]))
-  const jobs = nshJobsOf(yield* api.listJobs).filter((job) => all || isLive(job))
-  return yield* Effect.forEach(jobs, (job) =>
-    Effect.gen(function* () {
-      const { tag, drvPath } = Option.getOrThrow(nshTagOf(job))
-      const entry = entries.get(tag)
-      const hook =
-        entry === undefined
+export const listNshJobs = (all: boolean) =>
+  Effect.gen(function*() {
+    const api = yield* SlurmApi
+    const journal = yield* Journal
+    const entries = new Map((yield* journal.list).map((e) => [e.tag, e]))
+    const jobs = nshJobsOf(yield* api.listJobs).filter((job) => all || isLive(job))
+    return yield* Effect.forEach(jobs, (job) =>
+      Effect.gen(function*() {
+        const { tag, drvPath } = Option.getOrThrow(nshTagOf(job))
+        const entry = entries.get(tag)
+        const hook = entry === undefined
           ? "unknown"
           : entry.host !== Os.hostname()
-            ? `on ${entry.host}`
-            : (yield* isHookAlive(entry))
-              ? `alive (pid ${entry.hookPid})`
-              : "gone"
-      return { jobId: job.jobId, state: job.rawState, node: job.batchHost, drvPath, hook } satisfies JobRow
-    }))
-})
+          ? `on ${entry.host}`
+          : (yield* isHookAlive(entry))
+          ? `alive (pid ${entry.hookPid})`
+          : "gone"
+        return { jobId: job.jobId, state: job.rawState, node: job.batchHost, drvPath, hook } satisfies JobRow
+      }))
+  })

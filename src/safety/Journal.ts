@@ -4,9 +4,9 @@
  * the job id right after, removed once the build finished and cleaned up. An entry whose hook is
  * dead points at a job (or files) that may have been left behind: `nsh cancel --orphans` reads them.
  */
-import * as Os from "node:os"
 import { FileSystem } from "@effect/platform"
 import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
+import * as Os from "node:os"
 import { Config } from "../config/Config.js"
 
 /** One submission, as recorded. */
@@ -50,15 +50,19 @@ export interface ProcessIdentity {
 const parseStat = (stat: string): Option.Option<{ readonly state: string; readonly startTicks: number }> => {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
   const startTicks = Number(fields[19])
-  return fields[0] !== undefined && Number.isFinite(startTicks) ? Option.some({ state: fields[0], startTicks }) : Option.none()
+  return fields[0] !== undefined && Number.isFinite(startTicks)
+    ? Option.some({ state: fields[0], startTicks })
+    : Option.none()
 }
 
 const readTrimmed = (fs: FileSystem.FileSystem, path: string) =>
   fs.readFileString(path).pipe(Effect.map((s) => s.trim()), Effect.option)
 
 /** The pid, start time and boot id of a live process; None when it does not exist (or is a zombie). */
-export const processIdentity = (pid: number): Effect.Effect<Option.Option<ProcessIdentity>, never, FileSystem.FileSystem> =>
-  Effect.gen(function* () {
+export const processIdentity = (
+  pid: number
+): Effect.Effect<Option.Option<ProcessIdentity>, never, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const stat = Option.flatMap(yield* readTrimmed(fs, `/proc/${pid}/stat`), parseStat)
     const bootId = yield* readTrimmed(fs, "/proc/sys/kernel/random/boot_id")
@@ -84,8 +88,10 @@ export const isHookAlive = (entry: JournalEntry): Effect.Effect<boolean, never, 
 const entryFile = /^nsh-[0-9a-f]+\.json$/
 
 /** The entries in a journal directory (none if it does not exist); unreadable files are skipped. */
-export const listJournal = (dir: string): Effect.Effect<ReadonlyArray<JournalEntry>, JournalError, FileSystem.FileSystem> =>
-  Effect.gen(function* () {
+export const listJournal = (
+  dir: string
+): Effect.Effect<ReadonlyArray<JournalEntry>, JournalError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     if (!(yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false)))) return []
     const names = yield* fs.readDirectory(dir).pipe(
@@ -106,7 +112,9 @@ export interface JournalService {
   /** The file of a submission's entry (the watchdog removes it after cleaning up for a dead hook). */
   readonly fileOf: (tag: string) => string
   /** Records the intent to submit, before submitting, as this process on this machine. */
-  readonly begin: (intent: { readonly tag: string; readonly drvPath: string }) => Effect.Effect<JournalEntry, JournalError>
+  readonly begin: (
+    intent: { readonly tag: string; readonly drvPath: string }
+  ) => Effect.Effect<JournalEntry, JournalError>
   /** Adds what became known (the job id right after the submit, later the node). */
   readonly update: (
     tag: string,
@@ -121,7 +129,7 @@ export class Journal extends Context.Tag("nsh/Journal")<Journal, JournalService>
 
 /** A journal in `dir`, writing each entry atomically (a temp file renamed over it). */
 export const makeJournal = (dir: string): Effect.Effect<JournalService, never, FileSystem.FileSystem> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const fileOf = (tag: string) => `${dir}/${tag}.json`
     const failed = (path: string) => (e: { readonly message: string }) => new JournalError({ path, reason: e.message })
@@ -146,7 +154,7 @@ export const makeJournal = (dir: string): Effect.Effect<JournalService, never, F
       )
 
     const begin: JournalService["begin"] = ({ tag, drvPath }) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const me = yield* Effect.provideService(processIdentity(process.pid), FileSystem.FileSystem, fs)
         if (Option.isNone(me)) return yield* new JournalError({ path: dir, reason: "cannot read /proc/self/stat" })
         return yield* write({

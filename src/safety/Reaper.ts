@@ -7,13 +7,13 @@
 import { FileSystem } from "@effect/platform"
 import { Effect, Option } from "effect"
 import { Config } from "../config/Config.js"
-import { SlurmApi } from "../slurm/SlurmApi.js"
 import { allJobFiles, jobFiles } from "../job/JobFiles.js"
 import { nshJobsOf, nshTagOf } from "../job/JobTag.js"
+import { SlurmApi } from "../slurm/SlurmApi.js"
 import { isHookAlive, Journal, type JournalEntry } from "./Journal.js"
 
 /** The journal's entries whose hook has died on this machine. */
-export const orphanEntries = Effect.gen(function* () {
+export const orphanEntries = Effect.gen(function*() {
   const journal = yield* Journal
   const entries = yield* journal.list
   return yield* Effect.filter(entries, (entry) => Effect.map(isHookAlive(entry), (alive) => !alive))
@@ -29,7 +29,7 @@ export interface Reaped {
  * Cancels the jobs of dead hooks and removes their files and journal entries. Asks slurmrestd
  * only when there is an orphan, so a hook start costs nothing in the common case.
  */
-export const reapOrphans = Effect.gen(function* () {
+export const reapOrphans = Effect.gen(function*() {
   const orphans = yield* orphanEntries
   if (orphans.length === 0) return [] as ReadonlyArray<Reaped>
   const api = yield* SlurmApi
@@ -38,12 +38,13 @@ export const reapOrphans = Effect.gen(function* () {
   const { settings } = yield* Config
   const live = nshJobsOf(yield* api.listJobs)
   return yield* Effect.forEach(orphans, (entry) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const jobs = live.filter((j) => Option.exists(nshTagOf(j), (t) => t.tag === entry.tag)).map((j) => j.jobId)
       const ids = [...new Set([...(entry.jobId === undefined ? [] : [entry.jobId]), ...jobs])]
       yield* Effect.forEach(ids, (id) => api.cancel(id), { discard: true })
       // The state directory is usually shared with the nodes: removing the files here removes them there.
-      yield* Effect.forEach(allJobFiles(jobFiles(settings.slurmStateDir, entry.tag)), (f) => fs.remove(f, { force: true }).pipe(Effect.ignore), {
+      yield* Effect.forEach(allJobFiles(jobFiles(settings.slurmStateDir, entry.tag)), (f) =>
+        fs.remove(f, { force: true }).pipe(Effect.ignore), {
         discard: true
       })
       yield* journal.remove(entry.tag)

@@ -12,10 +12,10 @@
  * it start the clean-up stage, `node <bundle> __watchdog` (src/safety/WatchdogMain.ts), with the
  * messages on its stdin.
  */
+import { Context, Data, Deferred, Effect, Exit, Layer, type Redacted, type Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import type * as Net from "node:net"
-import { Context, Data, Deferred, Effect, Exit, Layer, type Redacted, type Scope } from "effect"
 import { shellQuote } from "../util/ShellQuote.js"
 import { encodeHookMessage, finishedLine, type HookMessage, isReadyLine, readyLine } from "./WatchdogProtocol.js"
 
@@ -131,11 +131,13 @@ const spawnWatchdog = (cleanup: ReadonlyArray<string>) =>
       }
     },
     catch: (e) =>
-      new WatchdogError({ reason: `cannot start it (${cleanup.join(" ")}): ${e instanceof Error ? e.message : String(e)}` })
+      new WatchdogError({
+        reason: `cannot start it (${cleanup.join(" ")}): ${e instanceof Error ? e.message : String(e)}`
+      })
   })
 
 const startWatchdog = (params: WatchdogParams): Effect.Effect<WatchdogHandle, WatchdogError, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { pid, socket } = yield* Effect.acquireRelease(
       spawnWatchdog(params.command ?? defaultCommand()),
       // EOF for the watchdog; without `finished` before it, that means: clean up.

@@ -9,7 +9,14 @@ import { Effect, type Layer, Option, Stream } from "effect"
 import type { SlurmApi } from "../slurm/SlurmApi.js"
 import { abandon } from "./Abandon.js"
 import type { FileRemover } from "./FileRemover.js"
-import { abandonedOf, applyMessage, decodeHookMessage, initialWatchState, type Start, type WatchState } from "./WatchdogProtocol.js"
+import {
+  abandonedOf,
+  applyMessage,
+  decodeHookMessage,
+  initialWatchState,
+  type Start,
+  type WatchState
+} from "./WatchdogProtocol.js"
 
 /** Folds the hook's lines into what the watchdog knows; reading stops at `finished`. */
 export const watch = <E, R>(lines: Stream.Stream<string, E, R>): Effect.Effect<WatchState, never, R> =>
@@ -27,13 +34,13 @@ export const watch = <E, R>(lines: Stream.Stream<string, E, R>): Effect.Effect<W
 export type CleanupLayers = (start: Start) => Layer.Layer<SlurmApi | FileRemover, unknown>
 
 /** Reads the hook's messages from stdin and cleans up if it vanished: 0, or 1 on an nsh bug. */
-export const watchdogMain = (layersFor: CleanupLayers): Effect.Effect<number> => Effect.gen(function* () {
-  const lines = NodeStream.fromReadable(() => process.stdin, (e) => e).pipe(Stream.decodeText(), Stream.splitLines)
-  const state = yield* watch(lines)
-  yield* Option.match(abandonedOf(state), {
-    onNone: () => Effect.void,
-    onSome: (plan) =>
-      abandon(plan).pipe(Effect.provide(layersFor(plan.start)))
-  })
-  return 0
-}).pipe(Effect.catchAllCause(() => Effect.succeed(1)))
+export const watchdogMain = (layersFor: CleanupLayers): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    const lines = NodeStream.fromReadable(() => process.stdin, (e) => e).pipe(Stream.decodeText(), Stream.splitLines)
+    const state = yield* watch(lines)
+    yield* Option.match(abandonedOf(state), {
+      onNone: () => Effect.void,
+      onSome: (plan) => abandon(plan).pipe(Effect.provide(layersFor(plan.start)))
+    })
+    return 0
+  }).pipe(Effect.catchAllCause(() => Effect.succeed(1)))

@@ -89,25 +89,32 @@ export const phaseOf = (info: JobInfo): JobPhase => {
   if (stuckFlag !== undefined) return { _tag: "Stuck", why: stuckFlag }
   if (state !== undefined && FinalStates.has(state)) {
     const outcome = outcomeOf(state, info)
-    return outcome !== undefined && !flags.some((f) => WindingDownFlags.has(f)) ? { _tag: "Done", outcome } : { _tag: "Ending" }
+    return outcome !== undefined && !flags.some((f) => WindingDownFlags.has(f))
+      ? { _tag: "Done", outcome }
+      : { _tag: "Ending" }
   }
   if (state === "PENDING" && HopelessReasons.has(info.reason)) return { _tag: "Stuck", why: info.reason }
   if (state === "RUNNING" && info.batchHost !== "" && !flags.some((f) => StartingFlags.has(f))) {
     return { _tag: "Allocated", batchHost: info.batchHost }
   }
   // A flag reported instead of the base state while the job winds down (v0.0.38/39).
-  if (state === undefined && flags.some((f) => WindingDownFlags.has(f) && !RequeueFlags.has(f))) return { _tag: "Ending" }
+  if (state === undefined && flags.some((f) => WindingDownFlags.has(f) && !RequeueFlags.has(f))) {
+    return { _tag: "Ending" }
+  }
   return { _tag: "Waiting" }
 }
 
 /** True when the observation shows the job was put back in the queue. */
 export const isRequeued = (info: JobInfo): boolean => info.flags.some((f) => RequeueFlags.has(f))
 
-const clock = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC"
+const clock = (epochSeconds: number): string =>
+  new Date(epochSeconds * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC"
 
 /** The state as a person reads it: `PENDING (Resources), expected start 2026-01-01 10:00:00 UTC`. */
 export const describeState = (info: JobInfo, nowSeconds: number): string => {
   const reason = info.reason !== "" && info.reason !== "None" ? ` (${info.reason})` : ""
-  const expected = info.state === "PENDING" && info.startTime > nowSeconds ? `, expected start ${clock(info.startTime)}` : ""
+  const expected = info.state === "PENDING" && info.startTime > nowSeconds
+    ? `, expected start ${clock(info.startTime)}`
+    : ""
   return `${info.rawState}${reason}${expected}`
 }

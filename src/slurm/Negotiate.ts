@@ -3,9 +3,9 @@
  * server serves, found once per process by pinging newest → oldest (an unserved version answers
  * a plain-text 404 before any other check, so each probe is one cheap round trip).
  */
+import { Effect, Either, Option, Schema, SynchronizedRef } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { Effect, Either, Option, Schema, SynchronizedRef } from "effect"
 import { type ApiVersion, ApiVersions, isApiVersion } from "./dialects/index.js"
 import type { SlurmHttp } from "./http/SlurmHttp.js"
 import { type SlurmError, SlurmVersionUnsupported } from "./SlurmErrors.js"

@@ -8,7 +8,14 @@ import * as Os from "node:os"
 import { Config } from "../config/Config.js"
 import type { Settings } from "../config/Settings.js"
 import { type ApiVersion, dialectFor, jobsOf, pingsOf, submitBody } from "./dialects/index.js"
-import { defaultHttpOptions, makeSlurmHttp, type Method, type Reply, type SlurmHttpOptions, Transient } from "./http/SlurmHttp.js"
+import {
+  defaultHttpOptions,
+  makeSlurmHttp,
+  type Method,
+  type Reply,
+  type SlurmHttpOptions,
+  Transient
+} from "./http/SlurmHttp.js"
 import type { JobInfo, JobSpec } from "./JobSpec.js"
 import { fileVersionMemory, makeVersionChoice, noVersionMemory, type VersionMemory } from "./Negotiate.js"
 import { SlurmApi, type SlurmApiService, type SubmittedJob } from "./SlurmApi.js"
@@ -65,8 +72,10 @@ export const makeSlurmApi = (
 
     const decoded = <A>(operation: string, result: Either.Either<A, string>) =>
       Either.match(result, {
-        onLeft: (detail) => Effect.fail(new SlurmProtocolError({ operation, detail })),
-        onRight: (value) => Effect.succeed(value)
+        onLeft: (detail) =>
+          Effect.fail(new SlurmProtocolError({ operation, detail })),
+        onRight: (value) =>
+          Effect.succeed(value)
       })
 
     const ping = Effect.gen(function*() {
@@ -113,8 +122,7 @@ export const makeSlurmApi = (
       })
 
     // A job queued despite errors would pend forever (lab 41/42): take it back before failing.
-    const takeBack = (jobId: number) =>
-      cancel(jobId).pipe(Effect.timeoutOption("15 seconds"), Effect.ignore)
+    const takeBack = (jobId: number) => cancel(jobId).pipe(Effect.timeoutOption("15 seconds"), Effect.ignore)
 
     const interpretSubmit = (version: ApiVersion, reply: Reply): Effect.Effect<SubmittedJob, SlurmError> => {
       const { jobId, errors, warnings } = dialectFor(version).submitReply(reply.json)
@@ -157,7 +165,9 @@ export const makeSlurmApi = (
           // The request may have queued the job before the answer got lost: look before trying again.
           Effect.catchIf(isTransient, (transient) =>
             !transient.sent ? Effect.fail(transient) : findByComment(spec.comment).pipe(
-              Effect.mapError((error) => new LookupFailed({ error })),
+              Effect.mapError((error) =>
+                new LookupFailed({ error })
+              ),
               Effect.flatMap(Option.match({
                 onNone: () => Effect.fail(transient),
                 onSome: (job): Effect.Effect<SubmittedJob> =>
@@ -194,13 +204,17 @@ export const layerWith = (
 /** The negotiated version, remembered for an hour in the user's cache directory, per slurmrestd. */
 const cachedMemory = (settings: Settings): VersionMemory =>
   fileVersionMemory(
-    `${process.env["XDG_CACHE_HOME"] || `${Os.homedir()}/.cache`}/nsh/slurmrestd-${settings.slurmApiHost}-${settings.slurmApiPort}.version`,
+    `${
+      process.env["XDG_CACHE_HOME"] || `${Os.homedir()}/.cache`
+    }/nsh/slurmrestd-${settings.slurmApiHost}-${settings.slurmApiPort}.version`,
     3_600_000
   )
 
 /** Node's HTTP client with keep-alive: one connection to slurmrestd reused for the whole process. */
 export const NodeHttpClientLive: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerWithoutAgent.pipe(
-  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true, maxSockets: defaultHttpOptions.maxConcurrentRequests }))
+  Layer.provide(
+    NodeHttpClient.makeAgentLayer({ keepAlive: true, maxSockets: defaultHttpOptions.maxConcurrentRequests })
+  )
 )
 
 /** The production SlurmApi. */

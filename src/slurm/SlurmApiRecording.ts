@@ -25,9 +25,10 @@ export const renderVersion = (setting: string): RenderVersion => {
   return pinned !== undefined
     ? { version: pinned, note: undefined }
     : {
-        version: AutoRenderVersion,
-        note: `slurm-api-version = ${setting}: a real run uses the newest version the server offers; shown in the ${AutoRenderVersion} shape, which every version from v0.0.38 to v0.0.45 accepts`
-      }
+      version: AutoRenderVersion,
+      note:
+        `slurm-api-version = ${setting}: a real run uses the newest version the server offers; shown in the ${AutoRenderVersion} shape, which every version from v0.0.38 to v0.0.45 accepts`
+    }
 }
 
 /** `http://host:port` of slurmrestd (IPv6 literals in brackets). */
@@ -58,10 +59,11 @@ const make = (settings: Settings, recorded: Ref.Ref<ReadonlyArray<RecordedSubmis
     renderSubmission: (spec) => Effect.succeed(submitBody(version, spec)),
     ping: Effect.fail(refuse("ping")),
     submit: (spec) =>
-      Ref.updateAndGet(recorded, (all) => [...all, { url: `${base}/job/submit`, body: submitBody(version, spec) }]).pipe(
-        // Job ids count from 1 so a test can tell submissions apart.
-        Effect.map((all) => ({ jobId: all.length, warnings: ["dry run: nothing was sent to slurmrestd"] }))
-      ),
+      Ref.updateAndGet(recorded, (all) => [...all, { url: `${base}/job/submit`, body: submitBody(version, spec) }])
+        .pipe(
+          // Job ids count from 1 so a test can tell submissions apart.
+          Effect.map((all) => ({ jobId: all.length, warnings: ["dry run: nothing was sent to slurmrestd"] }))
+        ),
     getJob: (jobId) => Effect.fail(refuse(`GET job ${jobId}`)),
     cancel: (jobId) => Effect.fail(refuse(`cancelling job ${jobId}`)),
     listJobs: Effect.fail(refuse("listing jobs"))
@@ -70,7 +72,7 @@ const make = (settings: Settings, recorded: Ref.Ref<ReadonlyArray<RecordedSubmis
 
 /** SlurmApi that records submissions in RecordedSubmissions instead of sending them. */
 export const SlurmApiRecording: Layer.Layer<SlurmApi | RecordedSubmissions, never, Config> = Layer.effectContext(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { settings } = yield* Config
     const recorded = yield* Ref.make<ReadonlyArray<RecordedSubmission>>([])
     return Context.make(RecordedSubmissions, recorded).pipe(Context.add(SlurmApi, make(settings, recorded)))

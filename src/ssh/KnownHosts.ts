@@ -138,11 +138,14 @@ export const checkHostKey = (check: HostKeyCheck): HostKeyVerdict => {
   if (plain.some((entry) => entry.key.equals(key))) return HostKeyVerdict.Known()
   const changed = plain.find((entry) => entry.keyType === keyType)
   if (changed !== undefined) {
-    const detail = `${where(changed)} has another ${keyType} key for '${check.name}'; someone may be intercepting the connection, or the node was reinstalled (then remove the old key with \`ssh-keygen -R '${check.name}' -f ${changed.file}\`)`
+    const detail = `${
+      where(changed)
+    } has another ${keyType} key for '${check.name}'; someone may be intercepting the connection, or the node was reinstalled (then remove the old key with \`ssh-keygen -R '${check.name}' -f ${changed.file}\`)`
     return check.policy === "no"
       ? HostKeyVerdict.AcceptChanged({
-          warning: `host key of ${check.host} (${fp}) has CHANGED: ${detail}; connecting anyway because StrictHostKeyChecking=no`
-        })
+        warning:
+          `host key of ${check.host} (${fp}) has CHANGED: ${detail}; connecting anyway because StrictHostKeyChecking=no`
+      })
       : reject(`has CHANGED: ${detail}`)
   }
   const userFile = check.files[0]
@@ -150,7 +153,8 @@ export const checkHostKey = (check: HostKeyCheck): HostKeyVerdict => {
     return HostKeyVerdict.AcceptNew({
       file: userFile,
       name: check.name,
-      warning: `permanently added '${check.name}' (${keyType} ${fp}) to ${userFile} (StrictHostKeyChecking=${check.policy})`
+      warning:
+        `permanently added '${check.name}' (${keyType} ${fp}) to ${userFile} (StrictHostKeyChecking=${check.policy})`
     })
   }
   const others = plain.map((entry) => entry.keyType).filter((type, i, all) => all.indexOf(type) === i)
@@ -177,7 +181,11 @@ export const preferredHostKeyAlgorithms = (
   const algorithms: Array<ServerHostKeyAlgorithm> = []
   for (const entry of entries) {
     if (entry.marker !== "none" || !hostMatches(entry, name)) continue
-    for (const algorithm of entry.keyType === "ssh-rsa" ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] : [entry.keyType]) {
+    for (
+      const algorithm of entry.keyType === "ssh-rsa"
+        ? ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+        : [entry.keyType]
+    ) {
       const supported = supportedHostKeyAlgorithms.find((known) => known === algorithm)
       if (supported !== undefined && !algorithms.includes(supported)) algorithms.push(supported)
     }
@@ -201,12 +209,14 @@ export const knownHostsLine = (name: string, key: Uint8Array, hash: boolean): st
   const blob = Buffer.from(key)
   if (!hash) return `${name} ${keyTypeOf(blob)} ${blob.toString("base64")}`
   const salt = randomBytes(20)
-  return `|1|${salt.toString("base64")}|${hashName(salt, name).toString("base64")} ${keyTypeOf(blob)} ${blob.toString("base64")}`
+  return `|1|${salt.toString("base64")}|${hashName(salt, name).toString("base64")} ${keyTypeOf(blob)} ${
+    blob.toString("base64")
+  }`
 }
 
 /** Reads and parses the files that exist; unreadable ones are skipped with a debug note, as ssh does. */
 export const loadKnownHosts = (files: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const parsed = yield* Effect.forEach(files, (file) =>
       fs.readFileString(file).pipe(
@@ -219,14 +229,13 @@ export const loadKnownHosts = (files: ReadonlyArray<string>) =>
             []
           )
         )
-      )
-    )
+      ))
     return parsed.flat()
   })
 
 /** Appends a line to a known_hosts file, creating it (and a private ~/.ssh) like ssh. */
 export const appendKnownHost = (host: string, file: string, line: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     yield* fs.makeDirectory(path.dirname(file), { recursive: true, mode: 0o700 })
     const existing = yield* fs.readFileString(file).pipe(

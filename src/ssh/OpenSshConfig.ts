@@ -116,8 +116,7 @@ export const decodeSshG = (host: string, text: string): Effect.Effect<OpenSshHos
     )
   )
 
-const collect = <E>(stream: Stream.Stream<Uint8Array, E>) =>
-  stream.pipe(Stream.decodeText(), Stream.mkString)
+const collect = <E>(stream: Stream.Stream<Uint8Array, E>) => stream.pipe(Stream.decodeText(), Stream.mkString)
 
 /**
  * Resolves `host` with `ssh -G [extraArgs] -- host`. `extraArgs` carries `-l/-p/-J` for
@@ -137,11 +136,14 @@ export const resolveHost = (
   ]
   const shown = `ssh ${args.join(" ")}`
   return Effect.scoped(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const proc = yield* Command.start(Command.make("ssh", ...args))
-      const [stdout, stderr, exitCode] = yield* Effect.all([collect(proc.stdout), collect(proc.stderr), proc.exitCode], {
-        concurrency: "unbounded"
-      })
+      const [stdout, stderr, exitCode] = yield* Effect.all(
+        [collect(proc.stdout), collect(proc.stderr), proc.exitCode],
+        {
+          concurrency: "unbounded"
+        }
+      )
       if (exitCode !== 0) {
         return yield* new SshConnectError({
           host,
@@ -155,15 +157,14 @@ export const resolveHost = (
       Effect.fail(
         new SshConnectError({
           host,
-          reason:
-            error.reason === "NotFound"
-              ? "the OpenSSH client `ssh` is not installed or not on PATH; nsh runs `ssh -G` to read your SSH configuration, so install openssh-client"
-              : `cannot run \`${shown}\`: ${error.message}`
+          reason: error.reason === "NotFound"
+            ? "the OpenSSH client `ssh` is not installed or not on PATH; nsh runs `ssh -G` to read your SSH configuration, so install openssh-client"
+            : `cannot run \`${shown}\`: ${error.message}`
         })
-      )
-    ),
-    Effect.catchTag("BadArgument", (error) =>
-      Effect.fail(new SshConnectError({ host, reason: `cannot run \`${shown}\`: ${error.message}` }))
+      )),
+    Effect.catchTag(
+      "BadArgument",
+      (error) => Effect.fail(new SshConnectError({ host, reason: `cannot run \`${shown}\`: ${error.message}` }))
     )
   )
 }
@@ -178,7 +179,11 @@ export interface LocalIdentity {
 
 /** The current user's, from the password database like OpenSSH ($HOME only when the uid has no entry). */
 export const localIdentity: Effect.Effect<LocalIdentity> = Effect.try(() => os.userInfo()).pipe(
-  Effect.orElseSucceed(() => ({ homedir: os.homedir(), username: process.env.USER ?? "", uid: process.getuid?.() ?? -1 })),
+  Effect.orElseSucceed(() => ({
+    homedir: os.homedir(),
+    username: process.env.USER ?? "",
+    uid: process.getuid?.() ?? -1
+  })),
   Effect.map((info) => ({ home: info.homedir, user: info.username, uid: info.uid, hostname: os.hostname() }))
 )
 

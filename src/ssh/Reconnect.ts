@@ -5,8 +5,8 @@
  * midway (the log's `tail`) is resumed by its caller from the offset it had reached.
  */
 import { Effect, Ref, Schedule, Scope } from "effect"
-import type { RemoteProcess, SshConnection } from "./SshSession.js"
 import type { SshError } from "./SshErrors.js"
+import type { RemoteProcess, SshConnection } from "./SshSession.js"
 
 /** How often one operation may reconnect before its error is final. */
 const maxReconnects = 3
@@ -21,7 +21,7 @@ export const resilientConnection = (
   connect: Effect.Effect<SshConnection, SshError, Scope.Scope>,
   onReconnect: (reason: string) => Effect.Effect<void>
 ): Effect.Effect<SshConnection, SshError, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const scope = yield* Effect.scope
     const first = yield* connect
     const current = yield* Ref.make(first)
@@ -30,7 +30,7 @@ export const resilientConnection = (
     /** Replaces `failed` with a fresh connection, once, however many fibers saw it fail. */
     const replace = (failed: SshConnection, reason: string) =>
       lock.withPermits(1)(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const now = yield* Ref.get(current)
           if (now !== failed) return now
           yield* onReconnect(reason)
@@ -46,16 +46,15 @@ export const resilientConnection = (
         Effect.flatMap(Ref.get(current), (conn) =>
           op(conn).pipe(
             Effect.catchTag("SshChannelError", (error) =>
-              left <= 0 ? Effect.fail(error) : Effect.flatMap(replace(conn, error.reason), () => attempt(left - 1))
-            )
-          )
-        )
+              left <= 0 ? Effect.fail(error) : Effect.flatMap(replace(conn, error.reason), () => attempt(left - 1)))
+          ))
       return attempt(maxReconnects)
     }
 
     return {
       host: first.host,
       exec: (command, stdin) => Effect.scoped(withRetry((conn) => conn.exec(command, stdin))),
-      spawn: (command, stdin): Effect.Effect<RemoteProcess, SshError, Scope.Scope> => withRetry((conn) => conn.spawn(command, stdin))
+      spawn: (command, stdin): Effect.Effect<RemoteProcess, SshError, Scope.Scope> =>
+        withRetry((conn) => conn.spawn(command, stdin))
     } satisfies SshConnection
   })

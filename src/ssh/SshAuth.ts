@@ -27,7 +27,9 @@ export interface AuthPlan {
 export const agentSocket = (host: OpenSshHost, env: Record<string, string | undefined>) => {
   const socket = Option.match(host.identityAgent, {
     onNone: () => env.SSH_AUTH_SOCK,
-    onSome: (value) => (value === "SSH_AUTH_SOCK" ? env.SSH_AUTH_SOCK : value.startsWith("$") ? env[value.slice(1)] : value)
+    onSome: (
+      value
+    ) => (value === "SSH_AUTH_SOCK" ? env.SSH_AUTH_SOCK : value.startsWith("$") ? env[value.slice(1)] : value)
   })
   return socket === "" ? undefined : socket
 }
@@ -37,7 +39,7 @@ const firstKey = (parsed: ReturnType<typeof Ssh2.utils.parseKey> | Array<Ssh2.Pa
 
 /** Reads the IdentityFiles; missing ones are skipped silently (ssh's defaults mostly are). */
 export const planAuth = (ssh2: Ssh2Module, host: OpenSshHost, env: Record<string, string | undefined>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const local = yield* localIdentity
     const identities: Array<Identity> = []
@@ -106,7 +108,13 @@ type AuthHandler = (
  * The agent ssh would use: keys matching the IdentityFiles first, the others only without
  * IdentitiesOnly. Remembers what it offered so the files are not offered twice.
  */
-const orderedAgent = (ssh2: Ssh2Module, socket: string, plan: AuthPlan, identitiesOnly: boolean, offered: Array<Buffer>) => {
+const orderedAgent = (
+  ssh2: Ssh2Module,
+  socket: string,
+  plan: AuthPlan,
+  identitiesOnly: boolean,
+  offered: Array<Buffer>
+) => {
   const inner = new ssh2.OpenSSHAgent(socket)
   const wanted = plan.identities.flatMap((identity) => (identity.publicKey === undefined ? [] : [identity.publicKey]))
   class OrderedAgent extends ssh2.BaseAgent<Ssh2.ParsedKey> {
@@ -143,10 +151,12 @@ export const authHandler = (ssh2: Ssh2Module, plan: AuthPlan, identitiesOnly: bo
   const socket = plan.agentSocket
   if (socket !== undefined) {
     queue.push(() =>
-      Option.some([
-        `the agent at ${socket}`,
-        { type: "agent", username: plan.username, agent: orderedAgent(ssh2, socket, plan, identitiesOnly, offered) }
-      ] as const)
+      Option.some(
+        [
+          `the agent at ${socket}`,
+          { type: "agent", username: plan.username, agent: orderedAgent(ssh2, socket, plan, identitiesOnly, offered) }
+        ] as const
+      )
     )
   }
   for (const identity of plan.identities) {
@@ -177,12 +187,13 @@ export const authHandler = (ssh2: Ssh2Module, plan: AuthPlan, identitiesOnly: bo
 /** "Permission denied (publickey): tried …; skipped …" with what to check. */
 export const authFailureReason = (host: string, plan: AuthPlan, trace: AuthTrace) => {
   const methods = trace.serverMethods?.join(",") ?? "publickey"
-  const tried = trace.tried.length > 0 ? `tried ${trace.tried.join(", ")}` : "no key to try (no agent, no readable IdentityFile)"
+  const tried = trace.tried.length > 0
+    ? `tried ${trace.tried.join(", ")}`
+    : "no key to try (no agent, no readable IdentityFile)"
   const skipped = plan.skipped.length > 0 ? `; skipped ${plan.skipped.join(", ")}` : ""
   const notes = trace.notes.length > 0 ? `; ${trace.notes.join("; ")}` : ""
-  const keysOnly =
-    trace.serverMethods !== undefined && !trace.serverMethods.includes("publickey")
-      ? "; the node does not accept public keys, and nsh authenticates only with keys"
-      : ""
+  const keysOnly = trace.serverMethods !== undefined && !trace.serverMethods.includes("publickey")
+    ? "; the node does not accept public keys, and nsh authenticates only with keys"
+    : ""
   return `Permission denied (${methods}) for user ${plan.username}: ${tried}${skipped}${notes}${keysOnly} — check that \`ssh ${host} true\` works for this user without a prompt`
 }

@@ -69,7 +69,7 @@ export const spawnOn = (
   command: string,
   stdin?: Stream.Stream<Uint8Array, unknown>
 ): Effect.Effect<RemoteProcess, SshError, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fail = (reason: string) => new SshChannelError({ host: conn.host, command, reason })
     const exit = yield* Deferred.make<ExitStatus, SshChannelError>()
     let settled = false
@@ -120,7 +120,9 @@ export const spawnOn = (
           resume(Effect.succeed([channel, unwire] as const))
         }
       }
-      if (conn.state.closed !== undefined) return resume(Effect.fail(fail(`the connection is closed (${conn.state.closed})`)))
+      if (conn.state.closed !== undefined) {
+        return resume(Effect.fail(fail(`the connection is closed (${conn.state.closed})`)))
+      }
       conn.client.exec(stdin === undefined ? hangupGuard + command : command, onOpen)
       return Effect.sync(() => {
         interrupted = true
@@ -146,11 +148,11 @@ export const spawnOn = (
           Cause.isInterruptedOnly(cause)
             ? Effect.void
             : Effect.sync(() => {
-                const error = Cause.squash(cause)
-                settle(Exit.fail(fail(`its input failed: ${error instanceof Error ? error.message : String(error)}`)))
-                channel.signal("TERM")
-                channel.close()
-              })
+              const error = Cause.squash(cause)
+              settle(Exit.fail(fail(`its input failed: ${error instanceof Error ? error.message : String(error)}`)))
+              channel.signal("TERM")
+              channel.close()
+            })
         ),
         Effect.forkScoped
       )
@@ -163,7 +165,10 @@ export const spawnOn = (
         { closeOnDone: false }
       ).pipe(
         Stream.concat(
-          Stream.suspend(() => (lost ? Stream.fail(fail(`its ${name} was cut off: the connection to ${conn.host} closed`)) : Stream.empty))
+          Stream.suspend(() => (lost
+            ? Stream.fail(fail(`its ${name} was cut off: the connection to ${conn.host} closed`))
+            : Stream.empty)
+          )
         )
       )
 
@@ -184,9 +189,13 @@ export const execOn = (
   stdin?: Stream.Stream<Uint8Array, unknown>
 ): Effect.Effect<ExecResult, SshError> =>
   Effect.scoped(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const proc = yield* spawnOn(conn, command, stdin)
-      const [stdout, stderr, status] = yield* Effect.all([collectBytes(proc.stdout), collectBytes(proc.stderr), proc.exit], {
+      const [stdout, stderr, status] = yield* Effect.all([
+        collectBytes(proc.stdout),
+        collectBytes(proc.stderr),
+        proc.exit
+      ], {
         concurrency: "unbounded"
       })
       return { exitCode: status.exitCode, signal: status.signal, stdout, stderr }

@@ -6,6 +6,7 @@ import type { CommandExecutor, FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Layer, Option, type Scope } from "effect"
 import type * as Ssh2 from "ssh2"
+import { acquireInterruptible } from "./Interruptible.js"
 import {
   appendKnownHost,
   checkHostKey,
@@ -17,12 +18,11 @@ import {
   preferredHostKeyAlgorithms
 } from "./KnownHosts.js"
 import { type OpenSshHost, type OpenSshOptions, resolveHost } from "./OpenSshConfig.js"
-import { acquireInterruptible } from "./Interruptible.js"
 import { loadSsh2, type Ssh2Module } from "./Ssh2.js"
 import { authFailureReason, authHandler, type AuthPlan, type AuthTrace, planAuth } from "./SshAuth.js"
 import { execOn, spawnOn, type Ssh2Connection } from "./SshChannel.js"
 import { SshConnectError, type SshError } from "./SshErrors.js"
-import { SshSession, type SshConnection } from "./SshSession.js"
+import { type SshConnection, SshSession } from "./SshSession.js"
 
 /** More hops than this is a loop in the ssh config (a jump host that jumps through itself). */
 const maxHops = 8
@@ -56,9 +56,13 @@ const connectFailure = (config: OpenSshHost, error: (Error & { level?: string; c
       return `${target} is unreachable (${error.code})`
   }
   if (error?.level === "client-timeout") {
-    return `no SSH handshake with ${target} within ${Option.getOrElse(config.connectTimeout, () => defaultReadyTimeoutMs / 1000)} s (ConnectTimeout)`
+    return `no SSH handshake with ${target} within ${
+      Option.getOrElse(config.connectTimeout, () => defaultReadyTimeoutMs / 1000)
+    } s (ConnectTimeout)`
   }
-  return `${error?.message ?? "the connection closed during the SSH handshake"} (${config.user}@${target}); check that \`ssh ${config.host} true\` works`
+  return `${
+    error?.message ?? "the connection closed during the SSH handshake"
+  } (${config.user}@${target}); check that \`ssh ${config.host} true\` works`
 }
 
 /** The TCP connection and SSH handshake with one resolved host, over `sock` when it is behind a jump host. */
@@ -92,10 +96,9 @@ const handshake = (
       conn.state.closed ??= lastError?.message ?? "closed by the server"
       if (ready) return
       if (decided?.verdict._tag === "Reject") return resume(Effect.fail(decided.verdict.error))
-      const reason =
-        lastError?.level === "client-authentication"
-          ? authFailureReason(config.host, plan, trace)
-          : connectFailure(config, lastError)
+      const reason = lastError?.level === "client-authentication"
+        ? authFailureReason(config.host, plan, trace)
+        : connectFailure(config, lastError)
       resume(Effect.fail(new SshConnectError({ host: config.host, reason })))
     })
     client.connect({
@@ -103,14 +106,26 @@ const handshake = (
       port: config.port,
       username: config.user,
       ...(sock === undefined ? {} : { sock }),
-      readyTimeout: Option.match(config.connectTimeout, { onNone: () => defaultReadyTimeoutMs, onSome: (s) => s * 1000 }),
+      readyTimeout: Option.match(config.connectTimeout, {
+        onNone: () => defaultReadyTimeoutMs,
+        onSome: (s) => s * 1000
+      }),
       keepaliveInterval: config.serverAliveInterval * 1000,
       keepaliveCountMax: config.serverAliveCountMax,
       // remove + prepend moves the known types to the front (ssh2's prepend skips listed ones).
-      ...(preferred.length === 0 ? {} : { algorithms: { serverHostKey: { remove: preferred, prepend: preferred, append: [] } } }),
+      ...(preferred.length === 0
+        ? {}
+        : { algorithms: { serverHostKey: { remove: preferred, prepend: preferred, append: [] } } }),
       hostVerifier: (key: Buffer) => {
         const files = [...config.userKnownHostsFiles, ...config.globalKnownHostsFiles]
-        const verdict = checkHostKey({ host: config.host, name, key, entries: knownHosts, policy: config.strictHostKeyChecking, files })
+        const verdict = checkHostKey({
+          host: config.host,
+          name,
+          key,
+          entries: knownHosts,
+          policy: config.strictHostKeyChecking,
+          files
+        })
         decided = { verdict, key }
         return verdict._tag !== "Reject"
       },
@@ -126,10 +141,11 @@ const handshake = (
     const { verdict, key } = decided
     switch (verdict._tag) {
       case "AcceptNew":
-        return appendKnownHost(config.host, verdict.file, knownHostsLine(verdict.name, key, config.hashKnownHosts)).pipe(
-          Effect.zipRight(Effect.logWarning(`ssh ${config.host}: ${verdict.warning}`)),
-          Effect.catchAll((error) => Effect.logWarning(`ssh ${config.host}: ${error.message}`))
-        )
+        return appendKnownHost(config.host, verdict.file, knownHostsLine(verdict.name, key, config.hashKnownHosts))
+          .pipe(
+            Effect.zipRight(Effect.logWarning(`ssh ${config.host}: ${verdict.warning}`)),
+            Effect.catchAll((error) => Effect.logWarning(`ssh ${config.host}: ${error.message}`))
+          )
       case "AcceptChanged":
         return Effect.logWarning(`ssh ${config.host}: ${verdict.warning}`)
       default:
@@ -137,7 +153,10 @@ const handshake = (
     }
   })
 
-  return acquireInterruptible(acquire.pipe(Effect.ensuring(recordHostKey)), (conn) => Effect.sync(() => conn.client.end()))
+  return acquireInterruptible(
+    acquire.pipe(Effect.ensuring(recordHostKey)),
+    (conn) => Effect.sync(() => conn.client.end())
+  )
 }
 
 /** The forwarded channel from a jump host to the target, used as the target's socket. */
@@ -148,13 +167,12 @@ const forwardThrough = (jump: Ssh2Connection, target: OpenSshHost) =>
         error === undefined
           ? Effect.succeed(channel)
           : Effect.fail(
-              new SshConnectError({
-                host: target.host,
-                reason: `jump host ${jump.host} cannot reach ${target.hostname}:${target.port}: ${error.message}`
-              })
-            )
-      )
-    )
+            new SshConnectError({
+              host: target.host,
+              reason: `jump host ${jump.host} cannot reach ${target.hostname}:${target.port}: ${error.message}`
+            })
+          )
+      ))
   })
 
 /**
@@ -168,12 +186,13 @@ const openHost = (
   extraArgs: ReadonlyArray<string>,
   hops: number
 ): Effect.Effect<Ssh2Connection, SshError, Scope.Scope | FileSystem.FileSystem | CommandExecutor.CommandExecutor> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const config = yield* resolveHost(host, options, extraArgs)
     if (Option.isSome(config.proxyCommand) && Option.isNone(config.proxyJump)) {
       return yield* new SshConnectError({
         host,
-        reason: `your ssh config sets ProxyCommand (${config.proxyCommand.value}), which nsh does not support; use ProxyJump`
+        reason:
+          `your ssh config sets ProxyCommand (${config.proxyCommand.value}), which nsh does not support; use ProxyJump`
       })
     }
     let sock: Ssh2.ClientChannel | undefined
@@ -183,10 +202,9 @@ const openHost = (
       if (last === undefined || hops >= maxHops) {
         return yield* new SshConnectError({
           host,
-          reason:
-            last === undefined
-              ? `cannot parse ProxyJump ${config.proxyJump.value}`
-              : `more than ${maxHops} ProxyJump hops: does a jump host's config jump through itself?`
+          reason: last === undefined
+            ? `cannot parse ProxyJump ${config.proxyJump.value}`
+            : `more than ${maxHops} ProxyJump hops: does a jump host's config jump through itself?`
         })
       }
       const jumpArgs = [
@@ -201,14 +219,16 @@ const openHost = (
     const knownHosts = yield* loadKnownHosts([...config.userKnownHostsFiles, ...config.globalKnownHostsFiles])
     const plan = yield* planAuth(ssh2, config, env)
     yield* Effect.logDebug(
-      `ssh ${host}: ${config.user}@${config.hostname}:${config.port}${sock === undefined ? "" : ` via ${config.proxyJump.pipe(Option.getOrElse(() => ""))}`}`
+      `ssh ${host}: ${config.user}@${config.hostname}:${config.port}${
+        sock === undefined ? "" : ` via ${config.proxyJump.pipe(Option.getOrElse(() => ""))}`
+      }`
     )
     return yield* handshake(ssh2, config, sock, knownHosts, plan)
   })
 
 /** SshSession over ssh2, for a given `ssh -F` config file (tests) or the user's own. */
 export const makeSshSession = (options: OpenSshOptions = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const context = yield* Effect.context<CommandExecutor.CommandExecutor | FileSystem.FileSystem>()
     return SshSession.of({
       connect: (host) =>

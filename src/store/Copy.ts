@@ -6,8 +6,8 @@
 import { CommandExecutor } from "@effect/platform"
 import { Effect, Ref, Stream } from "effect"
 import type { SshConnection } from "../ssh/SshSession.js"
-import type { CopyStats, OnBytes } from "./NixStore.js"
 import * as Local from "./LocalStore.js"
+import type { CopyStats, OnBytes } from "./NixStore.js"
 import * as Remote from "./RemoteStore.js"
 import type { StoreTarget } from "./StoreCommands.js"
 import { StoreCommandError } from "./StoreErrors.js"
@@ -25,9 +25,13 @@ export const copyClosureToNode = (
   local: StoreTarget,
   remote: StoreTarget,
   paths: ReadonlyArray<string>,
-  options: { readonly substitute: boolean; readonly onBytes: OnBytes; readonly onPlan: (missing: ReadonlyArray<string>) => Effect.Effect<void> }
+  options: {
+    readonly substitute: boolean
+    readonly onBytes: OnBytes
+    readonly onPlan: (missing: ReadonlyArray<string>) => Effect.Effect<void>
+  }
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const closure = yield* Local.requisites(local, paths)
     let missing = yield* Remote.invalidPaths(conn, remote, closure)
     if (options.substitute && missing.length > 0) {
@@ -41,7 +45,9 @@ export const copyClosureToNode = (
     if (ordered.length === 0) return { paths: 0, bytes: 0 } satisfies CopyStats
     const total = yield* Ref.make(0)
     const executor = yield* CommandExecutor.CommandExecutor
-    const exported = Local.exportStream(local, ordered).pipe(Stream.provideService(CommandExecutor.CommandExecutor, executor))
+    const exported = Local.exportStream(local, ordered).pipe(
+      Stream.provideService(CommandExecutor.CommandExecutor, executor)
+    )
     yield* Remote.importStream(conn, remote, counted(exported, total, options.onBytes))
     return { paths: ordered.length, bytes: yield* Ref.get(total) } satisfies CopyStats
   })
@@ -58,7 +64,7 @@ export const copyOutputsFromNode = (
   deriver: string,
   onBytes: OnBytes
 ) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const missing = yield* Local.invalidPaths(local, outputs)
     if (missing.length === 0) return { paths: 0, bytes: 0 } satisfies CopyStats
     const total = yield* Ref.make(0)
@@ -66,14 +72,19 @@ export const copyOutputsFromNode = (
     for (const path of missing) {
       const refs = yield* Remote.references(conn, remote, path)
       yield* Effect.scoped(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const proc = yield* Remote.dump(conn, remote, path)
           // A broken channel truncates the NAR: --restore then fails and says so.
           const nar = Stream.catchAll(proc.stdout, () => Stream.empty)
           yield* Local.restore(local, path, counted(nar, total, onBytes))
           const exit = yield* proc.exit
           if (exit.exitCode !== 0) {
-            return yield* new StoreCommandError({ where: conn.host, command: "nix-store --dump", exitCode: exit.exitCode, stderr: path })
+            return yield* new StoreCommandError({
+              where: conn.host,
+              command: "nix-store --dump",
+              exitCode: exit.exitCode,
+              stderr: path
+            })
           }
         })
       ).pipe(Effect.onError(() => Local.discardPartial(local, path)))
@@ -82,7 +93,12 @@ export const copyOutputsFromNode = (
     yield* Local.registerValidity(local, entries)
     const still = yield* Local.invalidPaths(local, missing)
     if (still.length > 0) {
-      return yield* new StoreCommandError({ where: "this machine", command: "nix-store --register-validity", exitCode: 1, stderr: `still invalid: ${still.join(" ")}` })
+      return yield* new StoreCommandError({
+        where: "this machine",
+        command: "nix-store --register-validity",
+        exitCode: 1,
+        stderr: `still invalid: ${still.join(" ")}`
+      })
     }
     return { paths: missing.length, bytes: yield* Ref.get(total) } satisfies CopyStats
   })

@@ -51,7 +51,7 @@ class Scanner {
     let from = open + 1
     let out = ""
     for (;;) {
-      const quote = text.indexOf('"', from)
+      const quote = text.indexOf("\"", from)
       if (quote < 0) this.fail("the closing '\"' of the string starting here", open)
       if (this.backslash !== -1 && this.backslash < from) this.backslash = text.indexOf("\\", from)
       const escape = this.backslash
@@ -85,7 +85,9 @@ class Scanner {
 }
 
 const describeFound = (text: string, at: number): string =>
-  at >= text.length ? "the end of the file" : JSON.stringify(text.slice(at, at + 24) + (text.length > at + 24 ? "…" : ""))
+  at >= text.length
+    ? "the end of the file"
+    : JSON.stringify(text.slice(at, at + 24) + (text.length > at + 24 ? "…" : ""))
 
 const output = (s: Scanner): DerivationOutput => {
   s.literal("(")
@@ -154,7 +156,8 @@ export const parseDerivation = (drvPath: string, text: string): Either.Either<De
     return Either.left(
       new DerivationError({
         drvPath,
-        reason: "it is a dynamic derivation (DrvWithVersion, Nix's experimental dynamic-derivations feature), which nsh does not support"
+        reason:
+          "it is a dynamic derivation (DrvWithVersion, Nix's experimental dynamic-derivations feature), which nsh does not support"
       })
     )
   }
@@ -163,10 +166,9 @@ export const parseDerivation = (drvPath: string, text: string): Either.Either<De
       (m) =>
         new DerivationError({
           drvPath,
-          reason:
-            m.at === 0 && !text.startsWith("Derive(")
-              ? "it is not a derivation (a .drv file starts with 'Derive(')"
-              : `malformed derivation at offset ${m.at}: expected ${m.expected}, found ${describeFound(text, m.at)}`
+          reason: m.at === 0 && !text.startsWith("Derive(")
+            ? "it is not a derivation (a .drv file starts with 'Derive(')"
+            : `malformed derivation at offset ${m.at}: expected ${m.expected}, found ${describeFound(text, m.at)}`
         })
     ),
     Either.flatMap((body): Either.Either<Derivation, DerivationError> => {
@@ -175,7 +177,10 @@ export const parseDerivation = (drvPath: string, text: string): Either.Either<De
       return decodeJsonObject(json).pipe(
         Either.mapBoth({
           onLeft: (problem) =>
-            new DerivationError({ drvPath, reason: `its structured attributes (__json) are not a JSON object: ${problem}` }),
+            new DerivationError({
+              drvPath,
+              reason: `its structured attributes (__json) are not a JSON object: ${problem}`
+            }),
           onRight: (structuredAttrs) => ({ drvPath, ...body, structuredAttrs })
         })
       )

@@ -17,7 +17,7 @@ const run = (target: StoreTarget, args: ReadonlyArray<string>, stdin?: Stream.St
   const base = Command.make(argv[0]!, ...argv.slice(1))
   const command = stdin === undefined ? base : Command.stdin(base, stdin)
   return Effect.scoped(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const proc = yield* Command.start(command)
       const [stdout, stderr, exitCode] = yield* Effect.all(
         [collect(proc.stdout), collect(proc.stderr), proc.exitCode],
@@ -29,8 +29,10 @@ const run = (target: StoreTarget, args: ReadonlyArray<string>, stdin?: Stream.St
       return stdout
     })
   ).pipe(
-    Effect.catchTag("SystemError", "BadArgument", (e) =>
-      new StoreCommandError({ where, command: label, exitCode: -1, stderr: e.message })
+    Effect.catchTag(
+      "SystemError",
+      "BadArgument",
+      (e) => new StoreCommandError({ where, command: label, exitCode: -1, stderr: e.message })
     )
   )
 }
@@ -57,7 +59,9 @@ export const exportStream = (
 ): Stream.Stream<Uint8Array, StoreCommandError, CommandExecutor.CommandExecutor> => {
   const argv = nixStoreArgv(target, ["--export", ...paths])
   return Command.stream(Command.make(argv[0]!, ...argv.slice(1))).pipe(
-    Stream.mapError((e) => new StoreCommandError({ where, command: "nix-store --export", exitCode: -1, stderr: e.message }))
+    Stream.mapError((e) =>
+      new StoreCommandError({ where, command: "nix-store --export", exitCode: -1, stderr: e.message })
+    )
   )
 }
 

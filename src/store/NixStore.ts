@@ -5,8 +5,8 @@
  * remote-nix-bin-dir and store-dir from nsh.conf.
  */
 import { Context, type Effect } from "effect"
-import type { SshConnection } from "../ssh/SshSession.js"
 import type { SshError } from "../ssh/SshErrors.js"
+import type { SshConnection } from "../ssh/SshSession.js"
 import type { Derivation } from "./Derivation.js"
 import type { StoreError } from "./StoreErrors.js"
 

@@ -18,33 +18,39 @@ import { DerivationError } from "./StoreErrors.js"
 const readDerivationWith = (fs: FileSystem.FileSystem) => (drvPath: string) =>
   drvPath.endsWith(".drv")
     ? fs.readFileString(drvPath).pipe(
-        Effect.mapError(
-          (e) =>
-            new DerivationError({
-              drvPath,
-              reason:
-                e._tag === "SystemError" && e.reason === "NotFound"
-                  ? "no such file (instantiate it first, e.g. with nix-instantiate)"
-                  : `the file cannot be read (${describeFsError(e)})`
-            })
-        ),
-        Effect.flatMap((text) => parseDerivation(drvPath, text))
-      )
+      Effect.mapError(
+        (e) =>
+          new DerivationError({
+            drvPath,
+            reason: e._tag === "SystemError" && e.reason === "NotFound"
+              ? "no such file (instantiate it first, e.g. with nix-instantiate)"
+              : `the file cannot be read (${describeFsError(e)})`
+          })
+      ),
+      Effect.flatMap((text) => parseDerivation(drvPath, text))
+    )
     : Effect.fail(new DerivationError({ drvPath, reason: "it is not a derivation (the path must end in .drv)" }))
 
 /** The parent's store, as every local nix-store call opens it. */
 const localTarget = (store: string): StoreTarget => ({ store, binDir: "" })
 
 /** NixStore through nix-store on this machine and on the nodes, with nsh.conf's remote store settings. */
-export const NixStoreLive: Layer.Layer<NixStore, never, Config | FileSystem.FileSystem | CommandExecutor.CommandExecutor> = Layer.effect(
+export const NixStoreLive: Layer.Layer<
   NixStore,
-  Effect.gen(function* () {
+  never,
+  Config | FileSystem.FileSystem | CommandExecutor.CommandExecutor
+> = Layer.effect(
+  NixStore,
+  Effect.gen(function*() {
     const { settings } = yield* Config
     const fs = yield* FileSystem.FileSystem
     const executor = yield* CommandExecutor.CommandExecutor
     const remote: StoreTarget = { store: settings.remoteStore, binDir: settings.remoteNixBinDir }
     const local = <A, E>(effect: Effect.Effect<A, E, FileSystem.FileSystem | CommandExecutor.CommandExecutor>) =>
-      effect.pipe(Effect.provideService(FileSystem.FileSystem, fs), Effect.provideService(CommandExecutor.CommandExecutor, executor))
+      effect.pipe(
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.provideService(CommandExecutor.CommandExecutor, executor)
+      )
     return NixStore.of({
       readDerivation: readDerivationWith(fs),
       copyToNode: (conn, paths, { localStore, ...options }) =>

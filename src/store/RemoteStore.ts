@@ -11,20 +11,25 @@ const decoder = new TextDecoder()
 const lines = (text: string) => text.split("\n").filter((l) => l.length > 0)
 
 /** Runs a nix-store call on the node; a non-zero exit is a StoreCommandError naming the node. */
-const run = (conn: SshConnection, target: StoreTarget, args: ReadonlyArray<string>, stdin?: Stream.Stream<Uint8Array, unknown>) => {
+const run = (
+  conn: SshConnection,
+  target: StoreTarget,
+  args: ReadonlyArray<string>,
+  stdin?: Stream.Stream<Uint8Array, unknown>
+) => {
   const command = nixStoreCommand(target, args)
   return conn.exec(command, stdin).pipe(
     Effect.flatMap((result) =>
       result.exitCode === 0
         ? Effect.succeed(decoder.decode(result.stdout))
         : Effect.fail(
-            new StoreCommandError({
-              where: conn.host,
-              command: `nix-store ${args[0] ?? ""}`,
-              exitCode: result.exitCode,
-              stderr: hintFor(result.exitCode, decoder.decode(result.stderr), target)
-            })
-          )
+          new StoreCommandError({
+            where: conn.host,
+            command: `nix-store ${args[0] ?? ""}`,
+            exitCode: result.exitCode,
+            stderr: hintFor(result.exitCode, decoder.decode(result.stderr), target)
+          })
+        )
     )
   )
 }
@@ -32,7 +37,9 @@ const run = (conn: SshConnection, target: StoreTarget, args: ReadonlyArray<strin
 /** Turns "command not found" into the setting a user should look at. */
 const hintFor = (exitCode: number, stderr: string, target: StoreTarget) =>
   exitCode === 127
-    ? `${stderr.trim()} (nix-store is not on the node's PATH${target.binDir === "" ? "" : ` nor in ${target.binDir}`}: set remote-nix-bin-dir in nsh.conf)`
+    ? `${stderr.trim()} (nix-store is not on the node's PATH${
+      target.binDir === "" ? "" : ` nor in ${target.binDir}`
+    }: set remote-nix-bin-dir in nsh.conf)`
     : stderr
 
 /** The subset of `paths` the node's store lacks. */

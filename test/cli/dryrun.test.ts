@@ -38,17 +38,20 @@ const withDrv = (env: Record<string, string>, overrides: Partial<Settings> = {})
 
 /** Runs `dryRun`, returning what it printed. */
 const printed = (json: boolean) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const lines = yield* Ref.make<ReadonlyArray<string>>([])
     const real = yield* Effect.console
-    const recording: Console.Console = { ...real, log: (...args) => Ref.update(lines, (all) => [...all, args.join(" ")]) }
+    const recording: Console.Console = {
+      ...real,
+      log: (...args) => Ref.update(lines, (all) => [...all, args.join(" ")])
+    }
     yield* dryRun(drvPath, { json }).pipe(Effect.withConsole(recording))
     return (yield* Ref.get(lines)).join("\n")
   })
 
 describe("dryRunReport", () => {
   it.effect("accepts a derivation the cluster can build and shows the exact request", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const report = yield* dryRunReport(drvPath)
       assert.deepStrictEqual(report.decision, { accept: true })
       assert.strictEqual(report.apiVersion, "v0.0.38")
@@ -75,23 +78,29 @@ describe("dryRunReport", () => {
           { slurmExtraSubmissionParams: { partition: "conf" } }
         )
       )
-    )
-  )
+    ))
 
   it.effect("declines with the routing reason", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const report = yield* dryRunReport(drvPath)
       assert.isFalse(report.decision.accept)
       assert.include(report.decision.accept ? "" : report.decision.reason, "'kvm'")
-    }).pipe(Effect.provide(withDrv({ requiredSystemFeatures: "kvm nsh" })))
-  )
+    }).pipe(Effect.provide(withDrv({ requiredSystemFeatures: "kvm nsh" }))))
 
   it.effect("shows each setting's source and the token only as where it came from", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const report = yield* dryRunReport(drvPath)
       const byKey = new Map(report.settings.map((s) => [s.key, s]))
-      assert.deepStrictEqual(byKey.get("slurm-api-host"), { key: "slurm-api-host", value: "localhost", source: "/etc/nix/nsh.conf:3" })
-      assert.deepStrictEqual(byKey.get("system-features"), { key: "system-features", value: ["nsh"], source: "default" })
+      assert.deepStrictEqual(byKey.get("slurm-api-host"), {
+        key: "slurm-api-host",
+        value: "localhost",
+        source: "/etc/nix/nsh.conf:3"
+      })
+      assert.deepStrictEqual(byKey.get("system-features"), {
+        key: "system-features",
+        value: ["nsh"],
+        source: "default"
+      })
       assert.deepStrictEqual(byKey.get("slurm-jwt-token"), {
         key: "slurm-jwt-token",
         value: "<redacted: from env SLURM_JWT>",
@@ -102,11 +111,10 @@ describe("dryRunReport", () => {
       assert.include(text, "<redacted: from env SLURM_JWT>")
       assert.include(text, "Decision: accept")
       assert.include(text, "POST http://localhost:6820/slurm/v0.0.38/job/submit")
-    }).pipe(Effect.provide(withDrv({})))
-  )
+    }).pipe(Effect.provide(withDrv({}))))
 
   it.effect("prints text or one JSON document, never the token or a real nonce", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const text = yield* printed(false)
       const json = yield* printed(true)
       for (const out of [text, json]) {
@@ -117,17 +125,17 @@ describe("dryRunReport", () => {
       const document = JSON.parse(json) as { drvPath: string; request: { job: { comment: string } } }
       assert.strictEqual(document.drvPath, drvPath)
       assert.include(document.request.job.comment, drvPath)
-    }).pipe(Effect.provide(withDrv({})))
-  )
+    }).pipe(Effect.provide(withDrv({}))))
 
   it.effect("fails with exit code 2 for a missing derivation and 1 for a bad extraSlurmParams", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const missing = yield* Effect.flip(dryRunReport("/nix/store/missing.drv"))
       assert.strictEqual(missing._tag, "DerivationError")
       assert.strictEqual(dryRunExitCode(missing), 2)
-      const bad = yield* Effect.flip(dryRunReport(drvPath).pipe(Effect.provide(withDrv({ extraSlurmParams: "--partition=x" }))))
+      const bad = yield* Effect.flip(
+        dryRunReport(drvPath).pipe(Effect.provide(withDrv({ extraSlurmParams: "--partition=x" })))
+      )
       assert.strictEqual(bad._tag, "ExtraSlurmParamsError")
       assert.strictEqual(dryRunExitCode(bad), 1)
-    }).pipe(Effect.provide(withDrv({})))
-  )
+    }).pipe(Effect.provide(withDrv({}))))
 })

@@ -28,7 +28,9 @@ describe("parseNshConfText", () => {
   })
 
   it("drops comments anywhere on a line and blank lines, keeping line numbers", () => {
-    const directives = parseOk("# header\n\n   \nsystem = x86_64-linux # trailing\n  # indented comment\nmax-jobs = 3#glued\n")
+    const directives = parseOk(
+      "# header\n\n   \nsystem = x86_64-linux # trailing\n  # indented comment\nmax-jobs = 3#glued\n"
+    )
     assert.deepStrictEqual(directives, [
       { _tag: "Set", key: "system", value: "x86_64-linux", line: 4 },
       { _tag: "Set", key: "max-jobs", value: "3", line: 6 }
@@ -156,7 +158,9 @@ layer(NodeFileSystem.layer)("readNshConfFiles", (it) => {
         { path: path.join(dir, "ok.conf") }
       ])
       assert.deepStrictEqual(parsed.files, [path.join(dir, "ok.conf")])
-      assert.deepStrictEqual(parsed.warnings, [`cannot read '${path.join(dir, "dir.conf")}' (not a regular file); skipping it`])
+      assert.deepStrictEqual(parsed.warnings, [
+        `cannot read '${path.join(dir, "dir.conf")}' (not a regular file); skipping it`
+      ])
     }))
 
   it.scoped("an included file that exists but cannot be read is skipped with a warning", () =>
@@ -177,7 +181,10 @@ layer(NodeFileSystem.layer)("readNshConfFiles", (it) => {
       const e = yield* Effect.flip(readNshConfFiles([{ path: file, requiredBy: "NSH_CONF" }]))
       assert.strictEqual(e.file, file)
       assert.strictEqual(e.line, 0)
-      assert.strictEqual(e.message, `${file}: cannot read this file, which NSH_CONF names (no such file); fix or unset NSH_CONF`)
+      assert.strictEqual(
+        e.message,
+        `${file}: cannot read this file, which NSH_CONF names (no such file); fix or unset NSH_CONF`
+      )
     }))
 
   it.scoped("a syntax error in an included file names that file and line", () =>

@@ -51,7 +51,9 @@ describe("decodeSettings", () => {
 
   it.effect("accepts Nix's other boolean spellings", () =>
     Effect.gen(function*() {
-      for (const [text, value] of [["yes", true], ["1", true], ["no", false], ["0", false], ["false", false]] as const) {
+      for (
+        const [text, value] of [["yes", true], ["1", true], ["no", false], ["0", false], ["false", false]] as const
+      ) {
         const { settings } = yield* decode(["collect-garbage", text])
         assert.strictEqual(settings.collectGarbage, value, text)
       }
@@ -96,7 +98,10 @@ describe("decodeSettings", () => {
   it.effect("a bad integer names file, line, setting and the range", () =>
     Effect.gen(function*() {
       const e = yield* failure(["system", "x"], ["slurm-api-port", "http"])
-      assert.strictEqual(e.message, "/etc/nix/nsh.conf:2: slurm-api-port: expected an integer between 1 and 65535, got 'http'")
+      assert.strictEqual(
+        e.message,
+        "/etc/nix/nsh.conf:2: slurm-api-port: expected an integer between 1 and 65535, got 'http'"
+      )
       assert.strictEqual(e.key, "slurm-api-port")
     }))
 
@@ -125,12 +130,20 @@ describe("decodeSettings", () => {
       const e = yield* failure(["slurm-extra-submission-params", "{partition: debug}"])
       assert.strictEqual(e.line, 1)
       assert.strictEqual(e.key, "slurm-extra-submission-params")
-      assert.match(e.message, /^\/etc\/nix\/nsh\.conf:1: slurm-extra-submission-params: expected a JSON object .* got invalid JSON \(.+\)$/)
+      assert.match(
+        e.message,
+        /^\/etc\/nix\/nsh\.conf:1: slurm-extra-submission-params: expected a JSON object .* got invalid JSON \(.+\)$/
+      )
     }))
 
   it.effect("JSON that is not an object is an error", () =>
     Effect.gen(function*() {
-      for (const [json, kind] of [["[1, 2]", "a JSON array"], ["null", "null"], ["\"x\"", "a JSON string"], ["3", "a JSON number"]]) {
+      for (
+        const [json, kind] of [["[1, 2]", "a JSON array"], ["null", "null"], ["\"x\"", "a JSON string"], [
+          "3",
+          "a JSON number"
+        ]]
+      ) {
         const e = yield* failure(["slurm-extra-submission-params", json])
         assert.isTrue(e.message.endsWith(`got ${kind}`), e.message)
       }

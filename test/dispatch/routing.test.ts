@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { NshConfError } from "../../src/config/ConfigErrors.js"
 import { defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
+import { NixLog } from "../../src/dispatch/NixLog.js"
 import { route, type RoutingSettings } from "../../src/dispatch/Routing.js"
 import { type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { TryHandlerLive, TryHandlerWithoutConfig } from "../../src/dispatch/TryHandlerLive.js"
 import { loadClusterHandler } from "../../src/layers/Hook.js"
-import { NshConfError } from "../../src/config/ConfigErrors.js"
-import { NixLog } from "../../src/dispatch/NixLog.js"
 import { TestConfig } from "../support/settings.js"
 
 const request = (neededSystem: string, requiredFeatures: ReadonlyArray<string>): BuildRequest => ({
@@ -16,7 +16,10 @@ const request = (neededSystem: string, requiredFeatures: ReadonlyArray<string>):
   requiredFeatures
 })
 
-const cluster = (systemFeatures: ReadonlyArray<string>, mandatorySystemFeatures: ReadonlyArray<string> = []): RoutingSettings => ({
+const cluster = (
+  systemFeatures: ReadonlyArray<string>,
+  mandatorySystemFeatures: ReadonlyArray<string> = []
+): RoutingSettings => ({
   system: "x86_64-linux",
   systemFeatures,
   mandatorySystemFeatures
@@ -26,7 +29,12 @@ describe("route", () => {
   const table: ReadonlyArray<readonly [string, BuildRequest, RoutingSettings, string | undefined]> = [
     ["no features needed", request("x86_64-linux", []), cluster(["nsh"]), undefined],
     ["required feature offered", request("x86_64-linux", ["nsh"]), cluster(["nsh", "big-parallel"]), undefined],
-    ["all required features offered", request("x86_64-linux", ["nsh", "big-parallel"]), cluster(["big-parallel", "nsh"]), undefined],
+    [
+      "all required features offered",
+      request("x86_64-linux", ["nsh", "big-parallel"]),
+      cluster(["big-parallel", "nsh"]),
+      undefined
+    ],
     ["mandatory feature required", request("x86_64-linux", ["nsh"]), cluster(["nsh"], ["nsh"]), undefined],
     [
       "other system",
@@ -71,11 +79,14 @@ describe("route", () => {
 
 /** A NixLog double recording "level text". */
 const recordingLog = (lines: Array<string>) =>
-  Layer.succeed(NixLog, NixLog.of({
-    log: (level, text) => Effect.sync(() => void lines.push(`${level} ${text}`)),
-    activity: () => Effect.die("unused"),
-    buildLog: () => Effect.void
-  }))
+  Layer.succeed(
+    NixLog,
+    NixLog.of({
+      log: (level, text) => Effect.sync(() => void lines.push(`${level} ${text}`)),
+      activity: () => Effect.die("unused"),
+      buildLog: () => Effect.void
+    })
+  )
 
 describe("TryHandlerLive (interim)", () => {
   it.effect("declines a mismatching derivation and says why at talkative level", () => {
@@ -88,9 +99,15 @@ describe("TryHandlerLive (interim)", () => {
         reason: "derivation needs system 'aarch64-linux', nsh.conf system is 'x86_64-linux'"
       })
       assert.deepStrictEqual(lines, [
-        `4 nsh: not building '${request("", []).drvPath}' on the cluster: derivation needs system 'aarch64-linux', nsh.conf system is 'x86_64-linux'`
+        `4 nsh: not building '${
+          request("", []).drvPath
+        }' on the cluster: derivation needs system 'aarch64-linux', nsh.conf system is 'x86_64-linux'`
       ])
-    }).pipe(Effect.provide(TryHandlerLive(loadClusterHandler).pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))))
+    }).pipe(
+      Effect.provide(
+        TryHandlerLive(loadClusterHandler).pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))
+      )
+    )
   })
 
   it.effect("hands what routing accepts to the Slurm handler, which declines a .drv it cannot read", () => {
@@ -102,12 +119,21 @@ describe("TryHandlerLive (interim)", () => {
       assert.match(answer._tag === "Decline" ? answer.reason : "", /^cannot read derivation .*-x\.drv: no such file/)
       assert.strictEqual(lines.length, 1)
       assert.match(lines[0]!, /^0 nsh: not building .* on the cluster: cannot read derivation/)
-    }).pipe(Effect.provide(TryHandlerLive(loadClusterHandler).pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))))
+    }).pipe(
+      Effect.provide(
+        TryHandlerLive(loadClusterHandler).pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))
+      )
+    )
   })
 
   it.effect("with an invalid nsh.conf: declines permanently and logs the error once", () => {
     const lines: Array<string> = []
-    const error = new NshConfError({ file: "/etc/nix/nsh.conf", line: 3, key: "slurm-api-port", reason: "expected an integer" })
+    const error = new NshConfError({
+      file: "/etc/nix/nsh.conf",
+      line: 3,
+      key: "slurm-api-port",
+      reason: "expected an integer"
+    })
     return Effect.gen(function*() {
       const handler = yield* TryHandler
       const first = yield* handler.answer(request("x86_64-linux", []), defaultBuildOptions)

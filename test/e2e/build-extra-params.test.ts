@@ -17,7 +17,7 @@ import {
 
 describe("nsh submitting a derivation with extraSlurmParams", () => {
   it.scopedLive("submits a job with time_limit 7 and cpus_per_task 2", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* buildEnv("extra-params")
       const build = yield* nshBuild(env, "extraParams", [], 120_000)
       assert.strictEqual(build.code, 0, build.stderr)

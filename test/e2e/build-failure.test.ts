@@ -4,7 +4,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { run } from "./support/cluster.js"
 import {
   assertCleanedUp,
   buildEnv,
@@ -15,10 +14,11 @@ import {
   submittedJobs,
   validOnNode1
 } from "./support/build.js"
+import { run } from "./support/cluster.js"
 
 describe("nsh building a derivation whose builder fails", () => {
   it.scopedLive("fails with exit code 100 and shows the tail of the build log", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* buildEnv("failure")
       // -Q: Nix then prints the log's last 10 lines with the error, which needs the log on fd 4.
       const build = yield* nshBuild(env, "failing", ["-Q"], 120_000)

@@ -4,11 +4,19 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { assertBuiltOnNode1, assertCleanedUp, buildEnv, nshBuild, outputsOf, plannedDerivations, submittedJobs } from "./support/build.js"
+import {
+  assertBuiltOnNode1,
+  assertCleanedUp,
+  buildEnv,
+  nshBuild,
+  outputsOf,
+  plannedDerivations,
+  submittedJobs
+} from "./support/build.js"
 
 describe("nsh building a single derivation", () => {
   it.scopedLive("builds it in a Slurm job on node1 and copies the output back", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const env = yield* buildEnv("single")
       const build = yield* nshBuild(env, "single", [], 120_000)
       assert.strictEqual(build.code, 0, build.stderr)

@@ -3,11 +3,11 @@
  * test/fixtures/store/e2e-drvs.nix (no nixpkgs, nothing built), read through NixStoreLive, and
  * compared field by field with `nix show-derivation`.
  */
-import { fileURLToPath } from "node:url"
 import { Command } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { fileURLToPath } from "node:url"
 import type { Derivation } from "../../src/store/Derivation.js"
 import { NixStore } from "../../src/store/NixStore.js"
 import { NixStoreLive } from "../../src/store/NixStoreLive.js"
@@ -51,7 +51,7 @@ const asShown = (drv: Derivation) => ({
 })
 
 const parsed = (attr: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const drvPath = yield* instantiate(attr)
     const store = yield* NixStore
     return { drv: yield* store.readDerivation(drvPath), nix: yield* shown(drvPath) }
@@ -64,15 +64,14 @@ const weird = "quote\" backslash\\ newline\n tab\t cr\r dollar$ ${x} unicode é 
 describe("parseDerivation on derivations from nix-instantiate", () => {
   for (const attr of ["plain", "odd", "structured", "fixed", "fixedRecursive", "floating"]) {
     it.effect(`${attr}: equals nix show-derivation`, () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { drv, nix } = yield* parsed(attr)
         assert.deepStrictEqual(asShown(drv), nix)
-      }).pipe(Effect.provide(TestLayer))
-    )
+      }).pipe(Effect.provide(TestLayer)))
   }
 
   it.effect("odd: keeps odd characters in args and env values, and its inputs", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { drv } = yield* parsed("odd")
       assert.strictEqual(drv.env["weird"], weird)
       assert.strictEqual(drv.args[4], weird)
@@ -81,26 +80,23 @@ describe("parseDerivation on derivations from nix-instantiate", () => {
       assert.deepStrictEqual(drv.inputDrvs[0]?.outputs, ["dev", "out"])
       assert.lengthOf(drv.inputSrcs, 1)
       assert.isUndefined(drv.structuredAttrs)
-    }).pipe(Effect.provide(TestLayer))
-  )
+    }).pipe(Effect.provide(TestLayer)))
 
   it.effect("structured: decodes __json with its lists, numbers, booleans, null and nested sets", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { drv } = yield* parsed("structured")
       const attrs = drv.structuredAttrs
       assert.isDefined(attrs)
       assert.strictEqual(attrs?.["weird"], weird)
-      assert.deepStrictEqual(attrs?.["nested"], { a: [1, 2.5, true, null, "s"], b: { c: '"\\\n' } })
+      assert.deepStrictEqual(attrs?.["nested"], { a: [1, 2.5, true, null, "s"], b: { c: "\"\\\n" } })
       assert.deepStrictEqual(attrs?.["extraSlurmParams"], { cpus_per_task: 4 })
       assert.deepStrictEqual(attrs?.["outputs"], ["out", "doc"])
       assert.deepStrictEqual(Object.keys(drv.env).sort(), ["__json", "doc", "out"])
-    }).pipe(Effect.provide(TestLayer))
-  )
+    }).pipe(Effect.provide(TestLayer)))
 
   it.effect("floating: an output without a path", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { drv } = yield* parsed("floating")
       assert.deepStrictEqual(drv.outputs, [{ name: "out", path: "", hashAlgo: "r:sha256", hash: "" }])
-    }).pipe(Effect.provide(TestLayer))
-  )
+    }).pipe(Effect.provide(TestLayer)))
 })

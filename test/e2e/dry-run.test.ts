@@ -2,11 +2,11 @@
  * `nsh --dry-run` as a user runs it: the bundled bin/nsh, an nsh.conf named by NSH_CONF, and a
  * derivation instantiated by this machine's Nix (test/fixtures/store/e2e-drvs.nix).
  */
-import { fileURLToPath } from "node:url"
 import { Command, FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
+import { fileURLToPath } from "node:url"
 import { JobPath } from "../../src/job/Submission.js"
 
 const repo = fileURLToPath(new URL("../..", import.meta.url))
@@ -18,8 +18,12 @@ const text = (s: Stream.Stream<Uint8Array, unknown>) => Stream.mkString(Stream.d
 /** Runs a command in the repo to completion, whatever its exit code. */
 const run = (cmd: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.scoped(
-    Effect.gen(function* () {
-      const proc = yield* Command.make(cmd, ...args).pipe(Command.workingDirectory(repo), Command.env(env), Command.start)
+    Effect.gen(function*() {
+      const proc = yield* Command.make(cmd, ...args).pipe(
+        Command.workingDirectory(repo),
+        Command.env(env),
+        Command.start
+      )
       const [stdout, stderr, exitCode] = yield* Effect.all([text(proc.stdout), text(proc.stderr), proc.exitCode], {
         concurrency: 3
       })
@@ -44,7 +48,7 @@ interface Report {
 
 describe("nsh --dry-run", () => {
   it.scoped("prints the merged job as JSON, touching nothing and never showing the token", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-dry-run-" })
       const stateDir = `${dir}/state`
@@ -101,11 +105,10 @@ describe("nsh --dry-run", () => {
       assert.strictEqual(textRun.exitCode, 0, textRun.stderr)
       assert.include(textRun.stdout, "Decision: accept")
       for (const out of [textRun.stdout, textRun.stderr]) assert.notInclude(out, "nsh-dry-run-e2e-secret")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scoped("exits 2 with a clear message for a missing path or a file that is not a derivation", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-dry-run-" })
       yield* fs.writeFileString(`${dir}/nsh.conf`, "")
@@ -118,6 +121,5 @@ describe("nsh --dry-run", () => {
       const notDrv = yield* run("./bin/nsh", ["--dry-run", `${dir}/fake.drv`], env)
       assert.strictEqual(notDrv.exitCode, 2)
       assert.include(notDrv.stderr, "it is not a derivation")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

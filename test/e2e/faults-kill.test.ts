@@ -6,11 +6,11 @@
  * has left squeue, its files and journal entry are gone, and so are the hook and its watchdog.
  * Prints the time from the signal to the job leaving squeue.
  */
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { Effect, type Scope } from "effect"
 import { appendFile } from "node:fs/promises"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, type Scope } from "effect"
 import { type BuildEnv, buildEnv, type LiveBuild } from "./support/build.js"
 import { run } from "./support/cluster.js"
 import {
@@ -50,7 +50,7 @@ const phases: Record<string, Phase> = {
     attr: "quick",
     setup: () => Effect.as(fillNode1, []),
     reach: (_, jobId) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         // Seen pending twice, a second apart: slurmctld had its chance to start it.
         assert.strictEqual(yield* queueState(jobId), "PENDING")
         yield* Effect.sleep("1 second")
@@ -71,7 +71,8 @@ const phases: Record<string, Phase> = {
         return ["--argstr", "bigSrc", file]
       }),
     // The bytes flow for a moment before the signal.
-    reach: (build) => Effect.zipRight(waitLine(build, /^copying inputs to node1\.\.\.$/, 120_000), Effect.sleep("1 second")),
+    reach: (build) =>
+      Effect.zipRight(waitLine(build, /^copying inputs to node1\.\.\.$/, 120_000), Effect.sleep("1 second")),
     over: /^nsh: copied \d+ paths/,
     onNode: true
   },
@@ -85,18 +86,27 @@ const phases: Record<string, Phase> = {
   "copying outputs": {
     attr: "bigOutput",
     setup: noSetup,
-    reach: (build) => Effect.zipRight(waitLine(build, /^copying outputs from node1\.\.\.$/, 120_000), Effect.sleep("1 second")),
+    reach: (build) =>
+      Effect.zipRight(waitLine(build, /^copying outputs from node1\.\.\.$/, 120_000), Effect.sleep("1 second")),
     over: /^nsh: copied \d+ outputs/,
     // The job has ended: the outputs come from node1's store.
     onNode: false
   }
 }
 
-type Strike = "SIGKILL to the hook's group" | "SIGINT to nix-build" | "SIGTERM to the hook's group, SIGKILL 500 ms later" | "SIGHUP to the hook's group"
+type Strike =
+  | "SIGKILL to the hook's group"
+  | "SIGINT to nix-build"
+  | "SIGTERM to the hook's group, SIGKILL 500 ms later"
+  | "SIGHUP to the hook's group"
 
 const matrix: ReadonlyArray<readonly [string, Strike]> = [
   ...Object.keys(phases).flatMap((phase) =>
-    (["SIGKILL to the hook's group", "SIGINT to nix-build", "SIGTERM to the hook's group, SIGKILL 500 ms later"] as const).map(
+    ([
+      "SIGKILL to the hook's group",
+      "SIGINT to nix-build",
+      "SIGTERM to the hook's group, SIGKILL 500 ms later"
+    ] as const).map(
       (strike) => [phase, strike] as const
     )
   ),
@@ -113,7 +123,7 @@ describe("nsh killed mid-build leaves nothing behind", () => {
   for (const [name, strike] of matrix) {
     const phase = phases[name]!
     it.scopedLive(`${name}: ${strike}`, () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const env = yield* buildEnv(`kill-${name.replace(/ /g, "-")}`)
         const args = yield* phase.setup(env)
         const build = yield* startBuild(env, phase.attr, args)
@@ -149,7 +159,9 @@ describe("nsh killed mid-build leaves nothing behind", () => {
           `  ${name.padEnd(16)} ${strike.padEnd(52)} job ${job.jobId} gone after ${(goneMs / 1000).toFixed(2)} s; ` +
           `nix-build exit ${ended.code ?? ended.signal} after ${(endedMs / 1000).toFixed(2)} s; ` +
           `all clean after ${((cleanAt - struckAt) / 1000).toFixed(1)} s` +
-          (strike.startsWith("SIGTERM") ? (followedBySigkill ? "; SIGKILL was needed" : "; the hook exited within 500 ms") : "")
+          (strike.startsWith("SIGTERM")
+            ? (followedBySigkill ? "; SIGKILL was needed" : "; the hook exited within 500 ms")
+            : "")
         measured.push(line)
         console.info(`[faults-kill]${line}`)
       }), 240_000)

@@ -4,14 +4,14 @@
  * (builders return their arguments). What needs real nixpkgs (building the package, running
  * the unit tests in the sandbox, evaluating the module inside NixOS) is not covered here.
  */
-import { createHash, randomBytes } from "node:crypto"
-import * as http from "node:http"
-import type { AddressInfo } from "node:net"
-import { fileURLToPath } from "node:url"
 import { Command, FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
+import { createHash, randomBytes } from "node:crypto"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { fileURLToPath } from "node:url"
 
 const repo = fileURLToPath(new URL("../..", import.meta.url))
 const fixtures = `${repo}test/fixtures/flake`
@@ -45,8 +45,10 @@ const run = (cmd: string, args: ReadonlyArray<string>, env: Record<string, strin
 
 /** The strict JSON value of a Nix expression; a failed evaluation fails the test with Nix's message. */
 const evalJson = (expr: string) =>
-  Effect.flatMap(run("nix-instantiate", ["--eval", "--strict", "--json", "-E", expr]), (r) =>
-    r.exitCode === 0 ? Effect.succeed(JSON.parse(r.stdout) as unknown) : Effect.dieMessage(r.stderr))
+  Effect.flatMap(
+    run("nix-instantiate", ["--eval", "--strict", "--json", "-E", expr]),
+    (r) => r.exitCode === 0 ? Effect.succeed(JSON.parse(r.stdout) as unknown) : Effect.dieMessage(r.stderr)
+  )
 
 const flake = `(import ${fixtures}/eval-flake.nix)`
 
@@ -127,7 +129,11 @@ describe("flake.nix and nix/ (offline, stub nixpkgs)", () => {
           assert.strictEqual(src.outputHash, module.integrity, path)
           assert.strictEqual(src.outputHashMode, "flat", path)
           assert.strictEqual(src.name, `${name.replace("@", "").replace("/", "-")}-${module.version}.tgz`, path)
-          assert.include(src.buildCommand, `npm pack --ignore-scripts --loglevel=warn ${name}@${module.version}\n`, path)
+          assert.include(
+            src.buildCommand,
+            `npm pack --ignore-scripts --loglevel=warn ${name}@${module.version}\n`,
+            path
+          )
           assert.include(src.impureEnvVars, "npm_config_registry")
           assert.deepStrictEqual(src.node, ["nodejs-22.99.0"])
         }
@@ -190,7 +196,8 @@ describe("flake.nix and nix/ (offline, stub nixpkgs)", () => {
 })
 
 describe("nix/render-conf.nix", () => {
-  const render = (attrs: string) => run("nix-instantiate", ["--eval", "--strict", "--json", "-E", `import ${repo}nix/render-conf.nix ${attrs}`])
+  const render = (attrs: string) =>
+    run("nix-instantiate", ["--eval", "--strict", "--json", "-E", `import ${repo}nix/render-conf.nix ${attrs}`])
 
   it.effect("writes nix.conf lines: sorted keys, lists space-joined, bools, JSON attrsets, null left out", () =>
     Effect.gen(function*() {
@@ -286,7 +293,10 @@ describe("nix/module.nix (services.nix-scheduler-hook)", () => {
         Effect.map(module(`{ enable = true; ${cfg} }`, failedAssertions), (messages) => messages as Array<string>)
       const inSettings = yield* failed(`settings.slurm-jwt-token = "eyJhbGciOi";`)
       assert.lengthOf(inSettings, 1)
-      assert.include(inSettings[0], "settings.slurm-jwt-token would put the Slurm JWT into the world-readable Nix store")
+      assert.include(
+        inSettings[0],
+        "settings.slurm-jwt-token would put the Slurm JWT into the world-readable Nix store"
+      )
       assert.include(inSettings[0], "tokenFile")
 
       const storeFile = yield* failed(`tokenFile = "/nix/store/0000-slurm-jwt";`)
@@ -351,31 +361,33 @@ describe("real Nix on the packaging", () => {
   /** A loopback npm registry serving one package whose tarball is `served`. */
   const registry = (name: string, integrity: string, served: Buffer) =>
     Effect.acquireRelease(
-      Effect.async<{ readonly url: string; readonly requests: Array<string>; readonly server: http.Server }>((resume) => {
-        const requests: Array<string> = []
-        const server = http.createServer((req, res) => {
-          requests.push(req.url ?? "")
-          const { port } = server.address() as AddressInfo
-          if (req.url === `/${name.replace("/", "%2f")}`) {
-            res.setHeader("content-type", "application/json")
-            const tarball = `http://127.0.0.1:${port}/${name}/-/tiny-1.0.0.tgz`
-            res.end(JSON.stringify({
-              name,
-              "dist-tags": { latest: "1.0.0" },
-              versions: { "1.0.0": { name, version: "1.0.0", dist: { tarball, integrity } } }
-            }))
-          } else if (req.url === `/${name}/-/tiny-1.0.0.tgz`) {
-            res.end(served)
-          } else {
-            res.statusCode = 404
-            res.end()
-          }
-        })
-        server.listen(0, "127.0.0.1", () => {
-          const { port } = server.address() as AddressInfo
-          resume(Effect.succeed({ url: `http://127.0.0.1:${port}/`, requests, server }))
-        })
-      }),
+      Effect.async<{ readonly url: string; readonly requests: Array<string>; readonly server: http.Server }>(
+        (resume) => {
+          const requests: Array<string> = []
+          const server = http.createServer((req, res) => {
+            requests.push(req.url ?? "")
+            const { port } = server.address() as AddressInfo
+            if (req.url === `/${name.replace("/", "%2f")}`) {
+              res.setHeader("content-type", "application/json")
+              const tarball = `http://127.0.0.1:${port}/${name}/-/tiny-1.0.0.tgz`
+              res.end(JSON.stringify({
+                name,
+                "dist-tags": { latest: "1.0.0" },
+                versions: { "1.0.0": { name, version: "1.0.0", dist: { tarball, integrity } } }
+              }))
+            } else if (req.url === `/${name}/-/tiny-1.0.0.tgz`) {
+              res.end(served)
+            } else {
+              res.statusCode = 404
+              res.end()
+            }
+          })
+          server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as AddressInfo
+            resume(Effect.succeed({ url: `http://127.0.0.1:${port}/`, requests, server }))
+          })
+        }
+      ),
       ({ server }) => Effect.sync(() => server.close())
     )
 

@@ -25,7 +25,10 @@ describe("nsh declining (system mismatch)", () => {
       assert.strictEqual(result.exitCode, 0, result.stderr)
       const out = result.stdout.trim()
       assert.match(out, /^\/nix\/store\/[a-z0-9]{32}-nsh-e2e-top$/)
-      assert.match(yield* fs.readFileString(out), new RegExp(`^top ${nonce} /nix/store/\\S+-nsh-e2e-dep-a /nix/store/\\S+-nsh-e2e-dep-b\\n$`))
+      assert.match(
+        yield* fs.readFileString(out),
+        new RegExp(`^top ${nonce} /nix/store/\\S+-nsh-e2e-dep-a /nix/store/\\S+-nsh-e2e-dep-b\\n$`)
+      )
       // The reason reaches the user through Nix (talkative level, shown with -vv).
       assert.include(result.stderr, "derivation needs system 'x86_64-linux', nsh.conf system is 'aarch64-linux'")
 

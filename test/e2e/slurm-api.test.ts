@@ -3,14 +3,14 @@
  * Every job runs in /tmp, writes only there (node1's private /tmp) and is cancelled at the end of
  * its test whatever happens.
  */
-import { randomBytes } from "node:crypto"
 import { Command, HttpClient, HttpClientError } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Layer, Option, Redacted, Ref } from "effect"
+import { randomBytes } from "node:crypto"
 import { type Activity, NixLog } from "../../src/dispatch/NixLog.js"
-import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import { waitShowingQueue } from "../../src/runner/QueueStatus.js"
+import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import { waitForAllocation, waitForEnd } from "../../src/slurm/Lifecycle.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"
 import { layerWith, NodeHttpClientLive } from "../../src/slurm/SlurmApiLive.js"
@@ -20,7 +20,10 @@ const run = (cmd: string, ...args: Array<string>) =>
   Command.make(cmd, ...args).pipe(Command.string, Effect.provide(NodeContext.layer), Effect.orDie)
 
 const scontrolToken = (lifespan: number) =>
-  Effect.map(run("scontrol", "token", `lifespan=${lifespan}`), (out) => Redacted.make(out.trim().replace(/^SLURM_JWT=/, "")))
+  Effect.map(
+    run("scontrol", "token", `lifespan=${lifespan}`),
+    (out) => Redacted.make(out.trim().replace(/^SLURM_JWT=/, ""))
+  )
 
 /** A counting HttpClient around Node's, plus an optional fault injected into chosen requests. */
 const countingHttp = (count: Ref.Ref<number>, loseAnswerOf?: (url: string) => Effect.Effect<boolean>) =>
@@ -40,7 +43,8 @@ const countingHttp = (count: Ref.Ref<number>, loseAnswerOf?: (url: string) => Ef
                     cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })
                   })
                 )
-                : Effect.succeed(r))))
+                : Effect.succeed(r)))
+        )
       ))
   ).pipe(Layer.provide(NodeHttpClientLive))
 
@@ -63,11 +67,12 @@ const spec = (label: string, script: string, extra: Record<string, unknown> = {}
 
 /** Submits and guarantees the job is cancelled when the test's scope closes. */
 const submitted = (job: JobSpec) =>
-  Effect.flatMap(SlurmApi, (api) =>
-    Effect.acquireRelease(api.submit(job), ({ jobId }) => api.cancel(jobId).pipe(Effect.ignore)))
+  Effect.flatMap(
+    SlurmApi,
+    (api) => Effect.acquireRelease(api.submit(job), ({ jobId }) => api.cancel(jobId).pipe(Effect.ignore))
+  )
 
-const inQueue = (name: string) =>
-  Effect.map(run("squeue", "-h", "-o", "%i", "-n", name), (out) => out.trim())
+const inQueue = (name: string) => Effect.map(run("squeue", "-h", "-o", "%i", "-n", name), (out) => out.trim())
 
 describe("SlurmApi on the lab's slurmrestd 22.05", () => {
   it.scopedLive("negotiates v0.0.38, runs ~1 s jobs to COMPLETED, and reports their cost", () =>
@@ -79,7 +84,8 @@ describe("SlurmApi on the lab's slurmrestd 22.05", () => {
         NixLog,
         NixLog.of({
           log: () => Effect.void,
-          activity: (_type, text) => Effect.sync((): Activity => (shown.push(text), { id: 1, result: () => Effect.void })),
+          activity: (_type, text) =>
+            Effect.sync((): Activity => (shown.push(text), { id: 1, result: () => Effect.void })),
           buildLog: () => Effect.void
         })
       )
@@ -106,9 +112,13 @@ describe("SlurmApi on the lab's slurmrestd 22.05", () => {
         const runs = []
         for (let i = 0; i < 5; i++) runs.push(yield* oneJob(i))
         for (const r of runs) {
-          console.log(`[slurm-api e2e] ~1 s job ${r.jobId}: submit→RUNNING seen ${r.toRunning} ms, ${r.requests} requests (1 submit + ${r.polls} polls)`)
+          console.log(
+            `[slurm-api e2e] ~1 s job ${r.jobId}: submit→RUNNING seen ${r.toRunning} ms, ${r.requests} requests (1 submit + ${r.polls} polls)`
+          )
         }
-        console.log(`[slurm-api e2e] negotiation + ping: ${setup} requests; queue states shown: ${JSON.stringify(shown)}`)
+        console.log(
+          `[slurm-api e2e] negotiation + ping: ${setup} requests; queue states shown: ${JSON.stringify(shown)}`
+        )
       })
       yield* program.pipe(Effect.provide(Layer.merge(apiWith(token, countingHttp(count)), showing)))
     }))
@@ -165,7 +175,9 @@ describe("SlurmApi on the lab's slurmrestd 22.05", () => {
       const lost = yield* Ref.make(false)
       // Lose the answer to the first submit only: the job exists, nsh does not know its id.
       const loseFirstSubmit = (url: string) =>
-        url.endsWith("/job/submit") ? Ref.getAndSet(lost, true).pipe(Effect.map((already) => !already)) : Effect.succeed(false)
+        url.endsWith("/job/submit")
+          ? Ref.getAndSet(lost, true).pipe(Effect.map((already) => !already))
+          : Effect.succeed(false)
       const job = spec("lost-answer", "sleep 30")
       const program = Effect.gen(function*() {
         const submittedJob = yield* submitted(job)
@@ -181,18 +193,29 @@ describe("SlurmApi on the lab's slurmrestd 22.05", () => {
       yield* Effect.sleep("2100 millis")
       const good = Redacted.value(yield* scontrolToken(600))
       const [header, payload] = good.split(".")
-      const badSignature = Redacted.make(`${header}.${payload}.${Buffer.from("not the signature").toString("base64url")}`)
+      const badSignature = Redacted.make(
+        `${header}.${payload}.${Buffer.from("not the signature").toString("base64url")}`
+      )
       const garbage = Redacted.make("garbage-token")
       const failures = []
-      for (const [token, expected] of [
-        [expired, /expired at \d{4}-\d\d-\d\dT/],
-        [badSignature, /not yet expired: wrong signature or another user's token\?/],
-        [garbage, /not a readable JWT/]
-      ] as const) {
+      for (
+        const [token, expected] of [
+          [expired, /expired at \d{4}-\d\d-\d\dT/],
+          [badSignature, /not yet expired: wrong signature or another user's token\?/],
+          [garbage, /not a readable JWT/]
+        ] as const
+      ) {
         for (const operation of ["ping", "getJob", "submit"] as const) {
           const exit = yield* Effect.exit(
-            Effect.flatMap(SlurmApi, (api) =>
-              operation === "ping" ? api.ping : operation === "getJob" ? api.getJob(1) : api.submit(spec("auth", "true"))).pipe(Effect.provide(apiWith(token)))
+            Effect.flatMap(
+              SlurmApi,
+              (api) =>
+                operation === "ping"
+                  ? api.ping
+                  : operation === "getJob"
+                  ? api.getJob(1)
+                  : api.submit(spec("auth", "true"))
+            ).pipe(Effect.provide(apiWith(token)))
           )
           assert.isTrue(Exit.isFailure(exit), `${operation} with a rejected token must fail`)
           const text = `${JSON.stringify(exit)} ${String(exit)} ${Exit.isFailure(exit) ? String(exit.cause) : ""}`

@@ -17,7 +17,7 @@ const node1 = SshSession.pipe(Effect.flatMap((ssh) => ssh.connect("node1")))
 
 describe("SshSessionLive on node1", () => {
   it.scopedLive("connects by host name and runs commands in node1's namespace", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const conn = yield* node1
       assert.strictEqual(text((yield* conn.exec("hostname")).stdout), "node1")
       const nix = yield* conn.exec("nix-store --version")
@@ -25,11 +25,10 @@ describe("SshSessionLive on node1", () => {
       assert.match(text(nix.stdout), /^nix-store \(Nix\) 2\./)
       const failed = yield* conn.exec("echo out; echo err >&2; exit 7")
       assert.deepStrictEqual([failed.exitCode, text(failed.stdout), text(failed.stderr)], [7, "out", "err"])
-    }).pipe(Effect.provide(SshSessionLive))
-  )
+    }).pipe(Effect.provide(SshSessionLive)))
 
   it.scopedLive("runs several channels at once on one connection", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const conn = yield* node1
       const results = yield* Effect.forEach(
         Array.from({ length: 16 }, (_, i) => i),
@@ -40,11 +39,10 @@ describe("SshSessionLive on node1", () => {
         results.map((r) => text(r.stdout)),
         results.map((_, i) => `${i} node1`)
       )
-    }).pipe(Effect.provide(SshSessionLive))
-  )
+    }).pipe(Effect.provide(SshSessionLive)))
 
   it.scopedLive("streams 20 MB of stdin into a file on the node", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const conn = yield* node1
       const size = 20 * 1024 * 1024
       const chunk = 256 * 1024
@@ -62,12 +60,15 @@ describe("SshSessionLive on node1", () => {
       assert.strictEqual(text(result.stdout), String(size))
       const remote = yield* conn.exec("sha256sum /tmp/nsh-ssh-e2e; rm -f /tmp/nsh-ssh-e2e")
       assert.strictEqual(text(remote.stdout).split(" ")[0], hash.digest("hex"))
-      console.log(`ssh stdin throughput to node1: ${(size / 1024 / 1024 / seconds).toFixed(1)} MB/s (20 MB in ${seconds.toFixed(2)} s)`)
-    }).pipe(Effect.provide(SshSessionLive))
-  )
+      console.log(
+        `ssh stdin throughput to node1: ${(size / 1024 / 1024 / seconds).toFixed(1)} MB/s (20 MB in ${
+          seconds.toFixed(2)
+        } s)`
+      )
+    }).pipe(Effect.provide(SshSessionLive)))
 
   it.scopedLive("closing a spawn's scope stops the remote command (root login: no signals, the hangup guard)", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const conn = yield* node1
       const marker = `${process.pid}${Date.now() % 100000}`
       const scope = yield* Scope.make()
@@ -88,11 +89,10 @@ describe("SshSessionLive on node1", () => {
         Effect.repeat({ until: (done) => done, times: 50 })
       )
       assert.isTrue(gone, "the remote sleep survived its channel")
-    }).pipe(Effect.provide(SshSessionLive))
-  )
+    }).pipe(Effect.provide(SshSessionLive)))
 
   it.scopedLive("a wrong key for node1 in known_hosts is a host key error, not a connection", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-ssh-e2e-" })
       yield* Command.string(Command.make("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", `${dir}/impostor`))
@@ -112,14 +112,12 @@ describe("SshSessionLive on node1", () => {
       yield* fs.writeFileString(`${dir}/known_hosts`, `node1 ${impostor}\n`)
       yield* fs.writeFileString(`${dir}/config`, config(`${dir}/known_hosts`))
       yield* fs.writeFileString(`${dir}/config-empty`, config(`${dir}/nothing`))
-      const connectWith = (configFile: string) =>
-        Effect.flip(Effect.provide(node1, SshSessionLayer({ configFile })))
+      const connectWith = (configFile: string) => Effect.flip(Effect.provide(node1, SshSessionLayer({ configFile })))
       const changed = yield* connectWith(`${dir}/config`)
       assert.strictEqual(changed._tag, "SshHostKeyError")
       assert.include(changed.message, "CHANGED")
       const unknown = yield* connectWith(`${dir}/config-empty`)
       assert.strictEqual(unknown._tag, "SshHostKeyError")
       assert.include(unknown.message, "is not known")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -5,13 +5,13 @@
  * hook's stdout/stderr reach EOF at once (Nix waits for that). A hook that said `finished` leaves
  * the job alone.
  */
+import { build } from "esbuild"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync, readFileSync } from "node:fs"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { build } from "esbuild"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { cluster, slurmFetch, squeueJobs, ssh, token, waitFor } from "./support/cluster.js"
 
@@ -68,7 +68,11 @@ const submitSleep = async () => {
   assert.strictEqual(response.status, 200)
   const jobId = body.job_id ?? assert.fail("no job_id")
   submitted.push(jobId)
-  await waitFor(async () => (await squeueJobs()).find((j) => j.id === jobId && j.state === "RUNNING"), 30_000, `job ${jobId} running`)
+  await waitFor(
+    async () => (await squeueJobs()).find((j) => j.id === jobId && j.state === "RUNNING"),
+    30_000,
+    `job ${jobId} running`
+  )
   // What the hook would have put there: its lease and the outputs' GC root.
   const files = [`${stateDir}/${tag}.log`, `${stateDir}/${tag}.lease`, `${stateDir}/${tag}.root`]
   const touched = await ssh("node1", `touch ${files[1]} ${files[2]}`)
@@ -133,7 +137,10 @@ const killLikeNix = async (hook: ChildProcess, closed: Promise<void>) => {
   const killedAt = Date.now()
   process.kill(-hook.pid!, "SIGKILL")
   // Nix reads the hook's stderr to EOF: nothing (the watchdog least of all) may hold it open.
-  await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error("stdout/stderr still open")), 5_000))])
+  await Promise.race([
+    closed,
+    new Promise((_, reject) => setTimeout(() => reject(new Error("stdout/stderr still open")), 5_000))
+  ])
   return killedAt
 }
 
@@ -145,9 +152,15 @@ describe("watchdog on the real cluster", () => {
 
     const killedAt = await killLikeNix(hook, closed)
     assert.isFalse(processGone(watchdogPid), "the watchdog died with the hook")
-    await waitFor(async () => !(await squeueJobs()).some((j) => j.id === s.jobId), 60_000, `job ${s.jobId} to leave squeue`)
+    await waitFor(
+      async () => !(await squeueJobs()).some((j) => j.id === s.jobId),
+      60_000,
+      `job ${s.jobId} to leave squeue`
+    )
     const seconds = (Date.now() - killedAt) / 1000
-    console.info(`[watchdog e2e] SIGKILL of the hook's group -> job ${s.jobId} gone from squeue: ${seconds.toFixed(2)} s`)
+    console.info(
+      `[watchdog e2e] SIGKILL of the hook's group -> job ${s.jobId} gone from squeue: ${seconds.toFixed(2)} s`
+    )
 
     await waitFor(() => processGone(watchdogPid), 60_000, "the watchdog to exit")
     assert.strictEqual(await nodeFilesLeft(s.files), "", "the job's files are still on node1")
@@ -158,7 +171,11 @@ describe("watchdog on the real cluster", () => {
     const s = await submitSleep()
     const { hook, watchdogPid, closed } = await startHook(s, "kill", {})
     await killLikeNix(hook, closed)
-    await waitFor(async () => !(await squeueJobs()).some((j) => j.id === s.jobId), 60_000, `job ${s.jobId} to leave squeue`)
+    await waitFor(
+      async () => !(await squeueJobs()).some((j) => j.id === s.jobId),
+      60_000,
+      `job ${s.jobId} to leave squeue`
+    )
     await waitFor(() => processGone(watchdogPid), 60_000, "the watchdog to exit")
     // The node was learned from the job itself.
     assert.strictEqual(await nodeFilesLeft(s.files), "")
@@ -176,6 +193,10 @@ describe("watchdog on the real cluster", () => {
     assert.isTrue(existsSync(s.journal))
 
     await slurmFetch(`/job/${s.jobId}`, { method: "DELETE" })
-    await waitFor(async () => !(await squeueJobs()).some((j) => j.id === s.jobId), 60_000, `job ${s.jobId} to leave squeue`)
+    await waitFor(
+      async () => !(await squeueJobs()).some((j) => j.id === s.jobId),
+      60_000,
+      `job ${s.jobId} to leave squeue`
+    )
   })
 })

@@ -48,7 +48,15 @@ describe("NixLogHook", () => {
       assert.notStrictEqual(a, b)
       for (const id of ids) assert.isTrue(Number.isSafeInteger(id) && id! > 0)
       assert.deepStrictEqual(out.json(), [
-        { action: "start", id: a, level: 3, type: 105, text: "building on node1", fields: ["/nix/store/x.drv", "node1", 1, 1], parent: 0 },
+        {
+          action: "start",
+          id: a,
+          level: 3,
+          type: 105,
+          text: "building on node1",
+          fields: ["/nix/store/x.drv", "node1", 1, 1],
+          parent: 0
+        },
         { action: "start", id: b, level: 4, type: 0, text: "waiting", fields: [], parent: 0 },
         // Nix accepts only strings and non-negative integers in fields.
         { action: "result", id: a, type: 105, fields: [1, 2, "-1", "0.5"] },

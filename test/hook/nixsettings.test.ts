@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs"
 import { Either } from "effect"
+import { readFileSync } from "node:fs"
 import { assert, describe, it } from "vitest"
 import { defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
 import { buildersConfigured } from "../../src/hook/Fallback.js"

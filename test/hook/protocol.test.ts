@@ -1,5 +1,5 @@
-import { readFileSync } from "node:fs"
 import { Either } from "effect"
+import { readFileSync } from "node:fs"
 import { assert, describe, it } from "vitest"
 import {
   encodeAcceptLists,
@@ -38,12 +38,13 @@ const decodeAll = (bytes: Uint8Array, size: number, decoder = new HookDecoder())
 /** Every message decodable from what was pushed so far. */
 const decodeAvailable = (decoder: HookDecoder) => {
   const messages: Array<HookMessage> = []
-  for (let m = Either.getOrThrow(decoder.next()); m !== undefined; m = Either.getOrThrow(decoder.next())) messages.push(m)
+  for (let m = Either.getOrThrow(decoder.next()); m !== undefined; m = Either.getOrThrow(decoder.next())) {
+    messages.push(m)
+  }
   return messages
 }
 
-const tries = (messages: ReadonlyArray<HookMessage>) =>
-  messages.flatMap((m) => (m._tag === "Try" ? [m] : []))
+const tries = (messages: ReadonlyArray<HookMessage>) => messages.flatMap((m) => (m._tag === "Try" ? [m] : []))
 
 describe("HookDecoder on Nix 2.8's golden stdin", () => {
   for (const size of [stdin.length, 4096, 7, 1]) {
@@ -119,7 +120,10 @@ describe("HookDecoder edge cases", () => {
   })
 
   it("reports EOF inside a try as a WireError", () => {
-    const bytes = Buffer.concat([settings, encodeTry({ amWilling: false, neededSystem: "x", drvPath: "/d", requiredFeatures: [] }).subarray(0, 20)])
+    const bytes = Buffer.concat([
+      settings,
+      encodeTry({ amWilling: false, neededSystem: "x", drvPath: "/d", requiredFeatures: [] }).subarray(0, 20)
+    ])
     const decoder = new HookDecoder()
     decoder.push(bytes)
     assert.strictEqual(Either.getOrThrow(decoder.next())?._tag, "Settings")

@@ -1,11 +1,11 @@
-import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Option, Queue, Ref } from "effect"
+import { readFileSync } from "node:fs"
+import { NixLog } from "../../src/dispatch/NixLog.js"
 import { type BuildRequest, type TryAnswer, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { Fallback, FallbackError, type FallbackProcess, type FallbackReply } from "../../src/hook/Fallback.js"
-import { encodeSettings, encodeTry } from "../../src/hook/HookProtocol.js"
 import { HookIO } from "../../src/hook/HookIO.js"
-import { NixLog } from "../../src/dispatch/NixLog.js"
+import { encodeSettings, encodeTry } from "../../src/hook/HookProtocol.js"
 import { runSession } from "../../src/hook/Session.js"
 
 const golden = readFileSync(new URL("../fixtures/hook/nix-2.8-hook-stdin.bin", import.meta.url))
@@ -18,7 +18,8 @@ const tryOf = (name: string, requiredFeatures: ReadonlyArray<string> = []): Buil
   drvPath: drv(name),
   requiredFeatures
 })
-const settings = (builders: string) => encodeSettings([["builders", builders], ["system", "x86_64-linux"], ["timeout", "7"]])
+const settings = (builders: string) =>
+  encodeSettings([["builders", builders], ["system", "x86_64-linux"], ["timeout", "7"]])
 const stream = (builders: string, ...names: ReadonlyArray<string>) =>
   Buffer.concat([settings(builders), ...names.map((n) => encodeTry(tryOf(n)))])
 
@@ -28,17 +29,20 @@ const makeIO = Effect.gen(function*() {
   const writes = yield* Ref.make<ReadonlyArray<string>>([])
   const written = yield* Queue.unbounded<string>()
   let ended = false
-  const layer = Layer.succeed(HookIO, HookIO.of({
-    read: Effect.suspend(() =>
-      ended ? Effect.succeed(Option.none()) : Effect.tap(Queue.take(input), (c) => {
-        ended = Option.isNone(c)
-      })
-    ),
-    write: (data) => {
-      const text = typeof data === "string" ? data : Buffer.from(data).toString()
-      return Effect.zipRight(Ref.update(writes, (w) => [...w, text]), Queue.offer(written, text))
-    }
-  }))
+  const layer = Layer.succeed(
+    HookIO,
+    HookIO.of({
+      read: Effect.suspend(() =>
+        ended ? Effect.succeed(Option.none()) : Effect.tap(Queue.take(input), (c) => {
+          ended = Option.isNone(c)
+        })
+      ),
+      write: (data) => {
+        const text = typeof data === "string" ? data : Buffer.from(data).toString()
+        return Effect.zipRight(Ref.update(writes, (w) => [...w, text]), Queue.offer(written, text))
+      }
+    })
+  )
   const feed = (bytes: Uint8Array, chunk = bytes.length || 1) =>
     Effect.forEach(
       Array.from({ length: Math.ceil(bytes.length / chunk) }, (_, i) => bytes.subarray(i * chunk, (i + 1) * chunk)),
@@ -52,22 +56,28 @@ const makeIO = Effect.gen(function*() {
 const makeHandler = (answers: (request: BuildRequest) => TryAnswer, timeout = 7) =>
   Effect.gen(function*() {
     const asked = yield* Ref.make<ReadonlyArray<BuildRequest>>([])
-    const layer = Layer.succeed(TryHandler, TryHandler.of({
-      answer: (request, options) => {
-        assert.strictEqual(options.timeout, timeout)
-        return Effect.as(Ref.update(asked, (a) => [...a, request]), answers(request))
-      }
-    }))
+    const layer = Layer.succeed(
+      TryHandler,
+      TryHandler.of({
+        answer: (request, options) => {
+          assert.strictEqual(options.timeout, timeout)
+          return Effect.as(Ref.update(asked, (a) => [...a, request]), answers(request))
+        }
+      })
+    )
     return { layer, asked }
   })
 
 const makeLog = Effect.gen(function*() {
   const lines = yield* Ref.make<ReadonlyArray<string>>([])
-  const layer = Layer.succeed(NixLog, NixLog.of({
-    log: (level, text) => Ref.update(lines, (l) => [...l, `${level} ${text}`]),
-    activity: () => Effect.die("unused"),
-    buildLog: () => Effect.void
-  }))
+  const layer = Layer.succeed(
+    NixLog,
+    NixLog.of({
+      log: (level, text) => Ref.update(lines, (l) => [...l, `${level} ${text}`]),
+      activity: () => Effect.die("unused"),
+      buildLog: () => Effect.void
+    })
+  )
   return { layer, lines }
 })
 
@@ -85,20 +95,27 @@ const makeFallback = (replies: ReadonlyArray<FallbackReply | FallbackError>, sta
           Ref.update(offers, (o) => [...o, Buffer.from(raw)]),
           Effect.suspend(() => {
             const reply = replies[next++]
-            return reply === undefined ? Effect.die("no more replies") : reply instanceof FallbackError ? Effect.fail(reply) : Effect.succeed(reply)
+            return reply === undefined
+              ? Effect.die("no more replies")
+              : reply instanceof FallbackError
+              ? Effect.fail(reply)
+              : Effect.succeed(reply)
           })
         ),
       forward: (bytes) => Ref.update(forwarded, (f) => [...f, Buffer.from(bytes)]),
       endInput: Deferred.succeed(inputEnded, undefined),
       exitCode: Effect.as(Deferred.await(inputEnded), 42)
     }
-    const layer = Layer.succeed(Fallback, Fallback.of({
-      start: (settingsRaw) =>
-        Effect.zipRight(
-          Ref.update(starts, (s) => [...s, Buffer.from(settingsRaw).toString("hex")]),
-          startFails ? Effect.fail(new FallbackError({ reason: "no nix here" })) : Effect.succeed(proc)
-        )
-    }))
+    const layer = Layer.succeed(
+      Fallback,
+      Fallback.of({
+        start: (settingsRaw) =>
+          Effect.zipRight(
+            Ref.update(starts, (s) => [...s, Buffer.from(settingsRaw).toString("hex")]),
+            startFails ? Effect.fail(new FallbackError({ reason: "no nix here" })) : Effect.succeed(proc)
+          )
+      })
+    )
     return { layer, starts, offers, forwarded }
   })
 
@@ -121,7 +138,9 @@ describe("Session", () => {
       const handler = yield* makeHandler(() => decline(), 0)
       // Its builders is @/etc/nix/machines: whether that exists depends on the machine, so the
       // fallback double declines too.
-      const fallback = yield* makeFallback([{ _tag: "Decline" }, { _tag: "Decline" }, { _tag: "Decline" }, { _tag: "Decline" }])
+      const fallback = yield* makeFallback([{ _tag: "Decline" }, { _tag: "Decline" }, { _tag: "Decline" }, {
+        _tag: "Decline"
+      }])
       const log = yield* makeLog
       yield* io.feed(golden, 1)
       yield* io.eof
@@ -133,7 +152,9 @@ describe("Session", () => {
   it.effect("answers each try before more input arrives and stays alive after decline and postpone", () =>
     Effect.gen(function*() {
       const io = yield* makeIO
-      const handler = yield* makeHandler((r) => (r.drvPath === drv("b") ? { _tag: "Postpone", reason: "busy" } : decline()))
+      const handler = yield* makeHandler((
+        r
+      ) => (r.drvPath === drv("b") ? { _tag: "Postpone", reason: "busy" } : decline()))
       const fallback = yield* makeFallback([])
       const log = yield* makeLog
       const session = yield* Effect.fork(run(io, handler, fallback, log))

@@ -3,14 +3,14 @@
  * records its arguments: waiting for the drv, the lease, the end marker, and quoting.
  */
 import { Command, FileSystem } from "@effect/platform"
-import type { CommandExecutor } from "@effect/platform/CommandExecutor"
 import { NodeContext } from "@effect/platform-node"
+import type { CommandExecutor } from "@effect/platform/CommandExecutor"
 import { describe, it } from "@effect/vitest"
 import { Duration, Effect, Schedule, type Scope } from "effect"
 import { assert } from "vitest"
-import { defaultBuildOptions, type BuildOptions } from "../../src/dispatch/BuildOptions.js"
-import { jobFiles } from "../../src/job/JobFiles.js"
 import type { Settings } from "../../src/config/Settings.js"
+import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
+import { jobFiles } from "../../src/job/JobFiles.js"
 import { jobScript, LeaseLapsedExitCode } from "../../src/job/JobScript.js"
 import { testSettings } from "../support/settings.js"
 
@@ -43,7 +43,7 @@ interface Lab {
 
 /** A temp dir with the fake nix-store in `binDir` and an empty calls directory. */
 const makeLab = (binName = "bin") =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-jobscript-" })
     const binDir = `${dir}/${binName}`
@@ -56,12 +56,11 @@ const makeLab = (binName = "bin") =>
 
 /** The recorded nix-store calls, each as its argv (without argv[0]). */
 const calls = (lab: Lab) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const names = yield* fs.readDirectory(`${lab.dir}/calls`)
     return yield* Effect.forEach(names, (name) =>
-      fs.readFileString(`${lab.dir}/calls/${name}`).pipe(Effect.map((text) => text.split("\0").slice(0, -1)))
-    )
+      fs.readFileString(`${lab.dir}/calls/${name}`).pipe(Effect.map((text) => text.split("\0").slice(0, -1))))
   })
 
 const realiseCalls = (lab: Lab) =>
@@ -69,17 +68,20 @@ const realiseCalls = (lab: Lab) =>
 
 /** Runs the script like Slurm would (stdout and stderr into the log file); bounded. */
 const runScript = (shell: string, lab: Lab, script: string, extraEnv: Record<string, string> = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const scriptFile = `${lab.dir}/job.sh`
     const log = `${lab.dir}/job.log`
     yield* fs.writeFileString(scriptFile, script)
-    const exitCode = yield* Command.make(shell, "-c", 'exec "$0" "$1" >>"$2" 2>&1', shell, scriptFile, log).pipe(
+    const exitCode = yield* Command.make(shell, "-c", "exec \"$0\" \"$1\" >>\"$2\" 2>&1", shell, scriptFile, log).pipe(
       // In the lab dir, so a command injected by bad quoting would leave its file there.
       Command.workingDirectory(lab.dir),
       Command.env({ FAKE_DIR: lab.dir, PATH: `${lab.binDir}:${process.env["PATH"] ?? "/usr/bin:/bin"}`, ...extraEnv }),
       Command.exitCode,
-      Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the job script did not finish") })
+      Effect.timeoutFail({
+        duration: Duration.seconds(30),
+        onTimeout: () => new Error("the job script did not finish")
+      })
     )
     return { exitCode, log: yield* fs.readFileString(log) }
   })
@@ -96,20 +98,28 @@ const script = (lab: Lab, overrides: Partial<Settings> = {}, options: BuildOptio
 const marker = (rc: number) => `@nsh-end ${ids.nonce} ${rc}\n`
 
 /** One live test per shell: dash is Debian's /bin/sh, bash is NixOS's. */
-const live = <A, E>(name: string, body: (shell: string) => Effect.Effect<A, E, FileSystem.FileSystem | CommandExecutor | Scope.Scope>) =>
+const live = <A, E>(
+  name: string,
+  body: (shell: string) => Effect.Effect<A, E, FileSystem.FileSystem | CommandExecutor | Scope.Scope>
+) =>
   describe.each(["/bin/sh", "bash"])("%s", (shell) => {
     it.live(name, () => body(shell).pipe(Effect.scoped, Effect.provide(NodeContext.layer)), 60_000)
   })
 
 describe("jobScript", () => {
   live("builds a drv that is already there and ends with the realise exit code", (shell) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const lab = yield* makeLab()
       yield* writeFile(`${lab.dir}/arrived`, "")
       yield* writeFile(`${lab.dir}/realise-rc`, "100")
-      const run = yield* runScript(shell, lab, script(lab, {}, { ...defaultBuildOptions, timeout: 3600, maxSilentTime: 600 }), {
-        SLURM_CPUS_ON_NODE: "4"
-      })
+      const run = yield* runScript(
+        shell,
+        lab,
+        script(lab, {}, { ...defaultBuildOptions, timeout: 3600, maxSilentTime: 600 }),
+        {
+          SLURM_CPUS_ON_NODE: "4"
+        }
+      )
       assert.strictEqual(run.exitCode, 100)
       assert.isTrue(run.log.endsWith(marker(100)), run.log)
       assert.include(run.log, "fake: building\n")
@@ -133,43 +143,43 @@ describe("jobScript", () => {
         "system-features",
         "nsh"
       ])
-    })
-  )
+    }))
 
-  live("waits until the drv is valid, then builds (rc 0, no --timeout when Nix has none)", (shell) =>
-    Effect.gen(function* () {
-      const lab = yield* makeLab()
-      const fiber = yield* Effect.fork(runScript(shell, lab, script(lab)))
-      // Let it poll a few times, then "copy" the drv in.
-      yield* calls(lab).pipe(
-        Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= 3 }),
-        Effect.timeout("20 seconds")
-      )
-      assert.lengthOf(yield* realiseCalls(lab), 0)
-      yield* writeFile(`${lab.dir}/arrived`, "")
-      const run = yield* fiber.await.pipe(Effect.flatten)
-      assert.strictEqual(run.exitCode, 0)
-      assert.isTrue(run.log.endsWith(marker(0)), run.log)
-      const [realise] = yield* realiseCalls(lab)
-      assert.notInclude(realise, "--timeout")
-      assert.notInclude(realise, "--max-silent-time")
-      assert.deepStrictEqual(realise?.slice(6, 8), ["--cores", "0"])
-    })
+  live(
+    "waits until the drv is valid, then builds (rc 0, no --timeout when Nix has none)",
+    (shell) =>
+      Effect.gen(function*() {
+        const lab = yield* makeLab()
+        const fiber = yield* Effect.fork(runScript(shell, lab, script(lab)))
+        // Let it poll a few times, then "copy" the drv in.
+        yield* calls(lab).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (all) => all.length >= 3 }),
+          Effect.timeout("20 seconds")
+        )
+        assert.lengthOf(yield* realiseCalls(lab), 0)
+        yield* writeFile(`${lab.dir}/arrived`, "")
+        const run = yield* fiber.await.pipe(Effect.flatten)
+        assert.strictEqual(run.exitCode, 0)
+        assert.isTrue(run.log.endsWith(marker(0)), run.log)
+        const [realise] = yield* realiseCalls(lab)
+        assert.notInclude(realise, "--timeout")
+        assert.notInclude(realise, "--max-silent-time")
+        assert.deepStrictEqual(realise?.slice(6, 8), ["--cores", "0"])
+      })
   )
 
   live("gives up with exit 3 when the drv never arrives and no lease is renewed", (shell) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const lab = yield* makeLab()
       const run = yield* runScript(shell, lab, script(lab, { jobLeaseTimeout: 1 }))
       assert.strictEqual(run.exitCode, LeaseLapsedExitCode)
       assert.match(run.log, /nsh: giving up: .*hello\.drv did not arrive .* lease was not renewed for 1 s/)
       assert.isTrue(run.log.endsWith(marker(LeaseLapsedExitCode)), run.log)
       assert.lengthOf(yield* realiseCalls(lab), 0)
-    })
-  )
+    }))
 
   live("keeps waiting while the lease is renewed", (shell) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const lab = yield* makeLab()
       const fs = yield* FileSystem.FileSystem
       const lease = jobFiles(lab.stateDir, ids.tag).lease
@@ -179,18 +189,21 @@ describe("jobScript", () => {
       // for longer than the lease timeout, then let the drv arrive.
       yield* Effect.forEach(
         Array.from({ length: 12 }, (_, i) => i),
-        (i) => fs.writeFileString(lease, "").pipe(Effect.zipRight(fs.utimes(lease, 1_000_000 + i, 1_000_000 + i)), Effect.zipRight(Effect.sleep("400 millis"))),
+        (i) =>
+          fs.writeFileString(lease, "").pipe(
+            Effect.zipRight(fs.utimes(lease, 1_000_000 + i, 1_000_000 + i)),
+            Effect.zipRight(Effect.sleep("400 millis"))
+          ),
         { discard: true }
       )
       yield* writeFile(`${lab.dir}/arrived`, "")
       const run = yield* fiber.await.pipe(Effect.flatten)
       assert.strictEqual(run.exitCode, 0, run.log)
       assert.isTrue(run.log.endsWith(marker(0)), run.log)
-    })
-  )
+    }))
 
   live("stops the build with exit 3 when the lease lapses while it runs", (shell) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const lab = yield* makeLab()
       yield* writeFile(`${lab.dir}/arrived`, "")
       yield* writeFile(`${lab.dir}/realise-seconds`, "300")
@@ -198,50 +211,51 @@ describe("jobScript", () => {
       assert.strictEqual(run.exitCode, LeaseLapsedExitCode)
       assert.match(run.log, /nsh: stopping the build: the hook's lease was not renewed for 1 s/)
       assert.isTrue(run.log.endsWith(marker(LeaseLapsedExitCode)), run.log)
-    })
-  )
+    }))
 
-  live("passes odd characters in paths and settings through verbatim, running nothing", (shell) =>
-    Effect.gen(function* () {
-      const odd = `it's $(touch PWNED) \`touch PWNED\` $HOME "q" \\ ; & |\nnext line`
-      const lab = yield* makeLab(`bin ${odd}`)
-      yield* writeFile(`${lab.dir}/arrived`, "")
-      yield* writeFile(`${lab.dir}/realise-rc`, "7")
-      const stateDir = `${lab.dir}/state ${odd}`
-      const storeDir = `${lab.dir}/store ${odd}`
-      const oddDrv = `/nix/store/00000000000000000000000000000000-${odd}.drv`
-      const settings = settingsFor(lab, {
-        slurmStateDir: stateDir,
-        storeDir,
-        remoteNixBinDir: lab.binDir,
-        remoteStore: `local?root=/tmp/${odd}`,
-        systemFeatures: ["a'b", "$(touch PWNED)", "big-parallel"]
+  live(
+    "passes odd characters in paths and settings through verbatim, running nothing",
+    (shell) =>
+      Effect.gen(function*() {
+        const odd = `it's $(touch PWNED) \`touch PWNED\` $HOME "q" \\ ; & |\nnext line`
+        const lab = yield* makeLab(`bin ${odd}`)
+        yield* writeFile(`${lab.dir}/arrived`, "")
+        yield* writeFile(`${lab.dir}/realise-rc`, "7")
+        const stateDir = `${lab.dir}/state ${odd}`
+        const storeDir = `${lab.dir}/store ${odd}`
+        const oddDrv = `/nix/store/00000000000000000000000000000000-${odd}.drv`
+        const settings = settingsFor(lab, {
+          slurmStateDir: stateDir,
+          storeDir,
+          remoteNixBinDir: lab.binDir,
+          remoteStore: `local?root=/tmp/${odd}`,
+          systemFeatures: ["a'b", "$(touch PWNED)", "big-parallel"]
+        })
+        // PATH without the fake: it must be found through remote-nix-bin-dir.
+        const run = yield* runScript(shell, lab, jobScript(oddDrv, settings, defaultBuildOptions, ids), {
+          PATH: process.env["PATH"] ?? "/usr/bin:/bin"
+        })
+        assert.strictEqual(run.exitCode, 7, run.log)
+        assert.isTrue(run.log.endsWith(marker(7)), run.log)
+        const fs = yield* FileSystem.FileSystem
+        assert.isFalse(yield* fs.exists(`${lab.dir}/PWNED`))
+        assert.isTrue(yield* fs.exists(stateDir))
+        const [realise] = yield* realiseCalls(lab)
+        assert.deepStrictEqual(realise, [
+          "--store",
+          `local?root=/tmp/${odd}`,
+          "--realise",
+          `${storeDir}/00000000000000000000000000000000-${odd}.drv`,
+          "--quiet",
+          "--add-root",
+          jobFiles(stateDir, ids.tag).root,
+          "--indirect",
+          "--cores",
+          "0",
+          "--option",
+          "system-features",
+          "a'b $(touch PWNED) big-parallel"
+        ])
       })
-      // PATH without the fake: it must be found through remote-nix-bin-dir.
-      const run = yield* runScript(shell, lab, jobScript(oddDrv, settings, defaultBuildOptions, ids), {
-        PATH: process.env["PATH"] ?? "/usr/bin:/bin"
-      })
-      assert.strictEqual(run.exitCode, 7, run.log)
-      assert.isTrue(run.log.endsWith(marker(7)), run.log)
-      const fs = yield* FileSystem.FileSystem
-      assert.isFalse(yield* fs.exists(`${lab.dir}/PWNED`))
-      assert.isTrue(yield* fs.exists(stateDir))
-      const [realise] = yield* realiseCalls(lab)
-      assert.deepStrictEqual(realise, [
-        "--store",
-        `local?root=/tmp/${odd}`,
-        "--realise",
-        `${storeDir}/00000000000000000000000000000000-${odd}.drv`,
-        "--quiet",
-        "--add-root",
-        jobFiles(stateDir, ids.tag).root,
-        "--indirect",
-        "--cores",
-        "0",
-        "--option",
-        "system-features",
-        "a'b $(touch PWNED) big-parallel"
-      ])
-    })
   )
 })

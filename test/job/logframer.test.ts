@@ -1,6 +1,6 @@
 import { describe, it } from "@effect/vitest"
 import { assert } from "vitest"
-import { flushFramer, initialFramer, pushChunk, type FramerState } from "../../src/job/LogFramer.js"
+import { flushFramer, type FramerState, initialFramer, pushChunk } from "../../src/job/LogFramer.js"
 
 const nonce = "0123456789abcdef0123456789abcdef"
 

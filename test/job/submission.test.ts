@@ -1,13 +1,13 @@
 import { describe, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { assert } from "vitest"
-import { defaultBuildOptions, type BuildOptions } from "../../src/dispatch/BuildOptions.js"
 import type { Settings } from "../../src/config/Settings.js"
-import { submitBody } from "../../src/slurm/dialects/index.js"
+import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
 import { extraSlurmParamsOf } from "../../src/job/ExtraParams.js"
-import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import { newJobIds } from "../../src/job/JobTag.js"
 import { CopyMarginMinutes, JobPath, jobSpecFor, type SubmissionError } from "../../src/job/Submission.js"
+import { submitBody } from "../../src/slurm/dialects/index.js"
+import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import type { Derivation } from "../../src/store/Derivation.js"
 import { testSettings } from "../support/settings.js"
 
@@ -26,13 +26,21 @@ const drv = (env: Record<string, string> = {}, structuredAttrs?: Record<string, 
   structuredAttrs
 })
 
-const specOk = (d: Derivation, settings: Partial<Settings> = {}, options: BuildOptions = defaultBuildOptions): JobSpec => {
+const specOk = (
+  d: Derivation,
+  settings: Partial<Settings> = {},
+  options: BuildOptions = defaultBuildOptions
+): JobSpec => {
   const result = jobSpecFor(d, testSettings(settings), options, ids)
   assert.isTrue(Either.isRight(result), Either.isLeft(result) ? result.left.message : "")
   return Either.getOrThrow(result)
 }
 
-const specErr = (d: Derivation, settings: Partial<Settings> = {}, options: BuildOptions = defaultBuildOptions): SubmissionError => {
+const specErr = (
+  d: Derivation,
+  settings: Partial<Settings> = {},
+  options: BuildOptions = defaultBuildOptions
+): SubmissionError => {
   const result = jobSpecFor(d, testSettings(settings), options, ids)
   assert.isTrue(Either.isLeft(result), "expected the job to be refused")
   return Either.getOrThrow(Either.flip(result))
@@ -40,13 +48,17 @@ const specErr = (d: Derivation, settings: Partial<Settings> = {}, options: Build
 
 describe("extraSlurmParamsOf", () => {
   it("reads a JSON string from env, or a JSON string or attribute set from structured attrs", () => {
-    assert.deepStrictEqual(Either.getOrThrow(extraSlurmParamsOf(drv({ extraSlurmParams: '{"cpus_per_task":4}' }))), { cpus_per_task: 4 })
+    assert.deepStrictEqual(Either.getOrThrow(extraSlurmParamsOf(drv({ extraSlurmParams: "{\"cpus_per_task\":4}" }))), {
+      cpus_per_task: 4
+    })
     assert.deepStrictEqual(
-      Either.getOrThrow(extraSlurmParamsOf(drv({}, { extraSlurmParams: '{"partition":"debug"}' }))),
+      Either.getOrThrow(extraSlurmParamsOf(drv({}, { extraSlurmParams: "{\"partition\":\"debug\"}" }))),
       { partition: "debug" }
     )
     assert.deepStrictEqual(
-      Either.getOrThrow(extraSlurmParamsOf(drv({}, { extraSlurmParams: { partition: "debug", memory_per_node: 4096 } }))),
+      Either.getOrThrow(
+        extraSlurmParamsOf(drv({}, { extraSlurmParams: { partition: "debug", memory_per_node: 4096 } }))
+      ),
       { partition: "debug", memory_per_node: 4096 }
     )
   })
@@ -63,7 +75,7 @@ describe("extraSlurmParamsOf", () => {
     const cases: ReadonlyArray<[Derivation, string]> = [
       [drv({ extraSlurmParams: "--partition=debug --time=00:10:00" }), "looks like sbatch command-line options"],
       [drv({ extraSlurmParams: "[1,2]" }), "is not a JSON object"],
-      [drv({ extraSlurmParams: '{"a":' }), "is not a JSON object"],
+      [drv({ extraSlurmParams: "{\"a\":" }), "is not a JSON object"],
       [drv({}, { extraSlurmParams: ["--partition=debug"] }), "it is a list, not a JSON object"],
       [drv({}, { extraSlurmParams: 4 }), "it is a number (4), not a JSON object"]
     ]
@@ -110,30 +122,48 @@ describe("jobSpecFor", () => {
   })
 
   it("derives the time limit from Nix's timeout plus a copy margin", () => {
-    assert.strictEqual(specOk(drv(), {}, { ...defaultBuildOptions, timeout: 3600 }).timeLimitMinutes, 60 + CopyMarginMinutes)
-    assert.strictEqual(specOk(drv(), {}, { ...defaultBuildOptions, timeout: 3601 }).timeLimitMinutes, 61 + CopyMarginMinutes)
-    assert.strictEqual(specOk(drv(), {}, { ...defaultBuildOptions, timeout: 1 }).timeLimitMinutes, 1 + CopyMarginMinutes)
+    assert.strictEqual(
+      specOk(drv(), {}, { ...defaultBuildOptions, timeout: 3600 }).timeLimitMinutes,
+      60 + CopyMarginMinutes
+    )
+    assert.strictEqual(
+      specOk(drv(), {}, { ...defaultBuildOptions, timeout: 3601 }).timeLimitMinutes,
+      61 + CopyMarginMinutes
+    )
+    assert.strictEqual(
+      specOk(drv(), {}, { ...defaultBuildOptions, timeout: 1 }).timeLimitMinutes,
+      1 + CopyMarginMinutes
+    )
   })
 
   it("refuses absurd time limits before sending anything", () => {
     const huge = specErr(drv(), {}, { ...defaultBuildOptions, timeout: 10 * 365 * 24 * 3600 })
     assert.strictEqual(huge._tag, "JobSpecError")
     assert.include(huge.message, "Nix's timeout of 315360000 s")
-    assert.include(specErr(drv(), { slurmDefaultTimeLimit: 0 }).message, "slurm-default-time-limit 0 must be a whole number")
+    assert.include(
+      specErr(drv(), { slurmDefaultTimeLimit: 0 }).message,
+      "slurm-default-time-limit 0 must be a whole number"
+    )
     for (const bad of [0, -5, 1.5, "60", { infinite: true }, { set: false, number: 60 }]) {
       const error = specErr(drv({ extraSlurmParams: JSON.stringify({ time_limit: bad }) }))
       assert.include(error.message, "time_limit", JSON.stringify(bad))
     }
     // The {set, number} form of the newer API versions is checked like a number.
-    assert.deepStrictEqual(specOk(drv(), { slurmExtraSubmissionParams: { time_limit: { set: true, number: 30 } } }).extra, {
-      time_limit: { set: true, number: 30 }
-    })
+    assert.deepStrictEqual(
+      specOk(drv(), { slurmExtraSubmissionParams: { time_limit: { set: true, number: 30 } } }).extra,
+      {
+        time_limit: { set: true, number: 30 }
+      }
+    )
   })
 
   it("merges extras with precedence base < extraSlurmParams < slurm-extra-submission-params", () => {
-    const spec = specOk(drv({ extraSlurmParams: JSON.stringify({ partition: "from-drv", cpus_per_task: 4, time_limit: 30 }) }), {
-      slurmExtraSubmissionParams: { partition: "from-conf", account: "physics" }
-    })
+    const spec = specOk(
+      drv({ extraSlurmParams: JSON.stringify({ partition: "from-drv", cpus_per_task: 4, time_limit: 30 }) }),
+      {
+        slurmExtraSubmissionParams: { partition: "from-conf", account: "physics" }
+      }
+    )
     assert.deepStrictEqual(spec.extra, { partition: "from-conf", cpus_per_task: 4, time_limit: 30, account: "physics" })
     // In the request body, extras replace the base fields of the same name.
     const job = submitBody("v0.0.38", spec)["job"] as Record<string, unknown>
@@ -157,13 +187,12 @@ describe("jobSpecFor", () => {
 
 describe("newJobIds", () => {
   it.effect("makes a tag nsh-<16 hex> and a 32-hex nonce, fresh each time", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const a = yield* newJobIds
       const b = yield* newJobIds
       assert.match(a.tag, /^nsh-[0-9a-f]{16}$/)
       assert.match(a.nonce, /^[0-9a-f]{32}$/)
       assert.notStrictEqual(a.tag, b.tag)
       assert.notStrictEqual(a.nonce, b.nonce)
-    })
-  )
+    }))
 })

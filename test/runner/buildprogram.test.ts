@@ -10,36 +10,43 @@ import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, identity, Layer, Option, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
 import { existsSync, readdirSync, writeFileSync } from "node:fs"
+import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
+import { ActivityType, ResultType } from "../../src/dispatch/NixLog.js"
+import { type AcceptedBuild, type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
+import { SlurmTryHandlerLive } from "../../src/runner/SlurmTryHandler.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
 import { WatchdogError } from "../../src/safety/Watchdog.js"
-import { SlurmTryHandlerLive } from "../../src/runner/SlurmTryHandler.js"
-import { type AcceptedBuild, type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
-import type { Settings } from "../../src/config/Settings.js"
-import { ActivityType, ResultType } from "../../src/dispatch/NixLog.js"
 import type { JobInfo, JobSpec } from "../../src/slurm/JobSpec.js"
 import { type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
 import { SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
 import { SshSession } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
 import { StoreCommandError } from "../../src/store/StoreErrors.js"
-import { SshCalls, type SshCall, SshSessionTest } from "../ssh/SshSessionTest.js"
+import { type SshCall, SshCalls, SshSessionTest } from "../ssh/SshSessionTest.js"
 import { fastClock } from "../support/FastClock.js"
-import { awaitEvents, buildLogText, type LogEvent, LogEvents, messages, NixLogRecording } from "../support/NixLogRecording.js"
-import { type NixStoreScript, type StoreCall, StoreCalls, NixStoreRecording } from "../support/NixStoreRecording.js"
+import {
+  awaitEvents,
+  buildLogText,
+  type LogEvent,
+  LogEvents,
+  messages,
+  NixLogRecording
+} from "../support/NixLogRecording.js"
+import { NixStoreRecording, type NixStoreScript, type StoreCall, StoreCalls } from "../support/NixStoreRecording.js"
 import { noProcessesLeft } from "../support/Processes.js"
 import { TestConfig } from "../support/settings.js"
-import { WatchdogCalls, WatchdogRecording } from "../support/WatchdogRecording.js"
 import {
   cancelled,
   endedAs,
   jobInfo,
   runningOn,
-  type SlurmCall,
   SlurmApiScripted,
+  type SlurmCall,
   SlurmCalls,
   submitted
 } from "../support/SlurmApiScripted.js"
+import { WatchdogCalls, WatchdogRecording } from "../support/WatchdogRecording.js"
 
 const p = (hash: string, name: string) => `/nix/store/${hash.repeat(32)}-${name}`
 const drvPath = p("0", "hello-2.12.drv")
@@ -74,10 +81,14 @@ interface World {
 }
 
 const makeWorld = (options: Partial<BuildOptions> = {}) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-build-" })
-    return { dir, stateDir: `${dir}/state`, options: { ...defaultBuildOptions, ...options, store: `${dir}/local` } } satisfies World
+    return {
+      dir,
+      stateDir: `${dir}/state`,
+      options: { ...defaultBuildOptions, ...options, store: `${dir}/local` }
+    } satisfies World
   }).pipe(Effect.provide(NodeContext.layer))
 
 interface Scenario {
@@ -99,7 +110,7 @@ interface Scenario {
 /** SshSessionTest whose connections never answer `rm`. */
 const withHangingRemoval = (inner: Layer.Layer<SshSession | SshCalls>) =>
   Layer.effectContext(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const ssh = yield* SshSession
       const hanging = SshSession.of({
         connect: (host) =>
@@ -119,7 +130,7 @@ type Doubles = TryHandler | SlurmCalls | LogEvents | SshCalls | WatchdogCalls | 
  * read after the handler's scope has closed, so a cancel at teardown is counted too.
  */
 const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A, E, Doubles>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const doubles = Layer.mergeAll(
       TestConfig({
         slurmStateDir: world.stateDir,
@@ -138,10 +149,19 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
         ...(scenario.cancel ? { cancel: scenario.cancel } : {})
       }),
       NixStoreRecording({ derivations: [drv], ...scenario.store }),
-      (scenario.hangRemoval ? withHangingRemoval : identity)(SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})),
+      (scenario.hangRemoval ? withHangingRemoval : identity)(
+        SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})
+      ),
       NodeContext.layer
     )
-    const [result, slurmRef, sshRef, watchdogRef, journal, storeRef] = yield* Effect.all([body, SlurmCalls, SshCalls, WatchdogCalls, Journal, StoreCalls]).pipe(
+    const [result, slurmRef, sshRef, watchdogRef, journal, storeRef] = yield* Effect.all([
+      body,
+      SlurmCalls,
+      SshCalls,
+      WatchdogCalls,
+      Journal,
+      StoreCalls
+    ]).pipe(
       Effect.provide(SlurmTryHandlerLive.pipe(Layer.provideMerge(doubles))),
       // SshSessionTest starts processes with the context it was built in: a Scope there (the
       // test's) would own every process and outlive the build's scopes, hiding a missing kill.
@@ -159,7 +179,7 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
 
 /** Asks the handler; expects an Accept. Returns the build and the submitted job's tag and nonce. */
 const accept = (world: World) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const handler = yield* TryHandler
     const answer = yield* handler.answer(request, world.options)
     if (answer._tag !== "Accept") return assert.fail(`expected Accept, got ${JSON.stringify(answer)}`)
@@ -180,7 +200,11 @@ const marker = (nonce: string, rc: number) => `@nsh-end ${nonce} ${rc}\n`
 
 /** The test as the job on the node: its log file, and the files the job script leaves. */
 const nodeFiles = (world: World, tag: string) => {
-  const files = { log: `${world.stateDir}/${tag}.log`, lease: `${world.stateDir}/${tag}.lease`, root: `${world.stateDir}/${tag}.root` }
+  const files = {
+    log: `${world.stateDir}/${tag}.log`,
+    lease: `${world.stateDir}/${tag}.lease`,
+    root: `${world.stateDir}/${tag}.root`
+  }
   return {
     writeLog: (text: string) => Effect.sync(() => writeFileSync(files.log, text, { flag: "a" })),
     /** What the job's build left in the state dir: the outputs' GC root. */
@@ -201,12 +225,12 @@ const pendingThenRunning = [jobInfo(), jobInfo(), runningOn("node1")]
 
 describe("SlurmTryHandler + runBuild, happy path", () => {
   it.scopedLive("accepts naming the job, builds, streams the log without the marker, copies outputs back, cleans up, cancels nothing", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm, ssh, watchdog, journal, store } = yield* inCluster(
         world,
         { states: pendingThenRunning },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag, nonce } = yield* accept(world)
           assert.strictEqual(build.machine, "slurm job 4242 (localhost)")
           const node = nodeFiles(world, tag)
@@ -225,7 +249,13 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
 
       // Inputs: Nix's inputs and the .drv, from the parent's store to the job's node.
       assert.deepStrictEqual(copiesIn(store), [
-        { _tag: "CopyToNode", host: "node1", paths: [glibc, src, drvPath], localStore: world.options.store, substitute: false }
+        {
+          _tag: "CopyToNode",
+          host: "node1",
+          paths: [glibc, src, drvPath],
+          localStore: world.options.store,
+          substitute: false
+        }
       ])
       // Outputs: only the wanted one, registered with its deriver.
       assert.deepStrictEqual(copiesOut(store), [
@@ -242,16 +272,15 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Finished", "Closed"])
       assert.deepStrictEqual(journal, [])
       yield* noProcessesLeft(world.dir)
-    })
-  )
+    }))
 
   it.scopedLive("with no wanted outputs named, copies them all", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, store } = yield* inCluster(
         world,
         { states: [runningOn("node1")] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag, nonce } = yield* accept(world)
           const node = nodeFiles(world, tag)
           yield* node.built
@@ -261,13 +290,12 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       )
       assert.strictEqual(result, 0)
       assert.deepStrictEqual(copiesOut(store).map((c) => c._tag === "CopyFromNode" && c.outputs), [[out, dev]])
-    })
-  )
+    }))
 })
 
 describe("SlurmTryHandler + runBuild, collect-garbage", () => {
   it.scopedLive("removes the GC root before collecting garbage on the node", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       // What is left in the state dir when the collection starts: the root must be gone.
       const atCollection: Array<ReadonlyArray<string>> = []
@@ -276,9 +304,12 @@ describe("SlurmTryHandler + runBuild, collect-garbage", () => {
         {
           states: [runningOn("node1")],
           settings: { collectGarbage: true },
-          store: { collectGarbage: () => Effect.sync(() => void atCollection.push(readdirSync(world.stateDir).filter((f) => f.endsWith(".root")))) }
+          store: {
+            collectGarbage: () =>
+              Effect.sync(() => void atCollection.push(readdirSync(world.stateDir).filter((f) => f.endsWith(".root"))))
+          }
         },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag, nonce } = yield* accept(world)
           const node = nodeFiles(world, tag)
           yield* node.built
@@ -290,19 +321,18 @@ describe("SlurmTryHandler + runBuild, collect-garbage", () => {
       assert.deepStrictEqual(result.left, [])
       assert.deepStrictEqual(store.at(-1), { _tag: "CollectGarbage", host: "node1" })
       assert.deepStrictEqual(atCollection, [[]])
-    })
-  )
+    }))
 })
 
 describe("SlurmTryHandler + runBuild, a phase fails", () => {
   it.scopedLive("submit fails: declines (Nix builds elsewhere), says why, leaves no job", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const refused = new SlurmUnreachable({ url: "http://localhost:6820", reason: "connection refused" })
       const { result, slurm, ssh, watchdog } = yield* inCluster(
         world,
         { states: [jobInfo()], submitError: refused },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const handler = yield* TryHandler
           const answer = yield* handler.answer(request, world.options)
           return { answer, errors: yield* errorMessages }
@@ -314,11 +344,10 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.deepStrictEqual(ssh, [])
       // Left to the watchdog: a submit that failed may still have queued a job.
       assert.deepStrictEqual(watchdog, ["Start", "Closed"])
-    })
-  )
+    }))
 
   it.scopedLive("the watchdog cannot start: declines, submits nothing", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const broken = new WatchdogError({ reason: "cannot spawn node" })
       const { result, slurm } = yield* inCluster(
@@ -328,49 +357,53 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       )
       assert.deepStrictEqual(result, { _tag: "Decline", reason: broken.message })
       assert.deepStrictEqual(slurm, [])
-    })
-  )
+    }))
 
   it.scopedLive("the .drv cannot be read: declines, submits nothing", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm } = yield* inCluster(
         world,
         { states: [jobInfo()] },
-        TryHandler.pipe(Effect.flatMap((handler) => handler.answer({ ...request, drvPath: p("e", "gone.drv") }, world.options)))
+        TryHandler.pipe(
+          Effect.flatMap((handler) => handler.answer({ ...request, drvPath: p("e", "gone.drv") }, world.options))
+        )
       )
-      assert.deepStrictEqual(result, { _tag: "Decline", reason: `cannot read derivation ${p("e", "gone.drv")}: no such file` })
+      assert.deepStrictEqual(result, {
+        _tag: "Decline",
+        reason: `cannot read derivation ${p("e", "gone.drv")}: no such file`
+      })
       assert.deepStrictEqual(slurm, [])
-    })
-  )
+    }))
 
   it.scopedLive("the job fails before it ran: exit 1 naming the job's state, no SSH, no cancel", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const failed = endedAs("FAILED", { reason: "NonZeroExitCode", exit: { _tag: "Exited", code: 1 } })
       const { result, slurm, ssh } = yield* inCluster(
         world,
         { states: [jobInfo(), failed] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build } = yield* accept(world)
           return { exit: yield* run(build), errors: yield* errorMessages }
         })
       )
       assert.strictEqual(result.exit, 1)
-      assert.deepStrictEqual(result.errors, ["0 nsh: Slurm job 4242 on node1 failed: FAILED (NonZeroExitCode), exit code 1"])
+      assert.deepStrictEqual(result.errors, [
+        "0 nsh: Slurm job 4242 on node1 failed: FAILED (NonZeroExitCode), exit code 1"
+      ])
       assert.deepStrictEqual(ssh, [])
       assert.deepStrictEqual(cancels(slurm), [])
-    })
-  )
+    }))
 
   it.scopedLive("the job completes between two polls: its log and outputs are fetched from its node, no cancel", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const completed = endedAs("COMPLETED", { exit: { _tag: "Exited", code: 0 } })
       const { result, slurm, store } = yield* inCluster(
         world,
         { states: [jobInfo(), completed] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag, nonce } = yield* accept(world)
           const node = nodeFiles(world, tag)
           yield* node.built
@@ -383,32 +416,30 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.strictEqual(result.log, "already valid\n")
       assert.deepStrictEqual(copiesOut(store).map((c) => c.host), ["node1"])
       assert.deepStrictEqual(cancels(slurm), [])
-    })
-  )
+    }))
 
   it.scopedLive("the job completes before nsh saw it run, on no known node: not a success without outputs", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result } = yield* inCluster(
         world,
         { states: [jobInfo(), endedAs("COMPLETED", { batchHost: "", exit: { _tag: "Exited", code: 0 } })] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build } = yield* accept(world)
           return { exit: yield* run(build), errors: yield* errorMessages }
         })
       )
       assert.strictEqual(result.exit, 1)
       assert.deepStrictEqual(result.errors, ["0 nsh: Slurm job 4242 ended before the build reported a result"])
-    })
-  )
+    }))
 
   it.scopedLive("a job stuck in the queue: exit 1 and the job is cancelled once", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm } = yield* inCluster(
         world,
         { states: [jobInfo({ reason: "PartitionConfig" })] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build } = yield* accept(world)
           return { exit: yield* run(build), errors: yield* errorMessages }
         })
@@ -416,11 +447,10 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.strictEqual(result.exit, 1)
       assert.deepStrictEqual(result.errors, ["0 nsh: Slurm job 4242 cannot start: PartitionConfig; cancelling it"])
       assert.deepStrictEqual(cancels(slurm), [jobId])
-    })
-  )
+    }))
 
   it.scopedLive("SSH connect fails: exit 1 naming the node, the job cancelled once", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm, ssh } = yield* inCluster(
         world,
@@ -428,7 +458,7 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
           states: pendingThenRunning,
           failConnect: (host) => new SshConnectError({ host, reason: "connection refused" })
         },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build } = yield* accept(world)
           return { exit: yield* run(build), errors: yield* errorMessages }
         })
@@ -437,57 +467,90 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.deepStrictEqual(result.errors, ["0 nsh: cannot connect to node1 over SSH: connection refused"])
       assert.deepStrictEqual(ssh, [])
       assert.deepStrictEqual(cancels(slurm), [jobId])
-    })
-  )
+    }))
 
   it.scopedLive("copying inputs fails: exit 1 naming the command and the node, the job cancelled once, disconnected", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm, ssh } = yield* inCluster(
         world,
-        { states: pendingThenRunning, store: { copyToNode: () => Effect.fail(new StoreCommandError({ where: "node1", command: "nix-store --import", exitCode: 1, stderr: "the node's store refused it" })) } },
-        Effect.gen(function* () {
+        {
+          states: pendingThenRunning,
+          store: {
+            copyToNode: () =>
+              Effect.fail(
+                new StoreCommandError({
+                  where: "node1",
+                  command: "nix-store --import",
+                  exitCode: 1,
+                  stderr: "the node's store refused it"
+                })
+              )
+          }
+        },
+        Effect.gen(function*() {
           const { build, tag } = yield* accept(world)
           return { exit: yield* run(build), errors: yield* errorMessages, left: yield* nodeFiles(world, tag).left }
         })
       )
       assert.strictEqual(result.exit, 1)
-      assert.deepStrictEqual(result.errors, ["0 nsh: nix-store --import failed on node1 (exit 1): the node's store refused it"])
+      assert.deepStrictEqual(result.errors, [
+        "0 nsh: nix-store --import failed on node1 (exit 1): the node's store refused it"
+      ])
       assert.deepStrictEqual(cancels(slurm), [jobId])
       assert.deepStrictEqual([connects(ssh), disconnects(ssh)], [1, 1])
       assert.deepStrictEqual(result.left, [])
       yield* noProcessesLeft(world.dir)
-    })
-  )
+    }))
 
   it.scopedLive("a node that does not answer the clean-up does not hold up the end", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result } = yield* inCluster(
         world,
-        { states: pendingThenRunning, hangRemoval: true, store: { copyToNode: () => Effect.fail(new StoreCommandError({ where: "node1", command: "nix-store --import", exitCode: 1, stderr: "the node's store refused it" })) } },
-        Effect.gen(function* () {
+        {
+          states: pendingThenRunning,
+          hangRemoval: true,
+          store: {
+            copyToNode: () =>
+              Effect.fail(
+                new StoreCommandError({
+                  where: "node1",
+                  command: "nix-store --import",
+                  exitCode: 1,
+                  stderr: "the node's store refused it"
+                })
+              )
+          }
+        },
+        Effect.gen(function*() {
           const { build } = yield* accept(world)
           // A daemon and a bounded join: a regression then fails the test instead of hanging it.
           const fiber = yield* Effect.forkDaemon(run(build))
-          return yield* Fiber.join(fiber).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the build did not end") }))
+          return yield* Fiber.join(fiber).pipe(
+            Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the build did not end") })
+          )
         })
       )
       assert.strictEqual(result, 1)
-    })
-  )
+    }))
 
   const failedBuild = (rc: number, expected: number) =>
     it.scopedLive(`the build fails (nix-store exit ${rc}): exit ${expected}, the log forwarded, no cancel (the job ended by itself)`, () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const world = yield* makeWorld()
         const { result, slurm, watchdog, journal, store } = yield* inCluster(
           world,
           { states: pendingThenRunning },
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const { build, tag, nonce } = yield* accept(world)
             yield* nodeFiles(world, tag).writeLog(`error: builder failed\n${marker(nonce, rc)}`)
-            return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText, left: yield* nodeFiles(world, tag).left }
+            return {
+              exit: yield* run(build),
+              errors: yield* errorMessages,
+              log: yield* buildLogText,
+              left: yield* nodeFiles(world, tag).left
+            }
           })
         )
         assert.strictEqual(result.exit, expected)
@@ -500,20 +563,19 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
         assert.deepStrictEqual(journal, [])
         assert.deepStrictEqual(copiesOut(store), [])
         assert.deepStrictEqual(result.left, [])
-      })
-    )
+      }))
   failedBuild(100, 100)
   failedBuild(102, 100)
   failedBuild(101, 101)
   failedBuild(1, 1)
 
   it.scopedLive("the job hits its time limit without a marker: exit 101, the partial last line forwarded, no cancel", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm } = yield* inCluster(
         world,
         { states: [runningOn("node1"), endedAs("TIMEOUT", { reason: "TimeLimit" })] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag } = yield* accept(world)
           yield* nodeFiles(world, tag).writeLog("compiling\nslurmstepd: *** JOB CANCELLED DUE TO TIME LIMIT ***")
           return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
@@ -522,18 +584,20 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.strictEqual(result.exit, 101)
       assert.strictEqual(result.log, "compiling\nslurmstepd: *** JOB CANCELLED DUE TO TIME LIMIT ***")
       assert.strictEqual(result.errors.length, 1)
-      assert.match(result.errors[0]!, /^0 nsh: Slurm job 4242 on node1 hit its Slurm time limit: TIMEOUT \(TimeLimit\); raise Nix's timeout/)
+      assert.match(
+        result.errors[0]!,
+        /^0 nsh: Slurm job 4242 on node1 hit its Slurm time limit: TIMEOUT \(TimeLimit\); raise Nix's timeout/
+      )
       assert.deepStrictEqual(cancels(slurm), [])
-    })
-  )
+    }))
 
   it.scopedLive("the job runs out of memory: exit 1 with a hint to ask for more memory, no cancel", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm } = yield* inCluster(
         world,
         { states: [runningOn("node1"), endedAs("OUT_OF_MEMORY", { reason: "OutOfMemory" })] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag } = yield* accept(world)
           yield* nodeFiles(world, tag).writeLog("linking\n")
           return { exit: yield* run(build), errors: yield* errorMessages }
@@ -541,21 +605,33 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       )
       assert.strictEqual(result.exit, 1)
       assert.strictEqual(result.errors.length, 1)
-      assert.match(result.errors[0]!, /ran out of memory: OUT_OF_MEMORY \(OutOfMemory\); ask for more with extraSlurmParams, e\.g\. memory_per_node/)
+      assert.match(
+        result.errors[0]!,
+        /ran out of memory: OUT_OF_MEMORY \(OutOfMemory\); ask for more with extraSlurmParams, e\.g\. memory_per_node/
+      )
       assert.deepStrictEqual(cancels(slurm), [])
-    })
-  )
+    }))
 
   it.scopedLive("copying outputs fails: exit 1 naming the command, nothing registered", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm } = yield* inCluster(
         world,
         {
           states: pendingThenRunning,
-          store: { copyFromNode: () => Effect.fail(new StoreCommandError({ where: "this machine", command: "nix-store --restore", exitCode: 1, stderr: "no space left on device" })) }
+          store: {
+            copyFromNode: () =>
+              Effect.fail(
+                new StoreCommandError({
+                  where: "this machine",
+                  command: "nix-store --restore",
+                  exitCode: 1,
+                  stderr: "no space left on device"
+                })
+              )
+          }
         },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag, nonce } = yield* accept(world)
           const node = nodeFiles(world, tag)
           yield* node.built
@@ -564,17 +640,23 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
         })
       )
       assert.strictEqual(result.exit, 1)
-      assert.deepStrictEqual(result.errors, ["0 nsh: nix-store --restore failed on this machine (exit 1): no space left on device"])
+      assert.deepStrictEqual(result.errors, [
+        "0 nsh: nix-store --restore failed on this machine (exit 1): no space left on device"
+      ])
       assert.deepStrictEqual(cancels(slurm), [])
       assert.deepStrictEqual(result.left, [])
-    })
-  )
+    }))
 })
 
 /** The copy activity's first progress report: bytes are flowing. */
 const copying = (direction: "inputs to" | "outputs from") => (events: ReadonlyArray<LogEvent>) => {
-  const activity = events.find((e) => e._tag === "Start" && e.type === ActivityType.copyPaths && e.text.startsWith(`copying ${direction}`))
-  return activity !== undefined && events.some((e) => e._tag === "Result" && e.id === (activity as { id: number }).id && e.type === ResultType.progress)
+  const activity = events.find((e) =>
+    e._tag === "Start" && e.type === ActivityType.copyPaths && e.text.startsWith(`copying ${direction}`)
+  )
+  return activity !== undefined &&
+    events.some((e) =>
+      e._tag === "Result" && e.id === (activity as { id: number }).id && e.type === ResultType.progress
+    )
 }
 
 /** The watchdog's socket closed without `finished`: a real one now cancels and cleans up too. */
@@ -598,7 +680,7 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
     inCluster(
       world,
       { states, store },
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const { build, tag, nonce } = yield* accept(world)
         const node = nodeFiles(world, tag)
         const fiber = yield* Effect.fork(run(build))
@@ -610,7 +692,7 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
     )
 
   it.scopedLive("while waiting for the allocation: one cancel of the job, nothing connected", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm, ssh, watchdog, journal } = yield* interrupted(
         world,
@@ -632,30 +714,36 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
       assert.deepStrictEqual(cancels(slurm), [jobId])
       assert.deepStrictEqual(ssh, [])
       assertLeftToWatchdog(watchdog, journal, result.tag)
-    })
-  )
+    }))
 
   it.scopedLive("a cancel that never answers does not hold up the end: it is given up after its budget", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm } = yield* inCluster(
         world,
         { states: [jobInfo({ reason: "Resources" })], cancel: Effect.never },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build } = yield* accept(world)
           // A daemon, and a disconnected wait: a regression then fails the test instead of hanging it.
           const fiber = yield* Effect.forkDaemon(run(build))
-          yield* awaitEvents((events) => events.some((e) => e._tag === "Start" && e.text.startsWith("Slurm job 4242: PENDING")))
-          return yield* Fiber.interrupt(fiber).pipe(Effect.disconnect, Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the interrupted build did not end") }))
+          yield* awaitEvents((events) =>
+            events.some((e) => e._tag === "Start" && e.text.startsWith("Slurm job 4242: PENDING"))
+          )
+          return yield* Fiber.interrupt(fiber).pipe(
+            Effect.disconnect,
+            Effect.timeoutFail({
+              duration: "10 seconds",
+              onTimeout: () => new Error("the interrupted build did not end")
+            })
+          )
         })
       )
       assert.isTrue(result._tag === "Failure")
       assert.deepStrictEqual(cancels(slurm), [jobId])
-    })
-  )
+    }))
 
   it.scopedLive("while copying inputs: one cancel, the connection closed, job files removed", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm, ssh, watchdog, journal } = yield* interrupted(
         world,
@@ -670,17 +758,22 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
       assert.deepStrictEqual(result.left, [])
       assertLeftToWatchdog(watchdog, journal, result.tag)
       yield* noProcessesLeft(world.dir)
-    })
-  )
+    }))
 
   it.scopedLive("while the job builds and its log streams: one cancel, the connection closed, the log's tail stopped", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
-      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(world, (node) =>
-        node.writeLog("compiling hello.c\n").pipe(
-          Effect.zipRight(awaitEvents((events) => events.some((e) => e._tag === "BuildLog" && Buffer.from(e.bytes).toString().includes("compiling")))),
-          Effect.asVoid
-        )
+      const { result, slurm, ssh, watchdog, journal } = yield* interrupted(
+        world,
+        (node) =>
+          node.writeLog("compiling hello.c\n").pipe(
+            Effect.zipRight(
+              awaitEvents((events) =>
+                events.some((e) => e._tag === "BuildLog" && Buffer.from(e.bytes).toString().includes("compiling"))
+              )
+            ),
+            Effect.asVoid
+          )
       )
       assert.deepStrictEqual(result.cancelledAtOnce, [jobId])
       assert.deepStrictEqual(cancels(slurm), [jobId])
@@ -688,16 +781,15 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
       assert.deepStrictEqual(result.left, [])
       assertLeftToWatchdog(watchdog, journal, result.tag)
       yield* noProcessesLeft(world.dir)
-    })
-  )
+    }))
 
   it.scopedLive("while copying outputs: the connection closed, the transfer killed, no cancel (the job printed its end marker)", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm, ssh, watchdog, journal } = yield* interrupted(
         world,
         (node, nonce) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             yield* node.built
             yield* node.writeLog(`done\n${marker(nonce, 0)}`)
             yield* awaitEvents(copying("outputs from"))
@@ -712,25 +804,28 @@ describe("SlurmTryHandler + runBuild, interrupted", () => {
       assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Finished", "Closed"])
       assert.deepStrictEqual(journal, [])
       yield* noProcessesLeft(world.dir)
-    })
-  )
+    }))
 })
 
 describe("SlurmTryHandler + runBuild, a job lost through no fault of the build", () => {
   const nodeFailed = endedAs("NODE_FAIL", { reason: "NodeDown" })
 
   it.scopedLive("a node failure: the job is cancelled, the build submitted again, and the next job builds it", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm, store } = yield* inCluster(
         world,
         { states: [runningOn("node1"), nodeFailed], resubmitted: [runningOn("node1")] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build } = yield* accept(world)
           const fiber = yield* Effect.fork(run(build))
           yield* SlurmCalls.pipe(
             Effect.flatMap((calls) =>
-              calls.changes.pipe(Stream.filter((all) => all.filter((c) => c._tag === "Submit").length === 2), Stream.take(1), Stream.runDrain)
+              calls.changes.pipe(
+                Stream.filter((all) => all.filter((c) => c._tag === "Submit").length === 2),
+                Stream.take(1),
+                Stream.runDrain
+              )
             )
           )
           const again = idsOf((yield* submitted)[1]!)
@@ -741,41 +836,44 @@ describe("SlurmTryHandler + runBuild, a job lost through no fault of the build",
         })
       )
       assert.strictEqual(result.exit, 0)
-      assert.include(result.messages, "1 nsh: Slurm job 4242 ended with NODE_FAIL (NodeDown); submitting the build again (attempt 2 of 3)")
+      assert.include(
+        result.messages,
+        "1 nsh: Slurm job 4242 ended with NODE_FAIL (NodeDown); submitting the build again (attempt 2 of 3)"
+      )
       assert.strictEqual(result.log, "second time lucky\n")
       assert.strictEqual(copiesOut(store).length, 1)
       assert.deepStrictEqual(cancels(slurm), [jobId])
-    })
-  )
+    }))
 
   it.scopedLive("gives up after three jobs lost: exit 1, each job cancelled once", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld()
       const { result, slurm } = yield* inCluster(
         world,
         { states: [runningOn("node1"), nodeFailed] },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build } = yield* accept(world)
           return { exit: yield* run(build), errors: yield* errorMessages }
         })
       )
       assert.strictEqual(result.exit, 1)
-      assert.deepStrictEqual(result.errors, ["0 nsh: Slurm job 4244 ended with NODE_FAIL (NodeDown); giving up after 3 attempts"])
+      assert.deepStrictEqual(result.errors, [
+        "0 nsh: Slurm job 4244 ended with NODE_FAIL (NodeDown); giving up after 3 attempts"
+      ])
       assert.strictEqual(slurm.filter((c) => c._tag === "Submit").length, 3)
       assert.deepStrictEqual(cancels(slurm), [jobId, jobId + 1, jobId + 2])
-    })
-  )
+    }))
 })
 
 describe("SlurmTryHandler + runBuild, Nix's limits", () => {
   it.scopedLive("max-build-log-size: forwards exactly the limit, exit 1, the job cancelled once", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld({ maxBuildLogSize: 100 })
       const line = "0123456789abcdefghi\n" // 20 bytes
       const { result, slurm } = yield* inCluster(
         world,
         { states: pendingThenRunning },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag } = yield* accept(world)
           yield* nodeFiles(world, tag).writeLog(line.repeat(12))
           return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
@@ -786,16 +884,15 @@ describe("SlurmTryHandler + runBuild, Nix's limits", () => {
       assert.deepStrictEqual(result.errors, ["0 nsh: killed after writing more than 100 bytes of log output"])
       assert.deepStrictEqual(cancels(slurm), [jobId])
       yield* noProcessesLeft(world.dir)
-    })
-  )
+    }))
 
   it.scopedLive("max-silent-time: a silent build times out with exit 101, the job cancelled once", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld({ maxSilentTime: 1 })
       const { result, slurm } = yield* inCluster(
         world,
         { states: pendingThenRunning },
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const { build, tag } = yield* accept(world)
           yield* nodeFiles(world, tag).writeLog("waiting for the network\n")
           return { exit: yield* run(build), errors: yield* errorMessages }
@@ -805,6 +902,5 @@ describe("SlurmTryHandler + runBuild, Nix's limits", () => {
       assert.deepStrictEqual(result.errors, [`0 nsh: building '${drvPath}' timed out after 1 seconds of silence`])
       assert.deepStrictEqual(cancels(slurm), [jobId])
       yield* noProcessesLeft(world.dir)
-    })
-  )
+    }))
 })

@@ -2,12 +2,12 @@
  * The job journal (src/safety/Journal.ts) on a real temporary directory: atomic entries, listing
  * that skips what is not an entry, and telling a live hook from a dead one or a reused pid.
  */
-import { spawnSync } from "node:child_process"
-import * as Os from "node:os"
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
+import { spawnSync } from "node:child_process"
+import * as Os from "node:os"
 import { isHookAlive, type JournalEntry, listJournal, makeJournal, processIdentity } from "../../src/safety/Journal.js"
 
 const tag = "nsh-0123456789abcdef"
@@ -17,7 +17,7 @@ const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirecto
 
 describe("Journal", () => {
   it.scoped("records the intent before the submit, then the job id and node, and removes it at the end", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const dir = `${yield* tempDir}/journal`
       const journal = yield* makeJournal(dir)
@@ -45,7 +45,7 @@ describe("Journal", () => {
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("lists only entries: temp files, foreign names and unreadable files are skipped", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const dir = yield* tempDir
       assert.deepStrictEqual(yield* listJournal(`${dir}/missing`), [])
@@ -59,7 +59,7 @@ describe("Journal", () => {
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.scoped("an unwritable journal is a JournalError naming the file", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const dir = yield* tempDir
       yield* fs.writeFileString(`${dir}/journal`, "a file, not a directory")
@@ -73,7 +73,7 @@ describe("Journal", () => {
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.effect("tells a live hook from a dead one, a reused pid, a reboot, and leaves other machines' entries alone", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const me = Option.getOrThrow(yield* processIdentity(process.pid))
       const entry: JournalEntry = {
         tag,

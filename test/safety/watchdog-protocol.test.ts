@@ -4,9 +4,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Redacted, Ref, Stream, TestClock } from "effect"
-import type { JobInfo } from "../../src/slurm/JobSpec.js"
-import { SlurmApi } from "../../src/slurm/SlurmApi.js"
-import { SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
 import { abandon } from "../../src/safety/Abandon.js"
 import { FileRemover } from "../../src/safety/FileRemover.js"
 import { watch } from "../../src/safety/WatchdogMain.js"
@@ -22,11 +19,20 @@ import {
   readyLine,
   type Start
 } from "../../src/safety/WatchdogProtocol.js"
+import type { JobInfo } from "../../src/slurm/JobSpec.js"
+import { SlurmApi } from "../../src/slurm/SlurmApi.js"
+import { SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
 
 const tag = "nsh-0123456789abcdef"
 const start: Start = {
   _tag: "start",
-  slurm: { host: "127.0.0.1", port: 6820, apiVersion: "v0.0.38", userName: "alice", token: Redacted.make("jwt-secret") },
+  slurm: {
+    host: "127.0.0.1",
+    port: 6820,
+    apiVersion: "v0.0.38",
+    userName: "alice",
+    token: Redacted.make("jwt-secret")
+  },
   tag,
   nodeFiles: [`/state/${tag}.log`, `/state/${tag}.lease`, `/state/${tag}.root`],
   localFiles: [`/state/journal/${tag}.json`],
@@ -81,7 +87,7 @@ describe("watchdog protocol", () => {
   })
 
   it.effect("watch reassembles lines across chunks, skips garbage, and ignores what follows finished", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const wire = [encodeHookMessage(start), "garbage\n", encodeHookMessage({ _tag: "job", jobId: 7 })].join("")
       const chunks = [wire.slice(0, 10), wire.slice(10, 200), wire.slice(200)]
       const state = yield* watch(Stream.fromIterable(chunks).pipe(Stream.splitLines))
@@ -100,8 +106,11 @@ describe("watchdog protocol", () => {
     }))
 
   it.effect("a broken input counts as EOF", () =>
-    Effect.gen(function* () {
-      const broken = Stream.concat(Stream.make(encodeHookMessage(start).trimEnd()), Stream.fail(new Error("ECONNRESET")))
+    Effect.gen(function*() {
+      const broken = Stream.concat(
+        Stream.make(encodeHookMessage(start).trimEnd()),
+        Stream.fail(new Error("ECONNRESET"))
+      )
       const state = yield* watch(broken)
       assert.isTrue(Option.isSome(abandonedOf(state)))
     }))
@@ -131,7 +140,7 @@ const doubles = (script: {
   readonly getJob?: ReadonlyArray<JobInfo>
   readonly cancelFails?: boolean
 }) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const calls = yield* Ref.make<ReadonlyArray<string>>([])
     const log = (call: string) => Ref.update(calls, (all) => [...all, call])
     const lists = yield* Ref.make(script.listJobs ?? [])
@@ -146,7 +155,10 @@ const doubles = (script: {
       submit: () => Effect.die("no submit in the watchdog"),
       listJobs: Effect.zipRight(log("list"), Effect.map(next(lists), (jobs) => jobs ?? [])),
       getJob: (id) =>
-        Effect.zipRight(log(`get ${id}`), Effect.flatMap(next(gets), (job) => job ? Effect.succeed(job) : Effect.die("no job"))),
+        Effect.zipRight(
+          log(`get ${id}`),
+          Effect.flatMap(next(gets), (job) => job ? Effect.succeed(job) : Effect.die("no job"))
+        ),
       cancel: (id) => Effect.zipRight(log(`cancel ${id}`), script.cancelFails ? Effect.fail(unreachable) : Effect.void)
     })
     const remover = FileRemover.of({
@@ -160,7 +172,7 @@ const cancelled = info(42, { state: "CANCELLED", rawState: "CANCELLED" })
 
 describe("abandon (the watchdog's clean-up)", () => {
   it.effect("cancels the reported job, waits for it to end, then removes its node files and the journal entry", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { calls, layer } = yield* doubles({
         getJob: [info(42, { flags: ["COMPLETING"], state: undefined, rawState: "COMPLETING" }), cancelled]
       })
@@ -181,7 +193,7 @@ describe("abandon (the watchdog's clean-up)", () => {
     }))
 
   it.effect("without a job id, finds the job by its tag (and only that job), and learns the node from it", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const other = info(5, { comment: "nsh:nsh-ffffffffffffffff /nix/store/y.drv" })
       const prefixOnly = info(6, { comment: `nsh:${tag}0 /nix/store/z.drv` })
       const { calls, layer } = yield* doubles({
@@ -200,9 +212,14 @@ describe("abandon (the watchdog's clean-up)", () => {
     }))
 
   it.effect("keeps looking for a submit still in flight, and gives up after lookupFor when nothing was queued", () =>
-    Effect.gen(function* () {
-      const { calls, layer } = yield* doubles({ listJobs: [[], [], [info(8)]], getJob: [info(8, { state: "CANCELLED" })] })
-      const fiber = yield* Effect.fork(Effect.provide(abandon({ start, jobId: Option.none(), node: Option.none() }), layer))
+    Effect.gen(function*() {
+      const { calls, layer } = yield* doubles({
+        listJobs: [[], [], [info(8)]],
+        getJob: [info(8, { state: "CANCELLED" })]
+      })
+      const fiber = yield* Effect.fork(
+        Effect.provide(abandon({ start, jobId: Option.none(), node: Option.none() }), layer)
+      )
       yield* TestClock.adjust("1 second")
       const report = yield* Fiber.join(fiber)
       assert.deepStrictEqual(report.cancelled, [8])
@@ -223,7 +240,7 @@ describe("abandon (the watchdog's clean-up)", () => {
     }))
 
   it.effect("a job that never ran leaves no node to clean", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { calls, layer } = yield* doubles({ getJob: [info(42, { state: "CANCELLED", batchHost: "" })] })
       const report = yield* Effect.provide(abandon({ start, jobId: Option.some(42), node: Option.none() }), layer)
       assert.deepStrictEqual(report.node, Option.none())
@@ -231,9 +248,11 @@ describe("abandon (the watchdog's clean-up)", () => {
     }))
 
   it.effect("retries a failing cancel for about 30 s, then keeps the journal entry for the orphan reaper", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { calls, layer } = yield* doubles({ cancelFails: true })
-      const fiber = yield* Effect.fork(Effect.provide(abandon({ start, jobId: Option.some(42), node: Option.some("node1") }), layer))
+      const fiber = yield* Effect.fork(
+        Effect.provide(abandon({ start, jobId: Option.some(42), node: Option.some("node1") }), layer)
+      )
       yield* TestClock.adjust("29 seconds")
       assert.isNull(yield* Fiber.poll(fiber).pipe(Effect.map(Option.getOrNull)))
       yield* TestClock.adjust("10 seconds")

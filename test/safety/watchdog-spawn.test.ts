@@ -4,15 +4,15 @@
  * without `finished` it hands every message to the clean-up stage (here a stand-in,
  * test/fixtures/watchdog/echo-watchdog.mjs, that reports what it got); after `finished` it does not.
  */
-import { execFileSync } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
-import { readFile } from "node:fs/promises"
-import { fileURLToPath } from "node:url"
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted, Schedule } from "effect"
-import { Watchdog, type WatchdogParams, WatchdogLive } from "../../src/safety/Watchdog.js"
+import { execFileSync } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
+import { readFile } from "node:fs/promises"
+import { fileURLToPath } from "node:url"
+import { Watchdog, WatchdogLive, type WatchdogParams } from "../../src/safety/Watchdog.js"
 import { decodeHookMessage } from "../../src/safety/WatchdogProtocol.js"
 
 const echo = fileURLToPath(new URL("../fixtures/watchdog/echo-watchdog.mjs", import.meta.url))
@@ -26,7 +26,13 @@ interface Seen {
 }
 
 const params = (command: ReadonlyArray<string>): WatchdogParams => ({
-  slurm: { host: "127.0.0.1", port: 6820, apiVersion: "v0.0.38", userName: "alice", token: Redacted.make("jwt-secret") },
+  slurm: {
+    host: "127.0.0.1",
+    port: 6820,
+    apiVersion: "v0.0.38",
+    userName: "alice",
+    token: Redacted.make("jwt-secret")
+  },
   tag: "nsh-0123456789abcdef",
   nodeFiles: ["/state/nsh-0123456789abcdef.log"],
   localFiles: ["/state/journal/nsh-0123456789abcdef.json"],
@@ -34,7 +40,7 @@ const params = (command: ReadonlyArray<string>): WatchdogParams => ({
 })
 
 /** A FIFO the stand-in writes its report into; reading it waits for the stand-in. */
-const reportFifo = Effect.gen(function* () {
+const reportFifo = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-watchdog-" })
   const path = `${dir}/seen`
@@ -81,7 +87,7 @@ const messages = (seen: Seen) => seen.lines.map((line) => Option.getOrThrow(deco
 
 describe("Watchdog (hook side)", () => {
   it.scopedLive("the idle stage has its own session, none of the hook's fds, and no token outside the socket", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       yield* tokenInEnvironment
       const handle = yield* Watchdog.start(params([process.execPath, echo, "/dev/null"]))
       yield* handle.ready
@@ -97,14 +103,17 @@ describe("Watchdog (hook side)", () => {
       assert.isFalse(environ.some((v) => v.startsWith("SLURM_JWT=")))
       assert.include(environ, `PATH=${process.env["PATH"]}`)
       assert.notInclude(readFileSync(`/proc/${handle.pid}/cmdline`, "utf8"), "jwt-secret")
-      assert.strictEqual(yield* Effect.sync(() => execFileSync("readlink", [`/proc/${handle.pid}/cwd`]).toString().trim()), "/")
+      assert.strictEqual(
+        yield* Effect.sync(() => execFileSync("readlink", [`/proc/${handle.pid}/cwd`]).toString().trim()),
+        "/"
+      )
     }).pipe(Effect.provide(WatchdogLive)))
 
   it.scopedLive("without finished, the clean-up stage gets every message on stdin, and not the socket", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const report = yield* reportFifo
       const pid = yield* Effect.scoped(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const handle = yield* Watchdog.start(params([process.execPath, echo, report.path]))
           yield* handle.jobSubmitted(42)
           yield* handle.nodeKnown("node1")
@@ -114,7 +123,13 @@ describe("Watchdog (hook side)", () => {
       const seen = yield* report.read
       assert.strictEqual(seen.sid, pid, "the clean-up stage left the watchdog's session")
       // Its stdin is the pipe from the idle stage; fd 3 may be node's own (epoll), not the hook's socket.
-      assert.deepStrictEqual({ ...seen.fds, 3: undefined }, { 1: "/dev/null", 2: "/dev/null", 3: undefined, 4: "/dev/null", 5: "/dev/null" })
+      assert.deepStrictEqual({ ...seen.fds, 3: undefined }, {
+        1: "/dev/null",
+        2: "/dev/null",
+        3: undefined,
+        4: "/dev/null",
+        5: "/dev/null"
+      })
       assert.notMatch(seen.fds[3] ?? "", /^socket:/)
       const got = messages(seen)
       assert.deepStrictEqual(got.map((m) => m._tag), ["start", "job", "node"])
@@ -129,11 +144,11 @@ describe("Watchdog (hook side)", () => {
     }).pipe(Effect.provide(WatchdogLive), Effect.provide(NodeFileSystem.layer)))
 
   it.scopedLive("after finished the watchdog exits without starting the clean-up stage", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       // Had the stand-in run, it would block on this FIFO (nobody reads it) and keep the watchdog alive.
       const report = yield* reportFifo
       const pid = yield* Effect.scoped(
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const handle = yield* Watchdog.start(params([process.execPath, echo, report.path]))
           yield* handle.jobSubmitted(7)
           yield* handle.finished()
@@ -144,7 +159,7 @@ describe("Watchdog (hook side)", () => {
     }).pipe(Effect.provide(WatchdogLive), Effect.provide(NodeFileSystem.layer)))
 
   it.scopedLive("a clean-up stage that could not run is a WatchdogError at start", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const missing = yield* Effect.flip(Watchdog.start(params(["/nonexistent/nsh", "__watchdog"])))
       assert.strictEqual(missing._tag, "WatchdogError")
       assert.match(missing.message, /watchdog .* failed: cannot start it \(\/nonexistent\/nsh __watchdog\)/)

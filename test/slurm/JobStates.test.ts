@@ -6,8 +6,8 @@ import { Either } from "effect"
 import { jobsOf } from "../../src/slurm/dialects/index.js"
 import type { BaseState, ExitStatus, JobInfo } from "../../src/slurm/JobSpec.js"
 import { describeState, isRequeued, outcomeOf, phaseOf } from "../../src/slurm/JobStates.js"
-import { sample, synthetic } from "./support/fixtures.js"
 import { jobInfo } from "../support/SlurmApiScripted.js"
+import { sample, synthetic } from "./support/fixtures.js"
 
 const job = (over: Partial<JobInfo>): JobInfo => jobInfo({ jobId: 1, name: "nix-build-x", ...over })
 
@@ -41,7 +41,9 @@ describe("outcomeOf", () => {
   })
 
   it("has none for states that are not final", () => {
-    for (const state of ["PENDING", "RUNNING", "SUSPENDED"] as const) assert.isUndefined(outcomeOf(state, job({ state })))
+    for (const state of ["PENDING", "RUNNING", "SUSPENDED"] as const) {
+      assert.isUndefined(outcomeOf(state, job({ state })))
+    }
   })
 })
 
@@ -78,10 +80,22 @@ describe("phaseOf", () => {
   })
 
   it("calls hopeless pending reasons and held-after-requeue states stuck", () => {
-    assert.deepStrictEqual(phaseOf(real(sample("42-job-stuck-partitionconfig.json"))), { _tag: "Stuck", why: "PartitionConfig" })
-    assert.deepStrictEqual(phaseOf(job({ state: "PENDING", reason: "JobHeldAdmin" })), { _tag: "Stuck", why: "JobHeldAdmin" })
-    assert.deepStrictEqual(phaseOf(job({ state: "PENDING", flags: ["REQUEUE_HOLD"] })), { _tag: "Stuck", why: "REQUEUE_HOLD" })
-    assert.deepStrictEqual(phaseOf(job({ state: undefined, flags: ["SPECIAL_EXIT"] })), { _tag: "Stuck", why: "SPECIAL_EXIT" })
+    assert.deepStrictEqual(phaseOf(real(sample("42-job-stuck-partitionconfig.json"))), {
+      _tag: "Stuck",
+      why: "PartitionConfig"
+    })
+    assert.deepStrictEqual(phaseOf(job({ state: "PENDING", reason: "JobHeldAdmin" })), {
+      _tag: "Stuck",
+      why: "JobHeldAdmin"
+    })
+    assert.deepStrictEqual(phaseOf(job({ state: "PENDING", flags: ["REQUEUE_HOLD"] })), {
+      _tag: "Stuck",
+      why: "REQUEUE_HOLD"
+    })
+    assert.deepStrictEqual(phaseOf(job({ state: undefined, flags: ["SPECIAL_EXIT"] })), {
+      _tag: "Stuck",
+      why: "SPECIAL_EXIT"
+    })
     // A user's own hold is waited on: the user may release it.
     assert.strictEqual(phaseOf(real(sample("23-job-pending-held.json")))._tag, "Waiting")
   })
@@ -95,9 +109,15 @@ describe("isRequeued and describeState", () => {
 
   it("words the queue state with the reason and a future expected start only", () => {
     const pending = real(sample("10-job-pending.json"))
-    assert.strictEqual(describeState(pending, 1795583516), "PENDING (Resources), expected start 2027-11-25 05:11:56 UTC")
+    assert.strictEqual(
+      describeState(pending, 1795583516),
+      "PENDING (Resources), expected start 2027-11-25 05:11:56 UTC"
+    )
     assert.strictEqual(describeState(pending, 1827119517), "PENDING (Resources)")
     assert.strictEqual(describeState(real(sample("09-job-pending-new.json")), 0), "PENDING")
-    assert.strictEqual(describeState(real(synthetic("v0.0.40-job-cancelled-completing.json")), 0), "CANCELLED,COMPLETING")
+    assert.strictEqual(
+      describeState(real(synthetic("v0.0.40-job-cancelled-completing.json")), 0),
+      "CANCELLED,COMPLETING"
+    )
   })
 })

@@ -5,8 +5,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, Layer, Ref, TestClock } from "effect"
 import { type Activity, NixLog } from "../../src/dispatch/NixLog.js"
-import type { JobInfo } from "../../src/slurm/JobSpec.js"
 import { waitShowingQueue } from "../../src/runner/QueueStatus.js"
+import type { JobInfo } from "../../src/slurm/JobSpec.js"
 import { waitForAllocation, waitForEnd } from "../../src/slurm/Lifecycle.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"
 import { type SlurmError, SlurmJobNotFound, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
@@ -33,21 +33,23 @@ const playing = (steps: ReadonlyArray<Step>, polls: Ref.Ref<Array<number>>) =>
   Layer.effect(
     SlurmApi,
     Effect.map(Clock.currentTimeMillis, (start) =>
-    SlurmApi.of({
-      apiVersion: Effect.succeed("v0.0.38"),
-      renderSubmission: () => Effect.die("unused"),
-      ping: Effect.void,
-      submit: () => Effect.die("unused"),
-      cancel: () => Effect.die("unused"),
-      listJobs: Effect.die("unused"),
-      getJob: () =>
-        Effect.gen(function*() {
-          const now = (yield* Clock.currentTimeMillis) - start
-          yield* Ref.update(polls, (at) => [...at, now])
-          const current = steps.filter(([at]) => at <= now).at(-1)![1]
-          return current instanceof SlurmUnreachable || current instanceof SlurmJobNotFound ? yield* current : current as JobInfo
-        })
-    }))
+      SlurmApi.of({
+        apiVersion: Effect.succeed("v0.0.38"),
+        renderSubmission: () => Effect.die("unused"),
+        ping: Effect.void,
+        submit: () => Effect.die("unused"),
+        cancel: () => Effect.die("unused"),
+        listJobs: Effect.die("unused"),
+        getJob: () =>
+          Effect.gen(function*() {
+            const now = (yield* Clock.currentTimeMillis) - start
+            yield* Ref.update(polls, (at) => [...at, now])
+            const current = steps.filter(([at]) => at <= now).at(-1)![1]
+            return current instanceof SlurmUnreachable || current instanceof SlurmJobNotFound
+              ? yield* current
+              : current as JobInfo
+          })
+      }))
   )
 
 /** NixLog recording the activities started. */
@@ -56,7 +58,8 @@ const recordingLog = (texts: Ref.Ref<Array<string>>) =>
     NixLog,
     NixLog.of({
       log: () => Effect.void,
-      activity: (_type, text) => Effect.as(Ref.update(texts, (t) => [...t, text]), { id: 1, result: () => Effect.void } as Activity),
+      activity: (_type, text) =>
+        Effect.as(Ref.update(texts, (t) => [...t, text]), { id: 1, result: () => Effect.void } as Activity),
       buildLog: () => Effect.void
     })
   )
@@ -88,7 +91,9 @@ describe("poll costs of the default schedule", () => {
   it.effect("a 1 s job that starts after 1 s: 7 polls to RUNNING, 7 more to COMPLETED", () =>
     Effect.gen(function*() {
       const { allocation, end, at } = yield* allocateThenEnd(lifeOf(1000, 1000))
-      console.log(`[lifecycle] 1 s job: ${allocation.polls} + ${end.polls} polls (+1 submit); polled at ${at.join(", ")} ms`)
+      console.log(
+        `[lifecycle] 1 s job: ${allocation.polls} + ${end.polls} polls (+1 submit); polled at ${at.join(", ")} ms`
+      )
       assert.strictEqual(allocation._tag, "Allocated")
       assert.deepStrictEqual(end.outcome, { _tag: "Succeeded" })
       assert.deepStrictEqual([allocation.polls, end.polls], [7, 7])
@@ -164,8 +169,13 @@ describe("waitForEnd", () => {
     Effect.gen(function*() {
       const requeued = info({ state: "PENDING", flags: ["REQUEUED"], reason: "NodeDown", restartCount: 1 })
       const result = yield* endOf([[0, running], [1000, requeued]])
-      assert.deepInclude(result._tag === "Right" ? result.right : {}, { outcome: { _tag: "Retryable", state: "REQUEUED", reason: "NodeDown" } })
-      const restarted = yield* endOf([[0, running], [1000, info({ state: "RUNNING", batchHost: "node2", restartCount: 1 })]])
+      assert.deepInclude(result._tag === "Right" ? result.right : {}, {
+        outcome: { _tag: "Retryable", state: "REQUEUED", reason: "NodeDown" }
+      })
+      const restarted = yield* endOf([[0, running], [
+        1000,
+        info({ state: "RUNNING", batchHost: "node2", restartCount: 1 })
+      ]])
       assert.strictEqual(restarted._tag === "Right" ? restarted.right.outcome._tag : "", "Retryable")
     }))
 

@@ -4,13 +4,22 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Schedule } from "effect"
+import type { Settings } from "../../src/config/Settings.js"
 import type { ApiVersion } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import type { SlurmApiService } from "../../src/slurm/SlurmApi.js"
-import type { SlurmError } from "../../src/slurm/SlurmErrors.js"
 import { makeSlurmApi, NodeHttpClientLive } from "../../src/slurm/SlurmApiLive.js"
-import type { Settings } from "../../src/config/Settings.js"
-import { type Answer, drop, fakeConfig, fakeSlurmrestd, json, type SeenRequest, slow, text } from "./support/FakeSlurmrestd.js"
+import type { SlurmError } from "../../src/slurm/SlurmErrors.js"
+import {
+  type Answer,
+  drop,
+  fakeConfig,
+  fakeSlurmrestd,
+  json,
+  type SeenRequest,
+  slow,
+  text
+} from "./support/FakeSlurmrestd.js"
 import { sample, synthetic } from "./support/fixtures.js"
 import { jwt } from "./support/jwt.js"
 
@@ -62,9 +71,13 @@ const paths = (requests: ReadonlyArray<SeenRequest>) => requests.map((r) => `${r
 describe("version negotiation", () => {
   it.scopedLive("picks the newest served version once, probing every version at once", () =>
     Effect.gen(function*() {
-      const { api, fake } = yield* setup(["v0.0.40", "v0.0.41", "v0.0.42"], () => json(synthetic("v0.0.45-ping.json")), {
-        settings: { slurmApiVersion: "auto" }
-      })
+      const { api, fake } = yield* setup(
+        ["v0.0.40", "v0.0.41", "v0.0.42"],
+        () => json(synthetic("v0.0.45-ping.json")),
+        {
+          settings: { slurmApiVersion: "auto" }
+        }
+      )
       assert.strictEqual(yield* api.apiVersion, "v0.0.42")
       assert.strictEqual(yield* api.apiVersion, "v0.0.42")
       assert.deepStrictEqual(paths(fake.requests()).sort(), [
@@ -102,7 +115,9 @@ describe("version negotiation", () => {
 
   it.scopedLive("uses an explicit version as given, without probing", () =>
     Effect.gen(function*() {
-      const { api, fake } = yield* setup(["v0.0.39"], () => json({ pings: [] }), { settings: { slurmApiVersion: "v0.0.39" } })
+      const { api, fake } = yield* setup(["v0.0.39"], () => json({ pings: [] }), {
+        settings: { slurmApiVersion: "v0.0.39" }
+      })
       assert.strictEqual(yield* api.apiVersion, "v0.0.39")
       assert.strictEqual(fake.requests().length, 0)
       yield* api.ping
@@ -142,7 +157,10 @@ describe("authentication", () => {
       const { api, fake } = yield* setup(["v0.0.38"], () => json({}), { token: undefined })
       const error = failureOf(yield* Effect.exit(api.getJob(1)))
       assert.strictEqual(error._tag, "SlurmAuthError")
-      assert.match(error.message, /no Slurm token is configured .* SLURM_JWT, in the file named by slurm-jwt-token-file/)
+      assert.match(
+        error.message,
+        /no Slurm token is configured .* SLURM_JWT, in the file named by slurm-jwt-token-file/
+      )
       assert.strictEqual(fake.requests().length, 0)
     }))
 
@@ -154,7 +172,9 @@ describe("authentication", () => {
     "/job/submit": "56-auth-expired-token-submit.json"
   }
   const rejecting = (_: SeenRequest, path: string) =>
-    rejected[path] === undefined ? json(sample("53-auth-garbage-token-cancel.json"), 500) : json(sample(rejected[path]!), 500)
+    rejected[path] === undefined
+      ? json(sample("53-auth-garbage-token-cancel.json"), 500)
+      : json(sample(rejected[path]!), 500)
 
   it.scopedLive("recognises an expired token at once, on every operation, instead of 'job not found'", () =>
     Effect.gen(function*() {
@@ -207,7 +227,14 @@ describe("authentication", () => {
       for (const exit of exits) {
         assert.isTrue(Exit.isFailure(exit))
         const error = failureOf(exit)
-        const printed = [String(error), error.message, JSON.stringify(error), JSON.stringify(exit), Cause.pretty(Exit.isFailure(exit) ? exit.cause : Cause.empty), String(exit)]
+        const printed = [
+          String(error),
+          error.message,
+          JSON.stringify(error),
+          JSON.stringify(exit),
+          Cause.pretty(Exit.isFailure(exit) ? exit.cause : Cause.empty),
+          String(exit)
+        ]
         for (const p of printed) {
           assert.notInclude(p, secret)
           assert.notInclude(p, secret.split(".")[1]!)
@@ -235,7 +262,10 @@ describe("transient failures", () => {
   it.scopedLive("retries 502/503/504 and slurmctld hiccups (5004 timeouts) with backoff", () =>
     Effect.gen(function*() {
       const hiccup = json({ errors: [{ error_number: 5004, error: "Socket timed out on send/recv operation" }] }, 500)
-      const { api, fake } = yield* setup(["v0.0.38"], flaky([text("bad gateway", 502), text("unavailable", 503), hiccup], job))
+      const { api, fake } = yield* setup(
+        ["v0.0.38"],
+        flaky([text("bad gateway", 502), text("unavailable", 503), hiccup], job)
+      )
       assert.strictEqual((yield* api.getJob(1)).state, "RUNNING")
       assert.strictEqual(fake.requests().length, 4)
     }))
@@ -252,7 +282,10 @@ describe("transient failures", () => {
       const { api, fake } = yield* setup(["v0.0.38"], () => slow(1000, job))
       const error = failureOf(yield* Effect.exit(api.getJob(1)))
       assert.strictEqual(error._tag, "SlurmUnreachable")
-      assert.match(error.message, /^cannot reach slurmrestd at http:\/\/127\.0\.0\.1:\d+: no answer within 300ms \(check slurm-api-host/)
+      assert.match(
+        error.message,
+        /^cannot reach slurmrestd at http:\/\/127\.0\.0\.1:\d+: no answer within 300ms \(check slurm-api-host/
+      )
       assert.strictEqual(fake.requests().length, 4)
     }))
 
@@ -314,8 +347,13 @@ describe("jobs", () => {
 
   it.scopedLive("cancels idempotently: finished and unknown jobs are fine, other failures are not", () =>
     Effect.gen(function*() {
-      const old = yield* setup(["v0.0.38"], (request) =>
-        request.path.endsWith("/999999") ? json(sample("30-cancel-unknown-job.json"), 500) : json(sample("28-cancel-completed.json")))
+      const old = yield* setup(
+        ["v0.0.38"],
+        (request) =>
+          request.path.endsWith("/999999")
+            ? json(sample("30-cancel-unknown-job.json"), 500)
+            : json(sample("28-cancel-completed.json"))
+      )
       yield* old.api.cancel(2)
       yield* old.api.cancel(999999)
       const later = yield* setup(["v0.0.43"], (request) =>
@@ -345,16 +383,21 @@ describe("submit", () => {
       const { api, fake } = yield* setup(["v0.0.40"], () => json(synthetic("v0.0.40-submit-result.json")), {
         settings: { slurmApiVersion: "v0.0.40" }
       })
-      assert.deepStrictEqual(yield* api.submit(spec), { jobId: 40, warnings: ["Requested partition configuration not available now"] })
+      assert.deepStrictEqual(yield* api.submit(spec), {
+        jobId: 40,
+        warnings: ["Requested partition configuration not available now"]
+      })
       const [request] = fake.requests()
       assert.strictEqual(`${request!.method} ${request!.path}`, "POST /slurm/v0.0.40/job/submit")
       assert.deepStrictEqual(request!.body, yield* api.renderSubmission(spec))
     }))
 
-  for (const [version, status, body] of [
-    ["v0.0.38", 200, sample("41-submit-too-many-cpus.json")],
-    ["v0.0.39", 500, synthetic("v0.0.39-submit-partition-config.json")]
-  ] as const) {
+  for (
+    const [version, status, body] of [
+      ["v0.0.38", 200, sample("41-submit-too-many-cpus.json")],
+      ["v0.0.39", 500, synthetic("v0.0.39-submit-partition-config.json")]
+    ] as const
+  ) {
     it.scopedLive(`${version}: cancels a job queued despite errors and fails with them`, () =>
       Effect.gen(function*() {
         const { api, fake } = yield* setup([version], (request) =>
@@ -363,11 +406,21 @@ describe("submit", () => {
         })
         const error = failureOf(yield* Effect.exit(api.submit(spec)))
         assert.strictEqual(error._tag, "SlurmRequestError")
-        if (error._tag !== "SlurmRequestError") return
+        if (error._tag !== "SlurmRequestError") {
+          return
+        }
         const jobId = (body as { job_id: number }).job_id
         assert.strictEqual(error.jobId, jobId)
-        assert.match(error.message, new RegExp(`Requested partition configuration not available now \\(Slurm error 2015\\); slurmctld queued it anyway as job ${jobId}, which nsh cancelled`))
-        assert.deepStrictEqual(paths(fake.requests()), [`POST /slurm/${version}/job/submit`, `DELETE /slurm/${version}/job/${jobId}`])
+        assert.match(
+          error.message,
+          new RegExp(
+            `Requested partition configuration not available now \\(Slurm error 2015\\); slurmctld queued it anyway as job ${jobId}, which nsh cancelled`
+          )
+        )
+        assert.deepStrictEqual(paths(fake.requests()), [
+          `POST /slurm/${version}/job/submit`,
+          `DELETE /slurm/${version}/job/${jobId}`
+        ])
       }))
   }
 
@@ -382,9 +435,16 @@ describe("submit", () => {
   it.scopedLive("refuses obviously wrong values without sending anything", () =>
     Effect.gen(function*() {
       const { api, fake } = yield* setup(["v0.0.38"], () => json(sample("06-submit-ok.json")))
-      const error = failureOf(yield* Effect.exit(api.submit({ ...spec, timeLimitMinutes: -5, cpusPerTask: 0, extra: { time_limit: { set: true, number: 0 } } })))
+      const error = failureOf(
+        yield* Effect.exit(
+          api.submit({ ...spec, timeLimitMinutes: -5, cpusPerTask: 0, extra: { time_limit: { set: true, number: 0 } } })
+        )
+      )
       assert.strictEqual(error._tag, "SlurmInvalidSubmission")
-      assert.match(error.message, /the time limit is -5, but must be a whole number of minutes of at least 1; the extra time_limit is 0/)
+      assert.match(
+        error.message,
+        /the time limit is -5, but must be a whole number of minutes of at least 1; the extra time_limit is 0/
+      )
       assert.match(error.message, /cpus_per_task is 0/)
       assert.strictEqual(fake.requests().length, 0)
     }))
@@ -401,7 +461,10 @@ describe("submit", () => {
       const { api, fake } = yield* setup(["v0.0.38"], (request) => request.method === "POST" ? drop : json(body))
       const submitted = yield* api.submit(spec)
       assert.strictEqual(submitted.jobId, jobId)
-      assert.match(submitted.warnings[0]!, /the submit answer was lost \(cannot reach slurmrestd .*connection reset.*\); found the job by its comment/)
+      assert.match(
+        submitted.warnings[0]!,
+        /the submit answer was lost \(cannot reach slurmrestd .*connection reset.*\); found the job by its comment/
+      )
       assert.deepStrictEqual(paths(fake.requests()), ["POST /slurm/v0.0.38/job/submit", "GET /slurm/v0.0.38/jobs"])
     }))
 
@@ -409,15 +472,27 @@ describe("submit", () => {
     Effect.gen(function*() {
       let posts = 0
       const { api, fake } = yield* setup(["v0.0.38"], (request) =>
-        request.method === "POST" ? (posts++ === 0 ? slow(1000, json(sample("06-submit-ok.json"))) : json(sample("06-submit-ok.json"))) : json(listed("someone else").body))
+        request.method === "POST"
+          ? (posts++ === 0 ? slow(1000, json(sample("06-submit-ok.json"))) : json(sample("06-submit-ok.json")))
+          : json(listed("someone else").body))
       assert.strictEqual((yield* api.submit(spec)).jobId, 1)
-      assert.deepStrictEqual(paths(fake.requests()), ["POST /slurm/v0.0.38/job/submit", "GET /slurm/v0.0.38/jobs", "POST /slurm/v0.0.38/job/submit"])
+      assert.deepStrictEqual(paths(fake.requests()), [
+        "POST /slurm/v0.0.38/job/submit",
+        "GET /slurm/v0.0.38/jobs",
+        "POST /slurm/v0.0.38/job/submit"
+      ])
     }))
 
   it.scopedLive("does not resubmit when the lookup itself fails", () =>
     Effect.gen(function*() {
-      const { api, fake } = yield* setup(["v0.0.38"], (request) => request.method === "POST" ? drop : json({ errors: [{ error_number: 2 }] }, 400))
+      const { api, fake } = yield* setup(["v0.0.38"], (request) =>
+        request.method === "POST" ? drop : json({ errors: [{ error_number: 2 }] }, 400))
       assert.strictEqual(failureOf(yield* Effect.exit(api.submit(spec)))._tag, "SlurmRequestError")
-      assert.strictEqual(fake.requests().filter((r) => r.method === "POST").length, 1)
+      assert.strictEqual(
+        fake.requests().filter((r) =>
+          r.method === "POST"
+        ).length,
+        1
+      )
     }))
 })

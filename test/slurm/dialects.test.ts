@@ -3,8 +3,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
-import { dialectFor, jobsOf, pingsOf, submitBody } from "../../src/slurm/dialects/index.js"
 import { envelopeOf } from "../../src/slurm/dialects/Envelope.js"
+import { dialectFor, jobsOf, pingsOf, submitBody } from "../../src/slurm/dialects/index.js"
 import type { JobInfo, JobSpec } from "../../src/slurm/JobSpec.js"
 import { sample, synthetic } from "./support/fixtures.js"
 
@@ -29,18 +29,41 @@ const spec: JobSpec = {
 describe("v0.0.38 (real 22.05.8 answers)", () => {
   it("reads a running job: state, batch host, times", () => {
     const job = onlyJob(sample("07-job-running.json"))
-    assert.deepInclude(job, { jobId: 1, state: "RUNNING", flags: [], rawState: "RUNNING", reason: "None", batchHost: "node1" })
+    assert.deepInclude(job, {
+      jobId: 1,
+      state: "RUNNING",
+      flags: [],
+      rawState: "RUNNING",
+      reason: "None",
+      batchHost: "node1"
+    })
     assert.deepInclude(job, { submitTime: 1795583515, startTime: 1795583516, userName: "root", restartCount: 0 })
   })
 
   it("reads pending jobs, with the expected start once evaluated", () => {
-    assert.deepInclude(onlyJob(sample("09-job-pending-new.json")), { state: "PENDING", reason: "None", batchHost: "", startTime: 0 })
-    assert.deepInclude(onlyJob(sample("10-job-pending.json")), { state: "PENDING", reason: "Resources", startTime: 1827119516 })
-    assert.deepInclude(onlyJob(sample("42-job-stuck-partitionconfig.json")), { state: "PENDING", reason: "PartitionConfig" })
+    assert.deepInclude(onlyJob(sample("09-job-pending-new.json")), {
+      state: "PENDING",
+      reason: "None",
+      batchHost: "",
+      startTime: 0
+    })
+    assert.deepInclude(onlyJob(sample("10-job-pending.json")), {
+      state: "PENDING",
+      reason: "Resources",
+      startTime: 1827119516
+    })
+    assert.deepInclude(onlyJob(sample("42-job-stuck-partitionconfig.json")), {
+      state: "PENDING",
+      reason: "PartitionConfig"
+    })
   })
 
   it("keeps COMPLETING as a flag without a base state (it hides the base)", () => {
-    assert.deepInclude(onlyJob(sample("12-job-just-cancelled.json")), { state: undefined, flags: ["COMPLETING"], rawState: "COMPLETING" })
+    assert.deepInclude(onlyJob(sample("12-job-just-cancelled.json")), {
+      state: undefined,
+      flags: ["COMPLETING"],
+      rawState: "COMPLETING"
+    })
   })
 
   it("decodes the raw wait status: 0, 768 = exit 3, 9 = SIGKILL, 15 = SIGTERM", () => {
@@ -48,7 +71,10 @@ describe("v0.0.38 (real 22.05.8 answers)", () => {
     assert.deepStrictEqual(onlyJob(sample("17-job-failed-exit3.json")).exit, { _tag: "Exited", code: 3 })
     assert.deepStrictEqual(onlyJob(sample("18-job-failed-sigkill.json")).exit, { _tag: "Signaled", signal: 9 })
     assert.deepStrictEqual(onlyJob(sample("19-job-failed-sigterm.json")).exit, { _tag: "Signaled", signal: 15 })
-    assert.deepInclude(onlyJob(sample("13-job-cancelled.json")), { state: "CANCELLED", exit: { _tag: "Signaled", signal: 15 } })
+    assert.deepInclude(onlyJob(sample("13-job-cancelled.json")), {
+      state: "CANCELLED",
+      exit: { _tag: "Signaled", signal: 15 }
+    })
   })
 
   it("reads the whole job list despite its nulls", () => {
@@ -73,7 +99,10 @@ describe("v0.0.38 (real 22.05.8 answers)", () => {
     const refused = d.submitReply(sample("39-submit-invalid-bad-partition.json"))
     assert.strictEqual(refused.jobId, undefined)
     assert.deepStrictEqual(refused.errors.map((e) => e.code), [2000])
-    assert.deepStrictEqual(d.submitReply(sample("35-submit-invalid-no-environment.json")).errors.map((e) => e.code), [2127, 9001])
+    assert.deepStrictEqual(d.submitReply(sample("35-submit-invalid-no-environment.json")).errors.map((e) => e.code), [
+      2127,
+      9001
+    ])
   })
 
   it("reads cancel answers: nothing, an unknown job, a rejected token", () => {
@@ -120,11 +149,18 @@ describe("v0.0.38 (real 22.05.8 answers)", () => {
 
 describe("v0.0.39 (synthetic)", () => {
   it("decodes the wait status inside a number with flags", () => {
-    assert.deepInclude(onlyJob(synthetic("v0.0.39-job-failed-exit3.json")), { state: "FAILED", exit: { _tag: "Exited", code: 3 } })
+    assert.deepInclude(onlyJob(synthetic("v0.0.39-job-failed-exit3.json")), {
+      state: "FAILED",
+      exit: { _tag: "Exited", code: 3 }
+    })
   })
 
   it("keeps an unset exit code unknown, and COMPLETING without a base", () => {
-    assert.deepInclude(onlyJob(synthetic("v0.0.39-job-completing.json")), { state: undefined, flags: ["COMPLETING"], exit: undefined })
+    assert.deepInclude(onlyJob(synthetic("v0.0.39-job-completing.json")), {
+      state: undefined,
+      flags: ["COMPLETING"],
+      exit: undefined
+    })
   })
 
   it("reads the job id of an HTTP 500 submit answer that queued a job", () => {
@@ -172,7 +208,10 @@ describe("v0.0.40 – v0.0.45 (synthetic)", () => {
     assert.deepStrictEqual(onlyJob(synthetic("v0.0.42-job-failed-exit3.json")).exit, { _tag: "Exited", code: 3 })
     assert.deepStrictEqual(onlyJob(synthetic("v0.0.45-job-completed.json")).exit, { _tag: "Exited", code: 0 })
     assert.deepStrictEqual(onlyJob(synthetic("v0.0.43-job-node-fail.json")).exit, { _tag: "Signaled", signal: 9 })
-    assert.deepInclude(onlyJob(synthetic("v0.0.45-job-out-of-memory.json")), { state: "OUT_OF_MEMORY", reason: "OutOfMemory" })
+    assert.deepInclude(onlyJob(synthetic("v0.0.45-job-out-of-memory.json")), {
+      state: "OUT_OF_MEMORY",
+      reason: "OutOfMemory"
+    })
   })
 
   it("reads times from numbers with flags", () => {
@@ -190,7 +229,11 @@ describe("v0.0.40 – v0.0.45 (synthetic)", () => {
       errors: [],
       warnings: ["Requested partition configuration not available now"]
     })
-    assert.deepStrictEqual(dialectFor("v0.0.42").submitReply(synthetic("v0.0.42-submit.json")), { jobId: 44, errors: [], warnings: [] })
+    assert.deepStrictEqual(dialectFor("v0.0.42").submitReply(synthetic("v0.0.42-submit.json")), {
+      jobId: 44,
+      errors: [],
+      warnings: []
+    })
     const nested = dialectFor("v0.0.41").submitReply({ result: { job_id: 9 }, errors: [] })
     assert.strictEqual(nested.jobId, 9)
   })
@@ -199,14 +242,20 @@ describe("v0.0.40 – v0.0.45 (synthetic)", () => {
     assert.deepStrictEqual(dialectFor("v0.0.42").cancelErrors(synthetic("v0.0.42-cancel-unknown.json")), [
       { code: 2017, text: "job 999999: Job not found (Slurm error 2017)" }
     ])
-    assert.deepStrictEqual(dialectFor("v0.0.43").cancelErrors(synthetic("v0.0.43-cancel-permission.json")).map((e) => e.code), [2002])
+    assert.deepStrictEqual(
+      dialectFor("v0.0.43").cancelErrors(synthetic("v0.0.43-cancel-permission.json")).map((e) => e.code),
+      [2002]
+    )
     assert.deepStrictEqual(dialectFor("v0.0.40").cancelErrors({ errors: [], warnings: [] }), [])
   })
 
   it("reads pings in each version's words", () => {
     assert.deepStrictEqual(Either.getOrThrow(pingsOf(synthetic("v0.0.41-ping.json"))), [{ host: "slurmctl", up: true }])
     assert.deepStrictEqual(Either.getOrThrow(pingsOf(synthetic("v0.0.45-ping.json"))), [{ host: "slurmctl", up: true }])
-    assert.deepStrictEqual(Either.getOrThrow(pingsOf(synthetic("v0.0.45-ping-down.json"))), [{ host: "slurmctl", up: false }])
+    assert.deepStrictEqual(Either.getOrThrow(pingsOf(synthetic("v0.0.45-ping-down.json"))), [{
+      host: "slurmctl",
+      up: false
+    }])
   })
 
   it("refuses a record without a job id", () => {

@@ -2,8 +2,8 @@
  * Request bodies of every dialect validate against their version's OpenAPI schema, and the
  * synthetic answers the decoding tests rely on validate against theirs.
  */
-import { readdirSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
+import { readdirSync } from "node:fs"
 import { type ApiVersion, ApiVersions, submitBody } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import { synthetic } from "./support/fixtures.js"
@@ -42,7 +42,12 @@ describe("submit bodies against the OpenAPI schemas", () => {
   it("the check can fail: v0.0.38's plain numbers are not v0.0.40's numbers with flags", () => {
     assert.isNotEmpty(violations("v0.0.40", "submitRequest", submitBody("v0.0.38", spec)))
     assert.isNotEmpty(violations("v0.0.38", "submitRequest", { job: { environment: {} } }))
-    assert.isNotEmpty(violations("v0.0.40", "jobResponse", { ...(synthetic("v0.0.44-job-running.json") as object), jobs: [{ job_state: "RUNNING" }] }))
+    assert.isNotEmpty(
+      violations("v0.0.40", "jobResponse", {
+        ...(synthetic("v0.0.44-job-running.json") as object),
+        jobs: [{ job_state: "RUNNING" }]
+      })
+    )
   })
 })
 

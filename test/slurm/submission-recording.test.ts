@@ -19,7 +19,7 @@ const spec: JobSpec = {
 
 describe("SlurmApiRecording", () => {
   it.effect("records submissions instead of sending them", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const api = yield* SlurmApi
       const first = yield* api.submit(spec)
       const second = yield* api.submit(spec)
@@ -29,16 +29,19 @@ describe("SlurmApiRecording", () => {
       assert.strictEqual(recorded[0]?.url, "http://slurm.example:6820/slurm/v0.0.40/job/submit")
       assert.deepStrictEqual(recorded[0]?.body, yield* api.renderSubmission(spec))
       assert.strictEqual(yield* api.apiVersion, "v0.0.40")
-    }).pipe(Effect.provide(SlurmApiRecording), Effect.provide(TestConfig({ slurmApiHost: "slurm.example", slurmApiVersion: "v0.0.40" })))
-  )
+    }).pipe(
+      Effect.provide(SlurmApiRecording),
+      Effect.provide(TestConfig({ slurmApiHost: "slurm.example", slurmApiVersion: "v0.0.40" }))
+    ))
 
   it.effect("refuses every call that needs an answer, saying that a dry run contacts nothing", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const api = yield* SlurmApi
-      const errors = yield* Effect.all([api.ping, api.getJob(7), api.cancel(7), api.listJobs].map((e) => Effect.flip(e)))
+      const errors = yield* Effect.all(
+        [api.ping, api.getJob(7), api.cancel(7), api.listJobs].map((e) => Effect.flip(e))
+      )
       for (const error of errors) assert.include(error.message, "a dry run contacts nothing")
-    }).pipe(Effect.provide(SlurmApiRecording), Effect.provide(TestConfig()))
-  )
+    }).pipe(Effect.provide(SlurmApiRecording), Effect.provide(TestConfig())))
 
   it("renders auto as v0.0.38 (the body every version accepts) and says so", () => {
     const auto = renderVersion("auto")

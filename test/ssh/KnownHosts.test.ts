@@ -26,7 +26,9 @@ const blob = (type: string, fill: number) => {
 const otherEd25519 = blob("ssh-ed25519", 7)
 const ecdsa = blob("ecdsa-sha2-nistp256", 9)
 const line = (hosts: string, key: Buffer, marker = "") =>
-  `${marker}${marker === "" ? "" : " "}${hosts} ${key.subarray(4, 4 + key.readUInt32BE(0)).toString()} ${key.toString("base64")}`
+  `${marker}${marker === "" ? "" : " "}${hosts} ${key.subarray(4, 4 + key.readUInt32BE(0)).toString()} ${
+    key.toString("base64")
+  }`
 
 const check = (text: string, overrides: Partial<HostKeyCheck> = {}) =>
   checkHostKey({
@@ -78,7 +80,7 @@ describe("known_hosts parsing and host matching", () => {
   })
 
   it.scopedLive("hashed entries written by ssh-keygen -H match, others' names do not", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const dir = yield* fs.makeTempDirectoryScoped()
       const file = `${dir}/known_hosts`
@@ -90,8 +92,7 @@ describe("known_hosts parsing and host matching", () => {
       assert.isFalse(hostMatches(entries[0]!, "node2"))
       assert.isTrue(hostMatches(entries[1]!, "[gw]:2222"))
       assert.isFalse(hostMatches(entries[1]!, "gw"))
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it("our hashed lines round-trip", () => {
     const [entry] = parseKnownHosts(knownHostsLine("[node1]:2222", node1Key, true), "/k")

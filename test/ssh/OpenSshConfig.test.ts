@@ -12,7 +12,7 @@ const fixture = (name: string) => readFileSync(new URL(`../fixtures/ssh/${name}`
 
 describe("ssh -G decoding", () => {
   it.effect("node1 from the lab config", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const host = yield* decodeSshG("node1", fixture("ssh-G-node1.txt"))
       assert.strictEqual(host.hostname, "node1")
       assert.strictEqual(host.user, "root")
@@ -28,11 +28,10 @@ describe("ssh -G decoding", () => {
       assert.isTrue(Option.isNone(host.identityAgent))
       // BatchMode makes ssh default ServerAliveInterval to 300.
       assert.strictEqual(host.serverAliveInterval, 300)
-    })
-  )
+    }))
 
   it.effect("every field, with OpenSSH's spellings (false, none, repeated identityfile)", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const host = yield* decodeSshG("build7", fixture("ssh-G-variants.txt"))
       assert.strictEqual(host.host, "build7")
       assert.strictEqual(host.hostname, "build7.cluster.example")
@@ -48,34 +47,38 @@ describe("ssh -G decoding", () => {
       assert.deepStrictEqual(host.globalKnownHostsFiles, [])
       assert.deepStrictEqual(host.userKnownHostsFiles, ["/root/.ssh/known_hosts", "/root/.ssh/cluster_hosts"])
       assert.deepStrictEqual(host.proxyJump, Option.some("alice@bastion.example:2200,gw"))
-    })
-  )
+    }))
 
   it.effect("an unknown StrictHostKeyChecking value is an error naming the field", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const error = yield* Effect.flip(
         decodeSshG("x", "host x\nhostname x\nuser u\nport 22\nstricthostkeychecking maybe\n")
       )
       assert.include(error.message, "stricthostkeychecking")
-    })
-  )
+    }))
 
   it.effect("IdentityFile tokens expand like ssh; unknown ones drop the file", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const host = yield* decodeSshG("build7", fixture("ssh-G-variants.txt"))
       const local = { home: "/home/me", user: "me", uid: 1000, hostname: "laptop.example" }
       assert.deepStrictEqual(
         expandIdentityPath("%d/.ssh/cluster_%r@%h", host, local, {}),
         Option.some("/home/me/.ssh/cluster_alice@build7.cluster.example")
       )
-      assert.deepStrictEqual(expandIdentityPath("~/k_%u_%L_%p_%%", host, local, {}), Option.some("/home/me/k_me_laptop_2222_%"))
+      assert.deepStrictEqual(
+        expandIdentityPath("~/k_%u_%L_%p_%%", host, local, {}),
+        Option.some("/home/me/k_me_laptop_2222_%")
+      )
       assert.deepStrictEqual(expandIdentityPath("${KEYS}/id", host, local, { KEYS: "/keys" }), Option.some("/keys/id"))
       assert.deepStrictEqual(expandIdentityPath("~/.ssh/%C", host, local, {}), Option.none())
-    })
-  )
+    }))
 
   it("ProxyJump hops", () => {
-    assert.deepStrictEqual(parseJump("alice@bastion.example:2200"), { user: "alice", host: "bastion.example", port: "2200" })
+    assert.deepStrictEqual(parseJump("alice@bastion.example:2200"), {
+      user: "alice",
+      host: "bastion.example",
+      port: "2200"
+    })
     assert.deepStrictEqual(parseJump("gw"), { user: undefined, host: "gw", port: undefined })
     assert.deepStrictEqual(parseJump("ssh://bob@[::1]:22"), { user: "bob", host: "::1", port: "22" })
     assert.isUndefined(parseJump("a b"))
@@ -84,7 +87,7 @@ describe("ssh -G decoding", () => {
 
 describe("resolveHost runs ssh -G", () => {
   it.scopedLive("with a config file given by -F", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const dir = yield* fs.makeTempDirectoryScoped()
       yield* fs.writeFileString(
@@ -97,19 +100,17 @@ describe("resolveHost runs ssh -G", () => {
       const jump = yield* resolveHost("node7", { configFile: `${dir}/config` }, ["-l", "other", "-J", "a,b"])
       assert.strictEqual(jump.user, "other")
       assert.deepStrictEqual(jump.proxyJump, Option.some("a,b"))
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.live("a missing config file is an error with ssh's own message", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const error = yield* Effect.flip(resolveHost("node7", { configFile: "/nonexistent/ssh_config" }))
       assert.strictEqual(error._tag, "SshConnectError")
       assert.include(error.message, "Can't open user config file /nonexistent/ssh_config")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("without ssh on PATH the error says to install it", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       yield* Effect.acquireRelease(
         Effect.sync(() => {
           const path = process.env.PATH
@@ -120,6 +121,5 @@ describe("resolveHost runs ssh -G", () => {
       )
       const error = yield* Effect.flip(resolveHost("node7", {}))
       assert.include(error.message, "`ssh` is not installed or not on PATH")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

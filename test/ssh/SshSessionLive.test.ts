@@ -31,7 +31,7 @@ const knownHosts = (keys: TestKeys, lines: string) =>
 
 /** A server, a config for it and a known_hosts that knows its key. */
 const setup = (extra: ReadonlyArray<string> = []) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const keys = yield* makeKeys
     const server = yield* startServer(keys)
     yield* knownHosts(keys, `[127.0.0.1]:${server.port} ${keys.hostPublic}\n`)
@@ -47,7 +47,7 @@ const stats = (conn: { exec: (command: string) => Effect.Effect<{ stdout: Uint8A
 
 describe("SshSessionLive against an in-process ssh2 server", () => {
   it.scopedLive("exec returns stdout, stderr, exit code and signal", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config } = yield* setup()
       const conn = yield* connectWith(config)
       const ok = yield* conn.exec("echo hello")
@@ -56,21 +56,19 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       assert.deepStrictEqual([failed.exitCode, failed.signal, text(failed.stderr)], [3, undefined, "boom\n"])
       const killed = yield* conn.exec("kill")
       assert.deepStrictEqual([killed.exitCode, killed.signal], [137, "KILL"])
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("runs many channels at once on one connection", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config } = yield* setup()
       const conn = yield* connectWith(config)
       const words = Array.from({ length: 12 }, (_, i) => `w${i}`)
       const results = yield* Effect.forEach(words, (w) => conn.exec(`echo ${w}`), { concurrency: "unbounded" })
       assert.deepStrictEqual(results.map((r) => text(r.stdout).trim()), words)
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("streams 50 MB of stdin without running ahead of a reader that is not reading", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config, server } = yield* setup()
       const conn = yield* connectWith(config)
       const chunkSize = 256 * 1024
@@ -93,11 +91,10 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       yield* Deferred.succeed(server.state.gate, undefined)
       const result = yield* Fiber.join(fiber)
       assert.strictEqual(text(result.stdout), `${chunks * chunkSize} ${expected.digest("hex")}\n`)
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("stdout pauses the remote command while the consumer does not read", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config, server } = yield* setup()
       const conn = yield* connectWith(config)
       const total = 32 * 1024 * 1024
@@ -115,11 +112,10 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       }
       assert.strictEqual(received, total)
       assert.deepStrictEqual(yield* proc.exit, { exitCode: 0, signal: undefined })
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("closing a spawn's scope signals the running command", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config, server } = yield* setup()
       const conn = yield* connectWith(config)
       const scope = yield* Scope.make()
@@ -128,42 +124,38 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       assert.strictEqual(yield* Queue.take(server.state.signals), "TERM")
       // The connection stays usable for other channels.
       assert.strictEqual(text((yield* conn.exec("echo still")).stdout), "still\n")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("an unknown host key is refused, not accepted", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config, keys } = yield* setup()
       yield* knownHosts(keys, "")
       const error = yield* Effect.flip(connectWith(config))
       assert.strictEqual(error._tag, "SshHostKeyError")
       assert.include(error.message, "is not known")
       assert.include(error.message, fingerprint(blobOf(keys.hostPublic)))
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("a changed host key is refused, whatever StrictHostKeyChecking says short of no", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config, keys, server } = yield* setup(["StrictHostKeyChecking accept-new"])
       yield* knownHosts(keys, `[127.0.0.1]:${server.port} ${keys.otherHostPublic}\n`)
       const error = yield* Effect.flip(connectWith(config))
       assert.strictEqual(error._tag, "SshHostKeyError")
       assert.include(error.message, "CHANGED")
       assert.include(error.message, "known_hosts:1")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("a revoked key is refused even when also listed as known", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config, keys, server } = yield* setup()
       yield* knownHosts(keys, `[127.0.0.1]:${server.port} ${keys.hostPublic}\n@revoked * ${keys.hostPublic}\n`)
       const error = yield* Effect.flip(connectWith(config))
       assert.include(error.message, "REVOKED")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("accept-new adds the key (hashed with HashKnownHosts) where ssh-keygen -F finds it", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config, keys, server } = yield* setup(["StrictHostKeyChecking accept-new", "HashKnownHosts yes"])
       const fs = yield* FileSystem.FileSystem
       yield* fs.remove(`${keys.dir}/known_hosts`)
@@ -177,11 +169,10 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       // Now known: a strict connection succeeds.
       const strict = yield* writeConfig(keys, hostBlock(keys, server.port))
       assert.strictEqual(text((yield* Effect.flatMap(connectWith(strict), (c) => c.exec("echo ok"))).stdout), "ok\n")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("matches entries hashed by ssh-keygen -H, and HostKeyAlias", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config, keys, server } = yield* setup()
       yield* Command.string(Command.make("ssh-keygen", "-H", "-f", `${keys.dir}/known_hosts`))
       const fs = yield* FileSystem.FileSystem
@@ -190,11 +181,10 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       yield* knownHosts(keys, `other,!nope,my-alias ${keys.hostPublic}\n`)
       const aliased = yield* writeConfig(keys, hostBlock(keys, server.port, ["HostKeyAlias my-alias"]))
       yield* connectWith(aliased)
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("a key the server refuses gives Permission denied naming what was tried", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { keys, server } = yield* setup()
       const encrypted = yield* extraKey(keys, "encrypted", "secret")
       const config = yield* writeConfig(
@@ -209,11 +199,10 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       assert.include(error.message, "Permission denied (publickey)")
       assert.include(error.message, `tried ${keys.strangerKeyFile}`)
       assert.include(error.message, `skipped ${encrypted} (encrypted`)
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("authenticates with the agent, offering only IdentityFile keys with IdentitiesOnly", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { keys, server } = yield* setup()
       const socket = `${keys.dir}/agent.sock`
       yield* Command.start(Command.make("ssh-agent", "-D", "-a", socket))
@@ -232,14 +221,19 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
           .replace(`  IdentityFile ${keys.clientKeyFile}\n`, "")
           .replace("  IdentityAgent none\n", "")
       )
-      assert.strictEqual(text((yield* Effect.flatMap(connectWith(config), (c) => c.exec("echo agent"))).stdout), "agent\n")
+      assert.strictEqual(
+        text((yield* Effect.flatMap(connectWith(config), (c) => c.exec("echo agent"))).stdout),
+        "agent\n"
+      )
       const client = blobOf(yield* fs.readFileString(`${keys.clientKeyFile}.pub`)).toString("base64")
-      assert.isTrue(server.state.offeredKeys.every((key) => key === client), "IdentitiesOnly: the stranger key was offered")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+      assert.isTrue(
+        server.state.offeredKeys.every((key) => key === client),
+        "IdentitiesOnly: the stranger key was offered"
+      )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("reaches a host through a ProxyJump host", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { keys, server: target } = yield* setup()
       const jump = yield* startServer(keys)
       yield* knownHosts(
@@ -253,11 +247,10 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       const conn = yield* connectWith(config)
       assert.strictEqual(text((yield* conn.exec("echo through")).stdout), "through\n")
       assert.strictEqual(jump.state.forwards, 1)
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("a connection cut mid-command fails the command and its truncated output", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const { config } = yield* setup()
       const conn = yield* connectWith(config)
       const error = yield* Effect.flip(conn.exec("drop"))
@@ -265,11 +258,10 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       assert.include(error.message, "closed before the command exited")
       const next = yield* Effect.flip(conn.exec("echo again"))
       assert.include(next.message, "the connection is closed")
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("connecting to a host that never answers can be interrupted", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const keys = yield* makeKeys
       const silent = yield* silentServer
       const config = yield* writeConfig(keys, hostBlock(keys, silent.port))
@@ -277,17 +269,15 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       yield* Deferred.await(silent.connected)
       yield* Fiber.interrupt(fiber)
       yield* Deferred.await(silent.closed)
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("a closed port is a connect error that says so", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const keys = yield* makeKeys
       const port = yield* Effect.scoped(Effect.map(startServer(keys), (s) => s.port))
       const config = yield* writeConfig(keys, hostBlock(keys, port))
       const error = yield* Effect.flip(connectWith(config))
       assert.strictEqual(error._tag, "SshConnectError")
       assert.include(error.message, `127.0.0.1:${port} refused the connection`)
-    }).pipe(Effect.provide(NodeContext.layer))
-  )
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

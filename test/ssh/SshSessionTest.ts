@@ -24,7 +24,9 @@ export interface Scripted {
 /** How the double answers: scripted per command, or by running it locally. */
 export interface SshSessionTestOptions {
   /** Answers a command (given its whole stdin), or undefined to run it locally with `sh -c`. */
-  readonly script?: (call: { readonly host: string; readonly command: string; readonly stdin: Uint8Array }) => Scripted | undefined
+  readonly script?: (
+    call: { readonly host: string; readonly command: string; readonly stdin: Uint8Array }
+  ) => Scripted | undefined
   /** Makes connect fail for some hosts. */
   readonly failConnect?: (host: string) => SshError | undefined
 }
@@ -39,7 +41,7 @@ const collect = <E>(stream: Stream.Stream<Uint8Array, E>) =>
   Stream.runCollect(stream).pipe(Effect.map((chunks) => new Uint8Array(Buffer.concat(Chunk.toReadonlyArray(chunks)))))
 
 const make = (options: SshSessionTestOptions) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const calls = yield* Ref.make<ReadonlyArray<SshCall>>([])
     // Only the executor: the whole context would carry the caller's Scope and keep processes alive.
     const executor = yield* CommandExecutor.CommandExecutor
@@ -52,15 +54,14 @@ const make = (options: SshSessionTestOptions) =>
     ): Effect.Effect<RemoteProcess, SshError, Scope.Scope> => {
       const fail = (error: unknown) =>
         new SshChannelError({ host, command, reason: error instanceof Error ? error.message : String(error) })
-      return Effect.gen(function* () {
+      return Effect.gen(function*() {
         const input = stdin ?? Stream.empty
-        const scripted =
-          options.script === undefined
-            ? undefined
-            : yield* collect(input).pipe(
-                Effect.mapError(fail),
-                Effect.map((all) => options.script!({ host, command, stdin: all }))
-              )
+        const scripted = options.script === undefined
+          ? undefined
+          : yield* collect(input).pipe(
+            Effect.mapError(fail),
+            Effect.map((all) => options.script!({ host, command, stdin: all }))
+          )
         if (scripted !== undefined) {
           return {
             stdout: Stream.make(bytes(scripted.stdout)),
@@ -86,7 +87,7 @@ const make = (options: SshSessionTestOptions) =>
 
     const session = SshSession.of({
       connect: (host) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const refused = options.failConnect?.(host)
           if (refused !== undefined) return yield* Effect.fail(refused)
           yield* Effect.acquireRelease(record({ _tag: "Connect", host }), () => record({ _tag: "Disconnect", host }))
@@ -94,16 +95,21 @@ const make = (options: SshSessionTestOptions) =>
             host,
             exec: (command, stdin) =>
               Effect.scoped(
-                Effect.gen(function* () {
+                Effect.gen(function*() {
                   yield* record({ _tag: "Exec", host, command })
                   const proc = yield* start(host, command, stdin)
-                  const [stdout, stderr, exit] = yield* Effect.all([collect(proc.stdout), collect(proc.stderr), proc.exit], {
+                  const [stdout, stderr, exit] = yield* Effect.all([
+                    collect(proc.stdout),
+                    collect(proc.stderr),
+                    proc.exit
+                  ], {
                     concurrency: "unbounded"
                   })
                   return { ...exit, stdout, stderr } satisfies ExecResult
                 })
               ),
-            spawn: (command, stdin) => Effect.zipRight(record({ _tag: "Spawn", host, command }), start(host, command, stdin))
+            spawn: (command, stdin) =>
+              Effect.zipRight(record({ _tag: "Spawn", host, command }), start(host, command, stdin))
           }
         })
     })

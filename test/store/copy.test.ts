@@ -34,7 +34,7 @@ interface World {
 }
 
 /** The local store holds the inputs; the node already has the source, not glibc or the .drv. */
-const makeWorld = Effect.gen(function* () {
+const makeWorld = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-copy-" })
   const local = yield* makeFakeStore(`${dir}/local`)
@@ -46,13 +46,16 @@ const makeWorld = Effect.gen(function* () {
 
 /** Runs `body` with NixStoreLive (remote-store: the node's fake store) and a connection to node1. */
 const withNode = <A, E>(world: World, body: (conn: SshConnection) => Effect.Effect<A, E, NixStore | Scope.Scope>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ssh = yield* SshSession
     const conn = yield* ssh.connect("node1")
     return yield* body(conn)
   }).pipe(
     Effect.provide(
-      Layer.mergeAll(NixStoreLive.pipe(Layer.provide(Layer.merge(TestConfig({ remoteStore: world.node.dir }), NodeContext.layer))), SshSessionTest())
+      Layer.mergeAll(
+        NixStoreLive.pipe(Layer.provide(Layer.merge(TestConfig({ remoteStore: world.node.dir }), NodeContext.layer))),
+        SshSessionTest()
+      )
     )
   )
 
@@ -60,7 +63,7 @@ const noProgress = { onBytes: () => Effect.void, onPlan: () => Effect.void }
 
 describe("NixStoreLive.copyToNode", () => {
   it.scopedLive("sends only what the node lacks, dependencies first, the .drv included", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
       yield* world.local.setReferences(drvPath, [glibc])
       const planned = yield* Ref.make<ReadonlyArray<string>>([])
@@ -69,7 +72,8 @@ describe("NixStoreLive.copyToNode", () => {
           store.copyToNode(conn, [glibc, src, drvPath], {
             localStore: world.local.dir,
             substitute: false,
-            onPlan: (missing) => Ref.set(planned, missing),
+            onPlan: (missing) =>
+              Ref.set(planned, missing),
             onBytes: () => Effect.void
           })))
       assert.include(yield* world.local.calls, `--export ${glibc} ${drvPath}`)
@@ -81,34 +85,56 @@ describe("NixStoreLive.copyToNode", () => {
     }))
 
   it.scopedLive("with builders-use-substitutes, lets the node substitute first, then sends the rest", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
-      yield* withNode(world, (conn) =>
-        Effect.flatMap(NixStore, (store) =>
-          store.copyToNode(conn, [glibc, src, drvPath], { localStore: world.local.dir, substitute: true, ...noProgress })))
+      yield* withNode(
+        world,
+        (conn) =>
+          Effect.flatMap(NixStore, (store) =>
+            store.copyToNode(conn, [glibc, src, drvPath], {
+              localStore: world.local.dir,
+              substitute: true,
+              ...noProgress
+            }))
+      )
       const nodeCalls = yield* world.node.calls
       assert.include(nodeCalls, `--realise --ignore-unknown ${glibc} ${drvPath}`)
       assert.isBelow(nodeCalls.indexOf(`--realise --ignore-unknown ${glibc} ${drvPath}`), nodeCalls.indexOf("--import"))
     }))
 
   it.scopedLive("an import the node refuses fails naming the command and the node", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
       yield* world.node.failOn("--import")
       const error = yield* withNode(world, (conn) =>
         Effect.flatMap(NixStore, (store) =>
-          Effect.flip(store.copyToNode(conn, [glibc, src, drvPath], { localStore: world.local.dir, substitute: false, ...noProgress }))))
-      assert.strictEqual(error.message, "nix-store --import failed on node1 (exit 1): fake nix-store: --import failed as the test asked")
+          Effect.flip(
+            store.copyToNode(conn, [glibc, src, drvPath], {
+              localStore: world.local.dir,
+              substitute: false,
+              ...noProgress
+            })
+          )))
+      assert.strictEqual(
+        error.message,
+        "nix-store --import failed on node1 (exit 1): fake nix-store: --import failed as the test asked"
+      )
     }))
 
   it.scopedLive("interrupted: the remote import is killed", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
       yield* world.node.blockOn("--import")
       const blockedPid = yield* withNode(world, (conn) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const store = yield* NixStore
-          const fiber = yield* Effect.fork(store.copyToNode(conn, [glibc, src, drvPath], { localStore: world.local.dir, substitute: false, ...noProgress }))
+          const fiber = yield* Effect.fork(
+            store.copyToNode(conn, [glibc, src, drvPath], {
+              localStore: world.local.dir,
+              substitute: false,
+              ...noProgress
+            })
+          )
           const pid = yield* eventually(world.node.blockedPid("--import"), "the import to block")
           assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)))
           return pid
@@ -123,12 +149,19 @@ describe("NixStoreLive.copyFromNode", () => {
     Effect.zipRight(world.node.writeContents(out, "hello's NAR"), world.node.setReferences(out, [glibc]))
 
   it.scopedLive("restores each output at its path and registers it with its deriver and references", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
       yield* built(world)
-      const stats = yield* withNode(world, (conn) =>
-        Effect.flatMap(NixStore, (store) =>
-          store.copyFromNode(conn, [out], { localStore: world.local.dir, deriver: drvPath, onBytes: () => Effect.void })))
+      const stats = yield* withNode(
+        world,
+        (conn) =>
+          Effect.flatMap(NixStore, (store) =>
+            store.copyFromNode(conn, [out], {
+              localStore: world.local.dir,
+              deriver: drvPath,
+              onBytes: () => Effect.void
+            }))
+      )
       assert.include(yield* world.local.calls, `--restore ${out}`)
       assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
       assert.strictEqual(yield* world.local.registered, `${out}\n${drvPath}\n1\n${glibc}\n`)
@@ -137,38 +170,56 @@ describe("NixStoreLive.copyFromNode", () => {
     }))
 
   it.scopedLive("an output already valid here is not copied again", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
       yield* built(world)
       yield* world.local.markValid(out)
       const stats = yield* withNode(world, (conn) =>
         Effect.flatMap(NixStore, (store) =>
-          store.copyFromNode(conn, [out], { localStore: world.local.dir, deriver: drvPath, onBytes: () => Effect.void })))
+          store.copyFromNode(conn, [out], {
+            localStore: world.local.dir,
+            deriver: drvPath,
+            onBytes: () => Effect.void
+          })))
       assert.deepStrictEqual(stats, { paths: 0, bytes: 0 })
       assert.notInclude((yield* world.local.calls).join("\n"), "--restore")
     }))
 
   it.scopedLive("a restore that fails names the command; nothing is registered", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
       yield* built(world)
       yield* world.local.failOn("--restore")
       const error = yield* withNode(world, (conn) =>
         Effect.flatMap(NixStore, (store) =>
-          Effect.flip(store.copyFromNode(conn, [out], { localStore: world.local.dir, deriver: drvPath, onBytes: () => Effect.void }))))
-      assert.strictEqual(error.message, `nix-store --store ${world.local.dir} failed on this machine (exit 1): fake nix-store: --restore failed as the test asked`)
+          Effect.flip(store.copyFromNode(conn, [out], {
+            localStore: world.local.dir,
+            deriver: drvPath,
+            onBytes: () =>
+              Effect.void
+          }))))
+      assert.strictEqual(
+        error.message,
+        `nix-store --store ${world.local.dir} failed on this machine (exit 1): fake nix-store: --restore failed as the test asked`
+      )
       assert.strictEqual(yield* world.local.registered, "")
     }))
 
   it.scopedLive("interrupted: the transfer is killed, nothing is registered", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
       yield* built(world)
       yield* world.node.blockOn("--dump")
       const blockedPid = yield* withNode(world, (conn) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const store = yield* NixStore
-          const fiber = yield* Effect.fork(store.copyFromNode(conn, [out], { localStore: world.local.dir, deriver: drvPath, onBytes: () => Effect.void }))
+          const fiber = yield* Effect.fork(
+            store.copyFromNode(conn, [out], {
+              localStore: world.local.dir,
+              deriver: drvPath,
+              onBytes: () => Effect.void
+            })
+          )
           const pid = yield* eventually(world.node.blockedPid("--dump"), "the dump to block")
           assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)))
           return pid
@@ -180,7 +231,7 @@ describe("NixStoreLive.copyFromNode", () => {
 
 describe("NixStoreLive.collectGarbage", () => {
   it.scopedLive("runs nix-store --gc on the node, against remote-store", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const world = yield* makeWorld
       yield* withNode(world, (conn) => Effect.flatMap(NixStore, (store) => store.collectGarbage(conn)))
       // The fake answers only with --store given: the call reached the node's store.

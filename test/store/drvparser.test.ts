@@ -24,7 +24,9 @@ const parseErr = (text: string) => {
 
 /** An ATerm string the way Nix prints one. */
 const str = (s: string) =>
-  `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")}"`
+  `"${
+    s.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\t/g, "\\t")
+  }"`
 
 const drvText = (parts: {
   outputs?: ReadonlyArray<readonly [string, string, string, string]>
@@ -63,7 +65,7 @@ describe("parseDerivation on captured .drv files", () => {
 
   it("unescapes \\\" \\\\ \\n \\r \\t and keeps $ and UTF-8 raw (hookproto-escapes)", () => {
     const drv = parseOk(fixture("hookproto-escapes.drv.txt"))
-    assert.strictEqual(drv.env["weird"], 'quote" backslash\\ newline\n tab\t cr\r dollar$ unicode é')
+    assert.strictEqual(drv.env["weird"], "quote\" backslash\\ newline\n tab\t cr\r dollar$ unicode é")
     assert.deepStrictEqual(
       drv.outputs.map((o) => o.name),
       ["doc", "out"]
@@ -80,7 +82,7 @@ describe("parseDerivation on captured .drv files", () => {
     assert.isDefined(drv.structuredAttrs)
     assert.strictEqual(drv.structuredAttrs?.["extraSlurmParams"], "--partition=debug --time=00:10:00")
     assert.deepStrictEqual(drv.structuredAttrs?.["requiredSystemFeatures"], ["slurm"])
-    assert.strictEqual(drv.structuredAttrs?.["weird"], 'quote" backslash\\ newline\n tab\t dollar$ unicode é')
+    assert.strictEqual(drv.structuredAttrs?.["weird"], "quote\" backslash\\ newline\n tab\t dollar$ unicode é")
     // The raw __json stays in env, next to the output path variables.
     assert.deepStrictEqual(Object.keys(drv.env), ["__json", "out"])
     assert.strictEqual(derivationName(drv), "hookproto-structured")
@@ -130,7 +132,7 @@ describe("parseDerivation on synthetic derivations", () => {
   })
 
   it("round-trips any string Nix can print, including quotes, backslashes and astral characters", () => {
-    const values = ["", "\\", '"', '\\"', "a\\nb", "\n\r\t", "$HOME `x` 'y'", "😀 é ß", "\\\\\\", 'end\\"']
+    const values = ["", "\\", "\"", "\\\"", "a\\nb", "\n\r\t", "$HOME `x` 'y'", "😀 é ß", "\\\\\\", "end\\\""]
     const drv = parseOk(drvText({ args: values, env: values.map((v, i) => [`k${i}`, v] as const) }))
     assert.deepStrictEqual(drv.args, values)
     assert.deepStrictEqual(
@@ -153,7 +155,9 @@ describe("parseDerivation on synthetic derivations", () => {
   it("stays linear on many backslashes and long strings", () => {
     const long = "x".repeat(200_000)
     const escaped = "\\".repeat(100_000)
-    const drv = parseOk(drvText({ args: Array.from({ length: 2_000 }, () => "a"), env: [["long", long], ["escaped", escaped]] }))
+    const drv = parseOk(
+      drvText({ args: Array.from({ length: 2_000 }, () => "a"), env: [["long", long], ["escaped", escaped]] })
+    )
     assert.strictEqual(drv.env["long"], long)
     assert.strictEqual(drv.env["escaped"], escaped)
     assert.lengthOf(drv.args, 2_000)
@@ -165,14 +169,18 @@ describe("parseDerivation rejects malformed input", () => {
     const error = parseErr(`Derive([("out","/p","","")],[],[],"x","b",[],[("a","b"))`)
     assert.include(error.message, "/nix/store/x-bad.drv")
     assert.include(error.message, "malformed derivation at offset 55: expected ']'")
-    assert.include(error.message, 'found ")"')
+    assert.include(error.message, "found \")\"")
   })
 
   it("fails cleanly on every truncation of a real derivation", () => {
     const text = fixture("hookproto-escapes.drv.txt")
     for (let cut = 0; cut < text.length; cut++) {
       const error = parseErr(text.slice(0, cut))
-      assert.match(error.reason, /not a derivation|malformed derivation at offset \d+: expected .*, found/, `cut at ${cut}`)
+      assert.match(
+        error.reason,
+        /not a derivation|malformed derivation at offset \d+: expected .*, found/,
+        `cut at ${cut}`
+      )
     }
   })
 
@@ -198,7 +206,10 @@ describe("parseDerivation rejects malformed input", () => {
   })
 
   it("rejects structured attrs whose __json is not a JSON object", () => {
-    assert.include(parseErr(drvText({ env: [["__json", "{not json"]] })).reason, "structured attributes (__json) are not a JSON object")
+    assert.include(
+      parseErr(drvText({ env: [["__json", "{not json"]] })).reason,
+      "structured attributes (__json) are not a JSON object"
+    )
     assert.include(parseErr(drvText({ env: [["__json", "[1,2]"]] })).reason, "are not a JSON object")
   })
 })

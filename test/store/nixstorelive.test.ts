@@ -13,7 +13,7 @@ const Live = NixStoreLive.pipe(Layer.provide(Layer.merge(TestConfig(), NodeConte
 const top = readFileSync(new URL("../fixtures/store/hookproto-top.drv.txt", import.meta.url), "utf8")
 
 /** A temp dir holding the hookproto-top derivation as `<dir>/x-top.drv`. */
-const withDrvDir = Effect.gen(function* () {
+const withDrvDir = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-store-" })
   yield* fs.writeFileString(`${dir}/x-top.drv`, top)
@@ -31,17 +31,16 @@ const readError = (path: string) =>
 
 describe("NixStoreLive.readDerivation", () => {
   it.scoped("reads and parses a .drv file", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dir = yield* withDrvDir
       const store = yield* NixStore
       const drv = yield* store.readDerivation(`${dir}/x-top.drv`)
       assert.strictEqual(drv.drvPath, `${dir}/x-top.drv`)
       assert.strictEqual(drv.env["name"], "hookproto-top")
-    }).pipe(Effect.provide(Live))
-  )
+    }).pipe(Effect.provide(Live)))
 
   it.scoped("reports a missing file, a non-.drv path, a directory and a non-derivation", () =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const dir = yield* withDrvDir
       const missing = yield* readError(`${dir}/missing.drv`)
       assert.strictEqual(missing._tag, "DerivationError")
@@ -52,6 +51,5 @@ describe("NixStoreLive.readDerivation", () => {
       assert.include(directory.message, "the file cannot be read (not a regular file)")
       const script = yield* readError(`${dir}/not-a-drv.drv`)
       assert.include(script.message, "it is not a derivation")
-    }).pipe(Effect.provide(Live))
-  )
+    }).pipe(Effect.provide(Live)))
 })

@@ -3,15 +3,24 @@
  * local store operations and the SshSession double's "remote" ones both run it), with one
  * directory per store that a test seeds and inspects.
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { Effect } from "effect"
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { basename, join } from "node:path"
-import { Effect } from "effect"
 
 const script = new URL("../fixtures/nix-store/fake-nix-store.sh", import.meta.url)
 
 /** Puts the fake nix-store first on this process's PATH; returns the undo (for afterAll). */
-export const installFakeNixStore = (): (() => void) => {
+export const installFakeNixStore = (): () => void => {
   const dir = mkdtempSync(join(tmpdir(), "nsh-fake-bin-"))
   copyFileSync(script, join(dir, "nix-store"))
   chmodSync(join(dir, "nix-store"), 0o755)
@@ -23,7 +32,9 @@ export const installFakeNixStore = (): (() => void) => {
   }
 }
 
-const readLines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0) : [])
+const readLines = (
+  file: string
+) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0) : [])
 
 /** One fake store: the directory passed as `--store`. */
 const storeAt = (dir: string) => {
@@ -35,13 +46,19 @@ const storeAt = (dir: string) => {
     calls: Effect.sync(() => readLines(join(dir, "calls"))),
     valid: Effect.sync(() => readLines(join(dir, "valid"))),
     /** What --register-validity was given. */
-    registered: Effect.sync(() => (existsSync(join(dir, "registered")) ? readFileSync(join(dir, "registered"), "utf8") : "")),
+    registered: Effect.sync(
+      () => (existsSync(join(dir, "registered")) ? readFileSync(join(dir, "registered"), "utf8") : "")
+    ),
     markValid: (...paths: ReadonlyArray<string>) => append("valid", paths),
     setReferences: (path: string, refs: ReadonlyArray<string>) => append(`refs/${basename(path)}`, refs),
     /** The contents of a path (written by the test playing the node's build, or by --restore). */
-    writeContents: (path: string, contents: string) => Effect.sync(() => writeFileSync(join(dir, "nar", basename(path)), contents)),
+    writeContents: (path: string, contents: string) =>
+      Effect.sync(() => writeFileSync(join(dir, "nar", basename(path)), contents)),
     contents: (path: string) =>
-      Effect.sync(() => (existsSync(join(dir, "nar", basename(path))) ? readFileSync(join(dir, "nar", basename(path)), "utf8") : undefined)),
+      Effect.sync(() => (existsSync(join(dir, "nar", basename(path)))
+        ? readFileSync(join(dir, "nar", basename(path)), "utf8")
+        : undefined)
+      ),
     /** Makes an operation (e.g. `--import`) fail. */
     failOn: (op: string) => append("fail", [op]),
     /** Makes an operation hang after reading its input, until killed. */

@@ -3,7 +3,7 @@
  * can assert on what the user would see and wait for the program to reach a point.
  */
 import { Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
-import { NixLog, type LogField } from "../../src/dispatch/NixLog.js"
+import { type LogField, NixLog } from "../../src/dispatch/NixLog.js"
 
 /** One thing the code under test told the user. */
 export type LogEvent =
@@ -14,11 +14,13 @@ export type LogEvent =
   | { readonly _tag: "BuildLog"; readonly bytes: Uint8Array }
 
 /** The events recorded by NixLogRecording, oldest first. */
-export class LogEvents extends Context.Tag("test/LogEvents")<LogEvents, SubscriptionRef.SubscriptionRef<ReadonlyArray<LogEvent>>>() {}
+export class LogEvents
+  extends Context.Tag("test/LogEvents")<LogEvents, SubscriptionRef.SubscriptionRef<ReadonlyArray<LogEvent>>>()
+{}
 
 /** NixLog double plus the LogEvents it records. */
 export const NixLogRecording: Layer.Layer<NixLog | LogEvents> = Layer.effectContext(
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const events = yield* SubscriptionRef.make<ReadonlyArray<LogEvent>>([])
     const record = (event: LogEvent) => SubscriptionRef.update(events, (all) => [...all, event])
     let lastId = 0
@@ -28,7 +30,10 @@ export const NixLogRecording: Layer.Layer<NixLog | LogEvents> = Layer.effectCont
         Effect.acquireRelease(
           Effect.sync(() => ++lastId).pipe(Effect.tap((id) => record({ _tag: "Start", id, type, text }))),
           (id) => record({ _tag: "Stop", id })
-        ).pipe(Effect.map((id) => ({ id, result: (resultType, fields) => record({ _tag: "Result", id, type: resultType, fields }) }))),
+        ).pipe(Effect.map((id) => ({
+          id,
+          result: (resultType, fields) => record({ _tag: "Result", id, type: resultType, fields })
+        }))),
       buildLog: (chunk) => record({ _tag: "BuildLog", bytes: Uint8Array.from(chunk) })
     })
     return Context.make(NixLog, log).pipe(Context.add(LogEvents, events))

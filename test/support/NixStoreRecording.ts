@@ -4,16 +4,28 @@
  * copied; `onBytes` is called once so the copy's progress shows).
  */
 import { Context, Effect, Layer, Ref } from "effect"
-import type { SshConnection } from "../../src/ssh/SshSession.js"
 import type { SshError } from "../../src/ssh/SshErrors.js"
+import type { SshConnection } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
 import { type CopyStats, NixStore } from "../../src/store/NixStore.js"
 import { DerivationError, type StoreError } from "../../src/store/StoreErrors.js"
 
 /** One thing the code under test asked of the store. */
 export type StoreCall =
-  | { readonly _tag: "CopyToNode"; readonly host: string; readonly paths: ReadonlyArray<string>; readonly localStore: string; readonly substitute: boolean }
-  | { readonly _tag: "CopyFromNode"; readonly host: string; readonly outputs: ReadonlyArray<string>; readonly localStore: string; readonly deriver: string }
+  | {
+    readonly _tag: "CopyToNode"
+    readonly host: string
+    readonly paths: ReadonlyArray<string>
+    readonly localStore: string
+    readonly substitute: boolean
+  }
+  | {
+    readonly _tag: "CopyFromNode"
+    readonly host: string
+    readonly outputs: ReadonlyArray<string>
+    readonly localStore: string
+    readonly deriver: string
+  }
   | { readonly _tag: "CollectGarbage"; readonly host: string }
 
 type Answer<A> = (conn: SshConnection) => Effect.Effect<A, StoreError | SshError>
@@ -33,27 +45,43 @@ const copied: Answer<CopyStats> = () => Effect.succeed({ paths: 1, bytes: 1024 }
 /** The double and its StoreCalls. */
 export const NixStoreRecording = (script: NixStoreScript = {}): Layer.Layer<NixStore | StoreCalls> =>
   Layer.effectContext(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const calls = yield* Ref.make<ReadonlyArray<StoreCall>>([])
       const record = (call: StoreCall) => Ref.update(calls, (all) => [...all, call])
       const store = NixStore.of({
         readDerivation: (path) => {
           const found = script.derivations?.find((d) => d.drvPath === path)
-          return found ? Effect.succeed(found) : Effect.fail(new DerivationError({ drvPath: path, reason: "no such file" }))
+          return found
+            ? Effect.succeed(found)
+            : Effect.fail(new DerivationError({ drvPath: path, reason: "no such file" }))
         },
         copyToNode: (conn, paths, options) =>
-          record({ _tag: "CopyToNode", host: conn.host, paths, localStore: options.localStore, substitute: options.substitute }).pipe(
+          record({
+            _tag: "CopyToNode",
+            host: conn.host,
+            paths,
+            localStore: options.localStore,
+            substitute: options.substitute
+          }).pipe(
             Effect.zipRight(options.onPlan(paths)),
             Effect.zipRight(options.onBytes(1024)),
             Effect.zipRight((script.copyToNode ?? copied)(conn))
           ),
         copyFromNode: (conn, outputs, options) =>
-          record({ _tag: "CopyFromNode", host: conn.host, outputs, localStore: options.localStore, deriver: options.deriver }).pipe(
+          record({
+            _tag: "CopyFromNode",
+            host: conn.host,
+            outputs,
+            localStore: options.localStore,
+            deriver: options.deriver
+          }).pipe(
             Effect.zipRight(options.onBytes(1024)),
             Effect.zipRight((script.copyFromNode ?? copied)(conn))
           ),
         collectGarbage: (conn) =>
-          record({ _tag: "CollectGarbage", host: conn.host }).pipe(Effect.zipRight((script.collectGarbage ?? (() => Effect.void))(conn)))
+          record({ _tag: "CollectGarbage", host: conn.host }).pipe(
+            Effect.zipRight((script.collectGarbage ?? (() => Effect.void))(conn))
+          )
       })
       return Context.make(NixStore, store).pipe(Context.add(StoreCalls, calls))
     })

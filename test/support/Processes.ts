@@ -16,7 +16,9 @@ export const eventually = <A>(check: Effect.Effect<A | undefined>, what: string)
 /** The command line of a live (not zombie) process; undefined once it has ended. */
 const liveCommandLine = (pid: number | string): string | undefined => {
   try {
-    return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8")) ? undefined : readFileSync(`/proc/${pid}/cmdline`, "utf8")
+    return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"))
+      ? undefined
+      : readFileSync(`/proc/${pid}/cmdline`, "utf8")
   } catch {
     return undefined // it ended while we looked
   }

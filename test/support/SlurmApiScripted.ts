@@ -28,7 +28,9 @@ export interface SlurmApiScriptedOptions {
 }
 
 /** The calls recorded by SlurmApiScripted, oldest first. */
-export class SlurmCalls extends Context.Tag("test/SlurmCalls")<SlurmCalls, SubscriptionRef.SubscriptionRef<ReadonlyArray<SlurmCall>>>() {}
+export class SlurmCalls
+  extends Context.Tag("test/SlurmCalls")<SlurmCalls, SubscriptionRef.SubscriptionRef<ReadonlyArray<SlurmCall>>>()
+{}
 
 /** An observation of job `jobId` (default 4242), pending unless `over` says otherwise. */
 export const jobInfo = (over: Partial<JobInfo> = {}): JobInfo => ({
@@ -53,7 +55,8 @@ export const jobInfo = (over: Partial<JobInfo> = {}): JobInfo => ({
 export const runningOn = (host: string) => jobInfo({ state: "RUNNING", batchHost: host })
 
 /** The job ended in `state` (after having run on node1, unless `over` says otherwise). */
-export const endedAs = (state: BaseState, over: Partial<JobInfo> = {}) => jobInfo({ state, batchHost: "node1", ...over })
+export const endedAs = (state: BaseState, over: Partial<JobInfo> = {}) =>
+  jobInfo({ state, batchHost: "node1", ...over })
 
 /** The cancelled job ids, oldest first. */
 export const cancelled = SlurmCalls.pipe(
@@ -70,7 +73,7 @@ export const submitted = SlurmCalls.pipe(
 /** SlurmApi double plus the SlurmCalls it records. */
 export const SlurmApiScripted = (options: SlurmApiScriptedOptions): Layer.Layer<SlurmApi | SlurmCalls> =>
   Layer.effectContext(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const firstId = options.jobId ?? 4242
       const calls = yield* SubscriptionRef.make<ReadonlyArray<SlurmCall>>([])
       // The states left to answer, per submitted job.
@@ -78,7 +81,10 @@ export const SlurmApiScripted = (options: SlurmApiScriptedOptions): Layer.Layer<
       const record = (call: SlurmCall) => SubscriptionRef.update(calls, (all) => [...all, call])
       const queue = Ref.modify(jobs, (all) => {
         const id = firstId + all.size
-        return [id, new Map(all).set(id, all.size === 0 ? options.states : (options.resubmitted ?? options.states))] as const
+        return [
+          id,
+          new Map(all).set(id, all.size === 0 ? options.states : (options.resubmitted ?? options.states))
+        ] as const
       })
       const next = (id: number) =>
         Ref.modify(jobs, (all) => {
@@ -91,12 +97,19 @@ export const SlurmApiScripted = (options: SlurmApiScriptedOptions): Layer.Layer<
         ping: Effect.void,
         submit: (spec) =>
           record({ _tag: "Submit", spec }).pipe(
-            Effect.zipRight(options.submitError === undefined ? Effect.map(queue, (jobId) => ({ jobId, warnings: [] })) : Effect.fail(options.submitError))
+            Effect.zipRight(
+              options.submitError === undefined
+                ? Effect.map(queue, (jobId) => ({ jobId, warnings: [] }))
+                : Effect.fail(options.submitError)
+            )
           ),
         getJob: (id) =>
           record({ _tag: "GetJob", jobId: id }).pipe(
             Effect.zipRight(next(id)),
-            Effect.flatMap((info) => (info !== undefined ? Effect.succeed({ ...info, jobId: id }) : Effect.fail(new SlurmJobNotFound({ jobId: id }))))
+            Effect.flatMap((info) => (info !== undefined
+              ? Effect.succeed({ ...info, jobId: id })
+              : Effect.fail(new SlurmJobNotFound({ jobId: id })))
+            )
           ),
         cancel: (id) => record({ _tag: "Cancel", jobId: id }).pipe(Effect.zipRight(options.cancel ?? Effect.void)),
         listJobs: Effect.die("listJobs is not scripted")

@@ -7,19 +7,26 @@ import { Watchdog, type WatchdogError } from "../../src/safety/Watchdog.js"
 
 /** One thing the hook told a watchdog (or did to it). */
 export type WatchdogCall =
-  | { readonly _tag: "Start"; readonly tag: string; readonly nodeFiles: ReadonlyArray<string>; readonly localFiles: ReadonlyArray<string> }
+  | {
+    readonly _tag: "Start"
+    readonly tag: string
+    readonly nodeFiles: ReadonlyArray<string>
+    readonly localFiles: ReadonlyArray<string>
+  }
   | { readonly _tag: "JobSubmitted"; readonly jobId: number }
   | { readonly _tag: "NodeKnown"; readonly node: string }
   | { readonly _tag: "Finished" }
   | { readonly _tag: "Closed" }
 
 /** The calls recorded by WatchdogRecording, oldest first. */
-export class WatchdogCalls extends Context.Tag("test/WatchdogCalls")<WatchdogCalls, Ref.Ref<ReadonlyArray<WatchdogCall>>>() {}
+export class WatchdogCalls
+  extends Context.Tag("test/WatchdogCalls")<WatchdogCalls, Ref.Ref<ReadonlyArray<WatchdogCall>>>()
+{}
 
 /** Watchdog double plus the WatchdogCalls it records; `failStart` makes every start fail. */
 export const WatchdogRecording = (failStart?: WatchdogError): Layer.Layer<Watchdog | WatchdogCalls> =>
   Layer.effectContext(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const calls = yield* Ref.make<ReadonlyArray<WatchdogCall>>([])
       const record = (call: WatchdogCall) => Ref.update(calls, (all) => [...all, call])
       const watchdog = Watchdog.of({
@@ -27,17 +34,17 @@ export const WatchdogRecording = (failStart?: WatchdogError): Layer.Layer<Watchd
           failStart !== undefined
             ? Effect.fail(failStart)
             : Effect.acquireRelease(
-                record({ _tag: "Start", tag: params.tag, nodeFiles: params.nodeFiles, localFiles: params.localFiles }),
-                () => record({ _tag: "Closed" })
-              ).pipe(
-                Effect.as({
-                  pid: 0,
-                  ready: Effect.void,
-                  jobSubmitted: (jobId: number) => record({ _tag: "JobSubmitted", jobId }),
-                  nodeKnown: (node: string) => record({ _tag: "NodeKnown", node }),
-                  finished: () => record({ _tag: "Finished" })
-                })
-              )
+              record({ _tag: "Start", tag: params.tag, nodeFiles: params.nodeFiles, localFiles: params.localFiles }),
+              () => record({ _tag: "Closed" })
+            ).pipe(
+              Effect.as({
+                pid: 0,
+                ready: Effect.void,
+                jobSubmitted: (jobId: number) => record({ _tag: "JobSubmitted", jobId }),
+                nodeKnown: (node: string) => record({ _tag: "NodeKnown", node }),
+                finished: () => record({ _tag: "Finished" })
+              })
+            )
       })
       return Context.make(Watchdog, watchdog).pipe(Context.add(WatchdogCalls, calls))
     })

@@ -6,7 +6,16 @@ import type { JobSpec } from "../JobSpec.js"
 import type { SlurmMessage } from "./Envelope.js"
 
 /** The API versions nsh speaks, oldest first. */
-export const ApiVersions = ["v0.0.38", "v0.0.39", "v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"] as const
+export const ApiVersions = [
+  "v0.0.38",
+  "v0.0.39",
+  "v0.0.40",
+  "v0.0.41",
+  "v0.0.42",
+  "v0.0.43",
+  "v0.0.44",
+  "v0.0.45"
+] as const
 export type ApiVersion = (typeof ApiVersions)[number]
 
 /** What a submit answer says, whatever its HTTP status. */

@@ -5,7 +5,7 @@
  * every shape any version sends.
  */
 import { Schema } from "effect"
-import { BaseStates, type BaseState, type ExitStatus } from "../JobSpec.js"
+import { type BaseState, BaseStates, type ExitStatus } from "../JobSpec.js"
 
 /** A string that real bodies sometimes send as null or leave out ("" then). */
 export const Text = Schema.optionalWith(Schema.String, { nullable: true, default: () => "" })

@@ -20,7 +20,9 @@ const KillStatus = Schema.Struct({
   status: Schema.optionalWith(
     Schema.Array(
       Schema.Struct({
-        error: Schema.optionalWith(Schema.Struct({ code: OptionalInt, string: Text, message: Text }), { nullable: true }),
+        error: Schema.optionalWith(Schema.Struct({ code: OptionalInt, string: Text, message: Text }), {
+          nullable: true
+        }),
         job_id: Schema.optionalWith(NoValNumber, { nullable: true })
       })
     ),

@@ -3,8 +3,8 @@
  * slurmrestd never says a token was rejected (a bad token gives HTTP 500 "Unspecified error"),
  * so the token's `exp` is how nsh tells an expired token from other failures.
  */
-import * as Os from "node:os"
 import { Effect, Either, Option, Redacted, Schema } from "effect"
+import * as Os from "node:os"
 import type { Settings } from "../../config/Settings.js"
 
 /** What nsh sends as `X-SLURM-USER-TOKEN` / `X-SLURM-USER-NAME`. */
@@ -45,7 +45,8 @@ export const credentialsOf = (settings: Settings): Effect.Effect<Option.Option<C
       })
   })
 
-const isoSeconds = (epochSeconds: number): string => new Date(epochSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")
+const isoSeconds = (epochSeconds: number): string =>
+  new Date(epochSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")
 
 /** Why slurmctld most likely rejected the token, judged at `nowMs`. */
 export const rejectionReason = (credentials: Credentials, nowMs: number): string =>

@@ -10,7 +10,13 @@ import { Headers, HttpClient, type HttpClientError, HttpClientRequest } from "@e
 import { Clock, Data, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
 import type { Settings } from "../../config/Settings.js"
 import { envelopeOf, type SlurmMessage } from "../dialects/Envelope.js"
-import { SlurmAuthError, type SlurmError, SlurmProtocolError, SlurmRequestError, SlurmUnreachable } from "../SlurmErrors.js"
+import {
+  SlurmAuthError,
+  type SlurmError,
+  SlurmProtocolError,
+  SlurmRequestError,
+  SlurmUnreachable
+} from "../SlurmErrors.js"
 import { type Credentials, credentialsOf, isExpired, rejectionReason } from "./Credentials.js"
 
 /** Tuning of the HTTP exchange (defaults in `defaultHttpOptions`). */
@@ -56,7 +62,12 @@ export interface SlurmHttp {
   /** `http://host:port`, for messages. */
   readonly url: string
   /** One try. */
-  readonly send: (operation: string, method: Method, path: string, body?: unknown) => Effect.Effect<Reply, SlurmError | Transient>
+  readonly send: (
+    operation: string,
+    method: Method,
+    path: string,
+    body?: unknown
+  ) => Effect.Effect<Reply, SlurmError | Transient>
   /** Retries the transient failures of an idempotent effect, then reports them as final errors. */
   readonly settle: <A, E>(effect: Effect.Effect<A, E | Transient>) => Effect.Effect<A, E | SlurmError>
   /** A transient failure that will not be retried, as the error to report. */
@@ -71,8 +82,7 @@ const authCodes = new Set([1007, 6000, 6001])
 const isTransientCode = (code: number) => (code >= 1000 && code < 2000) || (code >= 5000 && code < 6000)
 const gatewayStatuses = new Set([502, 503, 504])
 
-const parseJson = (text: string): unknown =>
-  Either.try(() => JSON.parse(text) as unknown).pipe(Either.getOrUndefined)
+const parseJson = (text: string): unknown => Either.try(() => JSON.parse(text) as unknown).pipe(Either.getOrUndefined)
 
 /** The node error code behind a transport failure: how sure we are the request went out, and whether to retry. */
 const describeTransport = (url: string, error: HttpClientError.HttpClientError): Transient | SlurmUnreachable => {
@@ -131,7 +141,9 @@ export const makeSlurmHttp = (
       )
       const request = body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, body)
       return client.execute(request).pipe(
-        Effect.flatMap((response) => Effect.map(response.text, (text) => ({ status: response.status, text }))),
+        Effect.flatMap((response) =>
+          Effect.map(response.text, (text) => ({ status: response.status, text }))
+        ),
         Effect.mapError((e) => describeTransport(url, e)),
         Effect.timeoutFail({
           duration: timeout,
@@ -153,7 +165,8 @@ export const makeSlurmHttp = (
         if (status === 401) {
           return yield* new SlurmAuthError({
             host: url,
-            reason: `slurmrestd refused the authentication headers (HTTP 401 ${text.trim()}; user name ${creds.userName})`
+            reason:
+              `slurmrestd refused the authentication headers (HTTP 401 ${text.trim()}; user name ${creds.userName})`
           })
         }
         const { errors, warnings } = envelopeOf(json)

@@ -4,12 +4,12 @@
  * stderr lines timestamped on arrival), the Slurm jobs it reports, and the checks every build
  * test makes afterwards (outputs valid here and built on node1, no job left, no job file left).
  */
+import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { Effect } from "effect"
 import { assert } from "vitest"
 import { cluster, nodeExec, run, squeueJobs, token, waitFor } from "./cluster.js"
 
@@ -189,7 +189,9 @@ export const scontrolJob = (jobId: number) =>
     assert.strictEqual(result.code, 0, `scontrol show job ${jobId}: ${result.stderr}`)
     // Values may hold spaces (Comment is "nsh:<tag> <drv>"): a field starts where `Key=` does.
     const fields = result.stdout.trim().split(/ (?=[A-Za-z][A-Za-z/:_]*=)/)
-    return Object.fromEntries(fields.map((f) => [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1).trim()])) as Record<
+    return Object.fromEntries(
+      fields.map((f) => [f.slice(0, f.indexOf("=")), f.slice(f.indexOf("=") + 1).trim()])
+    ) as Record<
       string,
       string
     >
@@ -220,7 +222,7 @@ export const validOnNode1 = (path: string) =>
  * Returns the outputs' contents.
  */
 export const assertBuiltOnNode1 = (outputs: ReadonlyArray<string>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     assert.notStrictEqual(hostname(), "node1", "the submit machine must not be called node1 for this check")
     assert.isNotEmpty(outputs)
     const contents: Array<string> = []
@@ -244,14 +246,16 @@ export const assertBuiltOnNode1 = (outputs: ReadonlyArray<string>) =>
  * journal directory), as this machine and node1 see it.
  */
 export const assertCleanedUp = (env: BuildEnv, jobIds: ReadonlyArray<number>) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const ours = async () => (await squeueJobs()).map((j) => j.id).filter((id) => jobIds.includes(id))
     const gone = yield* Effect.promise(() =>
       waitFor(async () => (await ours()).length === 0, 30_000, "the jobs to leave squeue", 250).catch(() => false)
     )
     assert.isTrue(gone, `jobs of this test still in squeue after 30 s: ${(yield* Effect.promise(ours)).join(", ")}`)
     // The journal directory stays (other builds write into it at any time); its entries must not.
-    const here = (yield* Effect.promise(() => readdir(env.stateDir, { recursive: true }))).filter((f) => f !== "journal")
+    const here = (yield* Effect.promise(() => readdir(env.stateDir, { recursive: true }))).filter((f) =>
+      f !== "journal"
+    )
     assert.deepStrictEqual(here, [], `files left in ${env.stateDir}`)
     const there = yield* Effect.promise(() => nodeExec(`cd '${env.stateDir}' && find . -mindepth 1 ! -path ./journal`))
     assert.strictEqual(there.code, 0, there.stderr)

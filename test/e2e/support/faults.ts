@@ -4,12 +4,12 @@
  * processes behind it, a filler job that keeps node1 busy, the faults themselves (signals,
  * slurmrestd restart, a cut SSH connection, node1 down) and the check that nothing was left behind.
  */
+import { type Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
 import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { type Duration, Effect } from "effect"
 import { assert } from "vitest"
 import { type BuildEnv, type LiveBuild, scontrolJob, spawnNshBuild } from "./build.js"
 import { cluster, nodeExec, run, slurmFetch, squeueJobs, waitFor } from "./cluster.js"
@@ -140,7 +140,9 @@ export const waitLine = (build: LiveBuild, pattern: RegExp, timeoutMs: number) =
       `a line matching ${pattern}`,
       50
     ).catch((e: Error) => e.message)
-    if (typeof found === "string") assert.fail(`${found === "ended" ? "nix-build ended" : found} before ${pattern}:\n${build.stderr()}`)
+    if (typeof found === "string") {
+      assert.fail(`${found === "ended" ? "nix-build ended" : found} before ${pattern}:\n${build.stderr()}`)
+    }
     return found as RegExpMatchArray
   })
 
@@ -161,12 +163,11 @@ export interface Submission {
 
 /** Waits for nix-build's `nth` (from 1) `nsh: submitted … as Slurm job N` line; the tag is in the job's comment. */
 export const submission = (build: LiveBuild, nth = 1) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const pattern = /^nsh: submitted '(\S+\.drv)' as Slurm job (\d+)$/
     yield* Effect.promise(() =>
-      waitFor(() => build.lines.filter((l) => pattern.test(l.text)).length >= nth, 60_000, `submission ${nth}`, 50).catch(() =>
-        assert.fail(`no ${nth}. submission:\n${build.stderr()}`)
-      )
+      waitFor(() => build.lines.filter((l) => pattern.test(l.text)).length >= nth, 60_000, `submission ${nth}`, 50)
+        .catch(() => assert.fail(`no ${nth}. submission:\n${build.stderr()}`))
     )
     const [, drvPath, id] = build.lines.filter((l) => pattern.test(l.text))[nth - 1]!.text.match(pattern)!
     const jobId = Number(id)
@@ -181,7 +182,9 @@ export const submission = (build: LiveBuild, nth = 1) =>
 export const journalEntry = (env: BuildEnv, tag: string) =>
   Effect.promise(async () => {
     const file = join(env.stateDir, "journal", `${tag}.json`)
-    return existsSync(file) ? (JSON.parse(await readFile(file, "utf8")) as { jobId?: number; hookPid: number }) : undefined
+    return existsSync(file)
+      ? (JSON.parse(await readFile(file, "utf8")) as { jobId?: number; hookPid: number })
+      : undefined
   })
 
 /** The state of a job in squeue ("" once it left). */
@@ -191,7 +194,12 @@ export const queueState = (jobId: number) =>
 /** Milliseconds from `since` (performance.now()) until `jobId` has left squeue; fails after `timeoutMs`. */
 export const goneFromQueue = (jobId: number, since: number, timeoutMs = 60_000) =>
   Effect.promise(async () => {
-    await waitFor(async () => !(await squeueJobs()).some((j) => j.id === jobId), timeoutMs, `job ${jobId} to leave squeue`, 50).catch(
+    await waitFor(
+      async () => !(await squeueJobs()).some((j) => j.id === jobId),
+      timeoutMs,
+      `job ${jobId} to leave squeue`,
+      50
+    ).catch(
       (e: Error) => assert.fail(e.message)
     )
     return performance.now() - since
@@ -219,10 +227,20 @@ export const fillNode1 = Effect.acquireRelease(
       if (released) return
       released = true
       await run("scancel", [String(jobId)])
-      await waitFor(async () => !(await squeueJobs()).some((j) => j.id === jobId), 60_000, `filler job ${jobId} to leave squeue`, 100)
+      await waitFor(
+        async () => !(await squeueJobs()).some((j) => j.id === jobId),
+        60_000,
+        `filler job ${jobId} to leave squeue`,
+        100
+      )
     })
     // Other jobs may hold node1 for a while (the lab is shared).
-    await waitFor(async () => (await squeueJobs()).find((j) => j.id === jobId && j.state === "RUNNING"), 120_000, `filler job ${jobId} running`, 200)
+    await waitFor(
+      async () => (await squeueJobs()).find((j) => j.id === jobId && j.state === "RUNNING"),
+      120_000,
+      `filler job ${jobId} running`,
+      200
+    )
     return { jobId, release }
   }),
   (filler) => filler.release
@@ -247,10 +265,12 @@ const leftovers = async (env: BuildEnv, traces: Traces): Promise<ReadonlyArray<s
   const ofJob = (name: string) => traces.tags.some((tag) => name.includes(tag))
   for (const name of (await readdir(env.stateDir)).filter(ofJob)) found.push(`${env.stateDir}/${name}`)
   const journalDir = join(env.stateDir, "journal")
-  if (existsSync(journalDir)) for (const name of await readdir(journalDir)) found.push(`${journalDir}/${name}`)
+  if (existsSync(journalDir)) { for (const name of await readdir(journalDir)) found.push(`${journalDir}/${name}`) }
   const onNode = await nodeExec(`ls -A '${env.stateDir}'`)
   for (const name of onNode.stdout.split("\n").filter(ofJob)) found.push(`node1:${env.stateDir}/${name}`)
-  if (traces.hookPid !== undefined && !processGone(traces.hookPid)) found.push(`the hook (pid ${traces.hookPid}) still runs`)
+  if (traces.hookPid !== undefined && !processGone(traces.hookPid)) {
+    found.push(`the hook (pid ${traces.hookPid}) still runs`)
+  }
   if (traces.watchdogPid !== undefined) {
     for (const p of sessionMembers(traces.watchdogPid)) found.push(`watchdog session: ${p}`)
   }
@@ -267,7 +287,9 @@ const leftovers = async (env: BuildEnv, traces: Traces): Promise<ReadonlyArray<s
  */
 export const assertNothingLeft = (env: BuildEnv, traces: Traces, timeoutMs = 30_000) =>
   Effect.promise(async () => {
-    const clean = await waitFor(async () => (await leftovers(env, traces)).length === 0, timeoutMs, "clean", 100).catch(() => false)
+    const clean = await waitFor(async () => (await leftovers(env, traces)).length === 0, timeoutMs, "clean", 100).catch(
+      () => false
+    )
     if (!clean) assert.fail(`left behind after ${timeoutMs / 1000} s:\n${(await leftovers(env, traces)).join("\n")}`)
     return performance.now()
   })
@@ -285,8 +307,13 @@ export const tickCounts = (stderr: string, count: number, nonce: string): Readon
 /** Removes a fault test's derivation, its outputs and input sources from both stores (best effort: they are large). */
 export const forgetStorePaths = (drvPath: string) =>
   Effect.promise(async () => {
-    const query = async (what: string) => (await run("nix-store", ["--query", what, drvPath])).stdout.split("\n").filter((p) => p !== "")
-    const paths = [...(await query("--outputs")), drvPath, ...(await query("--references")).filter((p) => !p.endsWith(".drv"))]
+    const query = async (what: string) =>
+      (await run("nix-store", ["--query", what, drvPath])).stdout.split("\n").filter((p) => p !== "")
+    const paths = [
+      ...(await query("--outputs")),
+      drvPath,
+      ...(await query("--references")).filter((p) => !p.endsWith(".drv"))
+    ]
     await nodeExec(`nix-store --delete ${paths.map((p) => `'${p}'`).join(" ")} >/dev/null 2>&1; true`)
     await run("nix-store", ["--delete", ...paths])
   })
@@ -318,7 +345,9 @@ export const killHookGroup = (hookPid: number, how: "SIGKILL" | "SIGHUP" | "nix-
 const slurmrestdPidFile = (): { readonly file: string; readonly pid: number } => {
   for (const file of ["/run/nsh-test/slurmrestd.pid", "/run/nshlab/slurmrestd.pid"]) {
     const pid = existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : 0
-    if (pid > 0 && !processGone(pid) && readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "slurmrestd") return { file, pid }
+    if (pid > 0 && !processGone(pid) && readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "slurmrestd") {
+      return { file, pid }
+    }
   }
   return assert.fail("no live slurmrestd in /run/nsh-test/slurmrestd.pid or /run/nshlab/slurmrestd.pid")
 }
@@ -349,7 +378,9 @@ export const stopSlurmrestd = Effect.acquireRelease(
     const cwd = readlinkSync(`/proc/${pid}/cwd`)
     const logFile = readlinkSync(`/proc/${pid}/fd/1`)
     process.kill(pid, "SIGTERM")
-    await waitFor(() => processGone(pid), 10_000, `slurmrestd (pid ${pid}) to stop`).catch(() => process.kill(pid, "SIGKILL"))
+    await waitFor(() => processGone(pid), 10_000, `slurmrestd (pid ${pid}) to stop`).catch(() =>
+      process.kill(pid, "SIGKILL")
+    )
     await waitFor(() => processGone(pid), 5_000, `slurmrestd (pid ${pid}) to die`)
     let restored = false
     const restore = Effect.promise(async () => {
@@ -359,7 +390,8 @@ export const stopSlurmrestd = Effect.acquireRelease(
       try {
         // Through a shell that closes every inherited fd above 2 first: a daemon must not hold a
         // pipe that our caller (a CI runner) reads to EOF.
-        const closeAndExec = 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec "$@"'
+        const closeAndExec =
+          "for fd in $(ls /proc/$$/fd); do [ \"$fd\" -gt 2 ] && eval \"exec $fd>&-\"; done; exec \"$@\""
         const child = spawn("/bin/bash", ["-c", closeAndExec, "bash", ...argv], {
           cwd,
           env: environ,
@@ -424,9 +456,11 @@ const resumeNode1IfDown = async () => {
  * back `downFor` later. The scope resumes it too, should the test stop in between.
  */
 export const node1Failure = (downFor: Duration.DurationInput) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     yield* Effect.addFinalizer(() => Effect.promise(resumeNode1IfDown))
-    const down = yield* Effect.promise(() => run("scontrol", ["update", "NodeName=node1", "State=DOWN", "Reason=nsh-test faults-transient"]))
+    const down = yield* Effect.promise(() =>
+      run("scontrol", ["update", "NodeName=node1", "State=DOWN", "Reason=nsh-test faults-transient"])
+    )
     assert.strictEqual(down.code, 0, `scontrol update NodeName=node1 State=DOWN: ${down.stderr}`)
     yield* Effect.sleep(downFor)
     yield* Effect.promise(resumeNode1IfDown)

@@ -4,9 +4,9 @@
  * versions the fake does not serve get a plain-text 404, and requests without the two auth
  * headers a plain-text 401.
  */
+import { Effect, Option, Redacted } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { Effect, Option, Redacted } from "effect"
 import { Config } from "../../../src/config/Config.js"
 import type { ApiVersion } from "../../../src/slurm/dialects/index.js"
 import { testLoaded } from "../../support/settings.js"
@@ -97,8 +97,12 @@ export const fakeSlurmrestd = (
             return respond(res, text("Authentication failure", 401))
           }
           const match = request.path.match(/^\/slurm\/(v\d+\.\d+\.\d+)(\/.*)$/)
-          if (match !== null && (served as ReadonlyArray<string>).includes(match[1]!)) return respond(res, handler(request, match[2]!))
-          if (request.path === "/openapi/v3") return respond(res, handler(request, request.path))
+          if (match !== null && (served as ReadonlyArray<string>).includes(match[1]!)) {
+            return respond(res, handler(request, match[2]!))
+          }
+          if (request.path === "/openapi/v3") {
+            return respond(res, handler(request, request.path))
+          }
           respond(res, notServed)
         })
       })

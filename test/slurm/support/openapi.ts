@@ -1,11 +1,17 @@
 /**
  * Validation of bodies against the trimmed OpenAPI schemas in test/fixtures/slurm/openapi/.
  */
-import { readFileSync } from "node:fs"
 import { Ajv } from "ajv"
+import { readFileSync } from "node:fs"
 import type { ApiVersion } from "../../../src/slurm/dialects/index.js"
 
-export type Operation = "submitRequest" | "submitResponse" | "jobResponse" | "jobsResponse" | "cancelResponse" | "pingResponse"
+export type Operation =
+  | "submitRequest"
+  | "submitResponse"
+  | "jobResponse"
+  | "jobsResponse"
+  | "cancelResponse"
+  | "pingResponse"
 
 interface TrimmedDoc {
   readonly operations: Record<Operation, string | null>
@@ -19,13 +25,17 @@ const dropPathRequirements = (value: unknown): unknown => {
   return Object.fromEntries(
     Object.entries(value).map(([key, v]) => [
       key,
-      key === "required" && Array.isArray(v) ? v.filter((r) => typeof r === "string" && !r.includes("/")) : dropPathRequirements(v)
+      key === "required" && Array.isArray(v)
+        ? v.filter((r) => typeof r === "string" && !r.includes("/"))
+        : dropPathRequirements(v)
     ])
   )
 }
 
 const readDoc = (version: ApiVersion): TrimmedDoc =>
-  JSON.parse(readFileSync(new URL(`../../fixtures/slurm/openapi/${version}.json`, import.meta.url), "utf8")) as TrimmedDoc
+  JSON.parse(
+    readFileSync(new URL(`../../fixtures/slurm/openapi/${version}.json`, import.meta.url), "utf8")
+  ) as TrimmedDoc
 
 type SchemaNode = { readonly $ref?: string; readonly properties?: Record<string, SchemaNode> }
 
@@ -33,7 +43,9 @@ type SchemaNode = { readonly $ref?: string; readonly properties?: Record<string,
 export const declaredJobKeys = (version: ApiVersion): ReadonlyArray<string> => {
   const doc = readDoc(version)
   const resolve = (node: SchemaNode | undefined): SchemaNode | undefined =>
-    node?.$ref === undefined ? node : resolve(doc.components.schemas[node.$ref.replace("#/components/schemas/", "")] as SchemaNode)
+    node?.$ref === undefined
+      ? node
+      : resolve(doc.components.schemas[node.$ref.replace("#/components/schemas/", "")] as SchemaNode)
   const request = resolve({ $ref: `#/components/schemas/${doc.operations.submitRequest}` })
   return Object.keys(resolve(request?.properties?.["job"])?.properties ?? {})
 }

@@ -28,7 +28,7 @@ const keygen = (file: string, passphrase = "") =>
 const publicPart = (text: string) => text.trim().split(/\s+/).slice(0, 2).join(" ")
 
 /** A temp dir (removed with the scope) holding fresh keys. */
-export const makeKeys = Effect.gen(function* () {
+export const makeKeys = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-ssh-test-" })
   for (const name of ["host", "other-host", "client", "stranger"]) yield* keygen(`${dir}/${name}`)
@@ -128,7 +128,7 @@ const runCommand = (command: string, channel: ssh2.ServerChannel, state: ServerS
 
 /** Starts the server; it accepts only `clientKeyFile`'s key and stops with the scope. */
 export const startServer = (keys: TestKeys, hostKey: Buffer = keys.hostKey) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const allowed = ssh2.utils.parseKey(Buffer.from(yield* fs.readFile(`${keys.clientKeyFile}.pub`)))
     if (allowed instanceof Error) return yield* Effect.die(allowed)
@@ -150,7 +150,9 @@ export const startServer = (keys: TestKeys, hostKey: Buffer = keys.hostKey) =>
       client.on("authentication", (ctx) => {
         if (ctx.method !== "publickey") return ctx.reject(["publickey"])
         state.offeredKeys.push(ctx.key.data.toString("base64"))
-        if (ctx.key.algo !== allowed.type || !ctx.key.data.equals(allowed.getPublicSSH())) return ctx.reject(["publickey"])
+        if (ctx.key.algo !== allowed.type || !ctx.key.data.equals(allowed.getPublicSSH())) {
+          return ctx.reject(["publickey"])
+        }
         if (ctx.signature === undefined) return ctx.accept()
         return allowed.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) ? ctx.accept() : ctx.reject(["publickey"])
       })
@@ -177,7 +179,7 @@ export const startServer = (keys: TestKeys, hostKey: Buffer = keys.hostKey) =>
   })
 
 /** A TCP server that accepts connections and never says anything: a hung sshd. */
-export const silentServer = Effect.gen(function* () {
+export const silentServer = Effect.gen(function*() {
   const connected = yield* Deferred.make<void>()
   const closed = yield* Deferred.make<void>()
   const server = net.createServer((socket) => {
@@ -197,7 +199,7 @@ export const silentServer = Effect.gen(function* () {
 
 /** Writes an ssh config file into the test dir and returns its path. */
 export const writeConfig = (keys: TestKeys, text: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const file = `${keys.dir}/ssh_config`
     yield* fs.writeFileString(file, text)
