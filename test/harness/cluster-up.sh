@@ -383,6 +383,10 @@ else
   # slurmrestd refuses to run as root; -u drops to $NSH_TEST_REST_USER after binding.
   # SLURM_JWT=daemon: slurmrestd itself has no token, it relays each request's token.
   # cwd /tmp: a submission without current_working_directory runs in slurmrestd's cwd.
+  # Every openapi plugin and data parser this Slurm has (lib.sh), so all its versions are served.
+  rest_plugin_args=(-s "${NSH_TEST_REST_PLUGINS:-$(nt_rest_openapi_plugins)}")
+  parsers=${NSH_TEST_REST_DATA_PARSERS:-$(nt_rest_data_parsers)}
+  if [ -n "$parsers" ]; then rest_plugin_args+=(-d "$parsers"); fi
   cd /tmp
   # It must not keep any of our caller's descriptors (e.g. the pipe a CI runner reads to its end):
   # close every fd above 2 in the subshell that becomes the daemon.
@@ -391,11 +395,11 @@ else
       fd=${fd##*/}
       if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
-    SLURM_JWT=daemon exec setsid /usr/sbin/slurmrestd -a rest_auth/jwt -s "$NSH_TEST_REST_PLUGINS" -u "$NSH_TEST_REST_USER" \
+    SLURM_JWT=daemon exec setsid /usr/sbin/slurmrestd -a rest_auth/jwt "${rest_plugin_args[@]}" -u "$NSH_TEST_REST_USER" \
       "$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT" </dev/null >>"$NSH_TEST_LOG/slurmrestd.log" 2>&1
   ) &
   echo $! >"$NSH_TEST_RUN/slurmrestd.pid"
-  nt_log "started slurmrestd (pid $!) on $NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT"
+  nt_log "started slurmrestd (pid $!) on $NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT: ${rest_plugin_args[*]}"
   cd /
 fi
 code=000
