@@ -107,6 +107,15 @@ for h in "$NSH_TEST_CTL_HOST" "${NODES[@]}"; do
   getent hosts "$h" | grep -q '^127\.' || nt_die "$h does not resolve to a loopback address (check /etc/hosts, nsswitch.conf)"
 done
 
+# ---------------------------------------------------------------- this machine's Nix
+# The test derivations use this machine's /bin/sh and /usr/bin, so builds here must run without
+# Nix's sandbox, as on the nodes. Debian 12's nix.conf says so; trixie's and sid's turn it on.
+if ! grep -qE '^[[:space:]]*sandbox[[:space:]]*=[[:space:]]*false' /etc/nix/nix.conf 2>/dev/null; then
+  install -d -m 0755 /etc/nix
+  nt_set_block /etc/nix/nix.conf append "sandbox = false"
+  nt_log "set sandbox = false in /etc/nix/nix.conf"
+fi
+
 # ---------------------------------------------------------------- munge
 start_munge() {
   if [ ! -s /etc/munge/munge.key ]; then
