@@ -20,7 +20,7 @@
 # cannot resolve its own name). There cluster-up.sh brings the cluster up (unless
 # NSH_RELEASE_CLUSTER=0) and COMMAND runs from the checkout. When COMMAND ends, the namespace's
 # init exits and the kernel kills every daemon; the mounts and addresses go with the namespaces.
-# Killing this script (any signal, SIGKILL too) kills that init the same way (unshare --kill-child).
+# Killing this script (SIGTERM, SIGINT, SIGHUP or SIGKILL) kills that init the same way.
 # Exit status: COMMAND's.
 set -euo pipefail
 NT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -106,7 +106,9 @@ if [ "${1:-}" = __run ]; then
   mkdir -p "$r$REPO/node_modules"
   mount --bind "$nm" "$r$REPO/node_modules"
   [ "$release" = bookworm ] && bind_host_node "$r"
-  printf '127.0.1.1 nsh-%s\n' "$release" >>"$r/etc/hosts"
+  # bookworm's minbase has no /etc/hosts (trixie's netbase ships one): localhost must resolve.
+  grep -qw localhost "$r/etc/hosts" 2>/dev/null || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >>"$r/etc/hosts"
+  printf '127.0.1.1\tnsh-%s\n' "$release" >>"$r/etc/hosts"
   cd "$r"
   mkdir -p .oldroot
   pivot_root . .oldroot
@@ -155,7 +157,7 @@ main() {
   [ "${1:-}" = -- ] && shift
   [ $# -ge 1 ] || usage
   [ "$(id -u)" = 0 ] || nt_die "run as root (it makes a Debian root, mounts and namespaces)"
-  for bin in unshare pivot_root ip flock sha256sum; do
+  for bin in unshare setpriv pivot_root ip flock sha256sum; do
     command -v "$bin" >/dev/null || nt_die "$bin is missing (util-linux, iproute2, coreutils)"
   done
 
@@ -231,9 +233,19 @@ main() {
   fi
 
   exec 9>&-
-  # The new namespaces; this process becomes unshare, whose death kills their init.
-  exec unshare --mount --pid --net --uts --ipc --fork --kill-child=SIGKILL --propagation private -- \
-    bash "$NT_DIR/on-release.sh" __run "$root" "$release" "$nm_dir/node_modules" "$@"
+  # The new namespaces. unshare ignores SIGTERM and SIGINT while it waits, so this shell stays
+  # the parent: a signal here SIGKILLs unshare, and if this shell is SIGKILLed itself unshare gets
+  # SIGKILL too (its parent-death signal); either way unshare's end SIGKILLs the namespace's
+  # init (--kill-child), and the kernel then kills everything in it.
+  local child rc=0
+  setpriv --pdeathsig KILL -- unshare --mount --pid --net --uts --ipc --fork --kill-child=SIGKILL --propagation private -- \
+    bash "$NT_DIR/on-release.sh" __run "$root" "$release" "$nm_dir/node_modules" "$@" <&0 &
+  child=$!
+  trap 'kill -KILL "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 143' TERM
+  trap 'kill -KILL "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 130' INT
+  trap 'kill -KILL "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 129' HUP
+  wait "$child" || rc=$?
+  exit "$rc"
 }
 
 main "$@"
