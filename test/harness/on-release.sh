@@ -45,17 +45,18 @@ release_packages() { # release
 # ---------------------------------------------------------------- inside the namespaces
 # (these modes are this script calling itself through unshare; not for direct use)
 
-# Host (bookworm) Node for the bookworm root: bind this machine's node and npm in.
+# Host (bookworm) Node for the bookworm root: bind this machine's node and npm in, where a
+# Debian package puts them (/usr/bin: builders that test npm have PATH=/usr/bin:/bin).
 bind_host_node() { # root
   local r=$1 node npmdir
   node=$(readlink -f "$(command -v node)")
   npmdir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
-  install -d "$r/usr/local/bin" "$r/usr/local/lib/node_modules/npm"
-  touch "$r/usr/local/bin/node"
-  mount --bind -o ro "$node" "$r/usr/local/bin/node"
-  mount --bind -o ro "$npmdir" "$r/usr/local/lib/node_modules/npm"
-  ln -sfn ../lib/node_modules/npm/bin/npm-cli.js "$r/usr/local/bin/npm"
-  ln -sfn ../lib/node_modules/npm/bin/npx-cli.js "$r/usr/local/bin/npx"
+  install -d "$r/usr/lib/node_modules/npm"
+  [ -e "$r/usr/bin/node" ] || touch "$r/usr/bin/node"
+  mount --bind -o ro "$node" "$r/usr/bin/node"
+  mount --bind -o ro "$npmdir" "$r/usr/lib/node_modules/npm"
+  ln -sfn ../lib/node_modules/npm/bin/npm-cli.js "$r/usr/bin/npm"
+  ln -sfn ../lib/node_modules/npm/bin/npx-cli.js "$r/usr/bin/npx"
 }
 
 # Mount namespace with the host's network, chrooted: package installs and npm ci need the
