@@ -132,7 +132,8 @@ if [ "${1:-}" = __inside ]; then
   [ -d /nix/store ] || nix-store --init
   if [ "${NSH_RELEASE_CLUSTER:-1}" != 0 ]; then
     t0=$(date +%s)
-    if ! bash "$NT_DIR/cluster-up.sh" >/dev/null; then
+    # </dev/null: its ssh checks would eat the stdin meant for COMMAND.
+    if ! bash "$NT_DIR/cluster-up.sh" </dev/null >/dev/null; then
       # The logs go with the run: show their ends now.
       for f in /var/log/nsh-test/*.log /var/log/munge/munged.log; do
         [ -s "$f" ] && { printf -- '--- %s\n' "$f"; tail -n 15 "$f"; } >&2
