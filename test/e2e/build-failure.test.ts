@@ -21,7 +21,8 @@ describe("nsh building a derivation whose builder fails", () => {
     Effect.gen(function* () {
       const env = yield* buildEnv("failure")
       // -Q: Nix then prints the log's last 10 lines with the error, which needs the log on fd 4.
-      const build = yield* nshBuild(env, "failing", ["-Q"], 120_000)
+      // log-lines: 10 is Nix 2.8's default, 25 that of later ones.
+      const build = yield* nshBuild(env, "failing", ["-Q", "--option", "log-lines", "10"], 120_000)
       assert.strictEqual(build.code, 100, build.stderr)
       assert.strictEqual(build.stdout, "")
 

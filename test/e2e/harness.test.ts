@@ -12,8 +12,9 @@ describe("test harness cluster", () => {
   it("slurmrestd answers /ping with the token, and refuses without one", async () => {
     const response = await slurmFetch("/ping")
     assert.strictEqual(response.status, 200)
-    const body = (await response.json()) as { pings?: Array<{ ping?: string }> }
-    assert.strictEqual(body.pings?.[0]?.ping, "UP")
+    // `ping` in v0.0.38, `pinged` from v0.0.39 on.
+    const body = (await response.json()) as { pings?: Array<{ ping?: string; pinged?: string }> }
+    assert.strictEqual(body.pings?.[0]?.ping ?? body.pings?.[0]?.pinged, "UP")
 
     const facts = cluster()
     const anonymous = await fetch(`${facts.restUrl}/slurm/${facts.apiVersion}/ping`)
