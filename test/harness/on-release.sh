@@ -16,7 +16,7 @@
 # the cached root (nothing a run writes survives it, and two runs share nothing), the checkout at
 # its own path as an overlay too (its dist/ is rebuilt by the release's Node; writes stay in the
 # run) with the release's node_modules bound over it, pivot_root into that root, only loopback
-# (lo up, plus 127.0.0.2: glibc's AI_ADDRCONFIG ignores 127.0.0.1, and slurmctld >= 24.11 then
+# (lo up, plus 127.0.0.2: glibc's AI_ADDRCONFIG ignores 127.0.0.1, and slurmctld 26.05 then
 # cannot resolve its own name). There cluster-up.sh brings the cluster up (unless
 # NSH_RELEASE_CLUSTER=0) and COMMAND runs from the checkout. When COMMAND ends, the namespace's
 # init exits and the kernel kills every daemon; the mounts and addresses go with the namespaces.
@@ -95,8 +95,9 @@ if [ "${1:-}" = __run ]; then
   r=$m/root
   mount -t proc proc "$r/proc"
   mount -t sysfs sysfs "$r/sys"
-  # slurmd will not start without a cgroup file system (even with proctrack/linuxproc): this
-  # machine's, as slurmd on the host sees it.
+  # slurmd (22.05 and 26.05 alike) exits at start without a cgroup file system, even with
+  # proctrack/linuxproc ("No filesystem mounted on /sys/fs/cgroup"; node1 then stays unknown*):
+  # this machine's, as slurmd on the host sees it.
   if mountpoint -q /sys/fs/cgroup; then mount --rbind /sys/fs/cgroup "$r/sys/fs/cgroup"; fi
   mount --rbind /dev "$r/dev"
   mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$r/dev/pts"
