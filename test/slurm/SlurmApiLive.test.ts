@@ -337,6 +337,18 @@ describe("jobs", () => {
       assert.strictEqual(error._tag, "SlurmUnreachable")
       assert.match(error.message, /its slurmctld \(slurmctl\) does not/)
     }))
+
+  it.scopedLive("names a rejected token that slurmrestd >= 24.11 reports as every controller DOWN", () =>
+    Effect.gen(function*() {
+      // Seen on 24.11.5: ping 200 + DOWN, diag 511 + error 1007, for an expired or forged token.
+      const { api, fake } = yield* setup(["v0.0.42"], (request) =>
+        request.path.endsWith("/diag")
+          ? json({ errors: [{ error_number: 1007, error: "Protocol authentication error" }] }, 511)
+          : json(synthetic("v0.0.45-ping-down.json")), { settings: { slurmApiVersion: "v0.0.42" } })
+      const error = failureOf(yield* Effect.exit(api.ping))
+      assert.strictEqual(error._tag, "SlurmAuthError")
+      assert.deepStrictEqual(paths(fake.requests()), ["GET /slurm/v0.0.42/ping", "GET /slurm/v0.0.42/diag"])
+    }))
 })
 
 describe("submit", () => {
