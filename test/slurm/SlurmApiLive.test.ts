@@ -352,6 +352,32 @@ describe("jobs", () => {
 })
 
 describe("submit", () => {
+  it.scopedLive("v0.0.45: cancels a job queued with a 'non-zero return code' warning and fails with its reason", () =>
+    Effect.gen(function*() {
+      // As Slurm 26.05.5 answers a 64-CPU job on a 4-CPU partition: HTTP 200, errors empty.
+      const reason = "Requested partition configuration not available now"
+      const { api, fake } = yield* setup(["v0.0.45"], (request) =>
+        request.method === "POST"
+          ? json({
+            job_id: 7,
+            step_id: "batch",
+            errors: [],
+            warnings: [
+              { description: `Job submission resulted in non-zero return code: ${reason}`, source: "slurm_submit_batch_job()" },
+              { description: reason, source: "slurm_submit_batch_job()" }
+            ]
+          })
+          : json({ errors: [], warnings: [] }), { settings: { slurmApiVersion: "v0.0.45" } })
+      const error = failureOf(yield* Effect.exit(api.submit(spec)))
+      assert.strictEqual(error._tag, "SlurmRequestError")
+      if (error._tag === "SlurmRequestError") {
+        assert.strictEqual(error.jobId, 7)
+        assert.include(error.message, reason)
+        assert.notInclude(error.message, "non-zero return code")
+      }
+      assert.include(paths(fake.requests()), "DELETE /slurm/v0.0.45/job/7")
+    }))
+
   it.scopedLive("sends the version's body and returns the job id with warnings", () =>
     Effect.gen(function*() {
       const { api, fake } = yield* setup(["v0.0.40"], () => json(synthetic("v0.0.40-submit-result.json")), {

@@ -40,6 +40,8 @@ const killFailures = (body: unknown): ReadonlyArray<SlurmMessage> => {
   })
 }
 
+const nonZeroReturn = "Job submission resulted in non-zero return code: "
+
 /** The dialect of one data_parser version from v0.0.40 on. */
 export const dataParserDialect = (version: ApiVersion): Dialect => ({
   version,
@@ -51,10 +53,14 @@ export const dataParserDialect = (version: ApiVersion): Dialect => ({
     const { job_id, job_submit_user_msg, result } = reply.value
     const jobId = job_id ?? result?.job_id
     const userMessage = job_submit_user_msg || result?.job_submit_user_msg || ""
+    // Slurm 26.05 answers a submission slurmctld failed but queued anyway (what 22.05 reported as
+    // an error, lab 41/42) with errors empty and the reason in a warning: the same case, an error.
+    const failed = warnings.flatMap((w) => w.startsWith(nonZeroReturn) ? [w.slice(nonZeroReturn.length)] : [])
+    const rest = warnings.filter((w) => !w.startsWith(nonZeroReturn) && !failed.includes(w))
     return {
       jobId: jobId !== undefined && jobId > 0 ? jobId : undefined,
-      errors,
-      warnings: userMessage === "" ? warnings : [...warnings, userMessage]
+      errors: [...errors, ...failed.map((text): SlurmMessage => ({ code: undefined, text }))],
+      warnings: userMessage === "" ? rest : [...rest, userMessage]
     }
   },
   cancelErrors: (body) => [...envelopeOf(body).errors, ...killFailures(body)]
