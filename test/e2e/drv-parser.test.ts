@@ -31,7 +31,8 @@ const methodPrefix: Record<string, string> = { nar: "r:", flat: "", text: "text:
  * One entry of `nix show-derivation` in Nix 2.8's shape, whatever this Nix prints: 2.1x add
  * `name`, nest each input derivation's outputs and split `hashAlgo` into `method` + `hashAlgo`;
  * format version 4 (2.33+) keys entries by base name, nests `inputs.{drvs,srcs}`, leaves the
- * store directory out of paths, writes fixed hashes in SRI form and no path for fixed outputs.
+ * store directory out of paths, writes fixed hashes in SRI form and no path for fixed outputs,
+ * and shows structured attributes as `structuredAttrs` instead of `env.__json`.
  * `dropped` lists the outputs whose path Nix left out, to leave it out on our side too.
  */
 const normalized = (drvPath: string, printed: Json): { entry: Json; dropped: Array<string> } => {
@@ -68,7 +69,10 @@ const normalized = (drvPath: string, printed: Json): { entry: Json; dropped: Arr
       system: raw["system"],
       builder: raw["builder"],
       args: raw["args"],
-      env: raw["env"]
+      // Format 4 shows structured attributes apart; the .drv holds them as env.__json.
+      env: raw["structuredAttrs"] === undefined
+        ? raw["env"]
+        : { ...raw["env"], __json: JSON.stringify(raw["structuredAttrs"]) }
     },
     dropped
   }
