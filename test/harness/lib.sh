@@ -9,6 +9,11 @@ NSH_TEST_NODE_COUNT=${NSH_TEST_NODE_COUNT:-1}
 NSH_TEST_NODE_CPUS=${NSH_TEST_NODE_CPUS:-4}
 NSH_TEST_NODE_MEM_MB=${NSH_TEST_NODE_MEM_MB:-4096}
 
+# The nodes' build users: a group of their own, apart from this machine's nixbld (cluster-up.sh).
+NSH_TEST_NODE_BUILD_GROUP=${NSH_TEST_NODE_BUILD_GROUP:-nshtestbld}
+# Extra lines for every node's nix.conf (e.g. "build-users-group =" to build as root there).
+NSH_TEST_NODE_NIX_CONF=${NSH_TEST_NODE_NIX_CONF:-}
+
 # slurmctld runs in its own UTS namespace under this hostname, bound to this address.
 NSH_TEST_CTL_HOST=${NSH_TEST_CTL_HOST:-slurmctl}
 NSH_TEST_CTL_ADDR=${NSH_TEST_CTL_ADDR:-127.0.0.10}
