@@ -378,6 +378,18 @@ describe("submit", () => {
       assert.include(paths(fake.requests()), "DELETE /slurm/v0.0.45/job/7")
     }))
 
+  it.scopedLive("v0.0.42: a held job's 'non-zero return code' warning stays a warning", () =>
+    Effect.gen(function*() {
+      // As Slurm 24.11.5 answers a submission with hold = true.
+      const held = "Job submission resulted in non-zero return code: Job is in held state, pending scheduler release"
+      const { api, fake } = yield* setup(["v0.0.42"], () =>
+        json({ job_id: 8, step_id: "batch", errors: [], warnings: [{ description: held, source: "slurm_submit_batch_job()" }] }), {
+        settings: { slurmApiVersion: "v0.0.42" }
+      })
+      assert.deepStrictEqual(yield* api.submit(spec), { jobId: 8, warnings: [held] })
+      assert.notInclude(paths(fake.requests()), "DELETE /slurm/v0.0.42/job/8")
+    }))
+
   it.scopedLive("sends the version's body and returns the job id with warnings", () =>
     Effect.gen(function*() {
       const { api, fake } = yield* setup(["v0.0.40"], () => json(synthetic("v0.0.40-submit-result.json")), {
