@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config"
 
 // Two projects: `unit` runs anywhere in seconds; `e2e` needs root and the local cluster
-// (test/harness/cluster-up.sh), which .ci/run brings up before running it.
+// (test/harness/cluster-up.sh, run by its globalSetup); .ci/run runs it per Debian release inside
+// test/harness/on-release.sh.
 export default defineConfig({
   test: {
     projects: [

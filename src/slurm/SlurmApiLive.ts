@@ -83,6 +83,12 @@ export const makeSlurmApi = (
       if (reply.status !== 200 || reply.errors.length > 0) return yield* refused("ping", reply)
       const pings = yield* decoded("ping", pingsOf(reply.json))
       if (pings.length > 0 && !pings.some((p) => p.up)) {
+        // Since 24.11 a rejected token reads the same (HTTP 200, every controller DOWN): slurmctld
+        // refuses the ping RPC. GET /diag names it (HTTP 511, error 1007); one try, only here.
+        const version = yield* versions.current
+        yield* http.send("ping", "GET", `/slurm/${version}/diag`).pipe(
+          Effect.catchAll((error) => error._tag === "SlurmAuthError" ? Effect.fail(error) : Effect.void)
+        )
         return yield* new SlurmUnreachable({
           url: http.url,
           reason: `slurmrestd answers, but its slurmctld (${pings.map((p) => p.host).join(", ")}) does not`

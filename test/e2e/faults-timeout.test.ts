@@ -1,11 +1,12 @@
 /**
  * Nix's `timeout` on a build nsh runs: it becomes `--timeout` of the node's nix-store (and the
  * job's Slurm time limit, plus a margin for the copies), so a build that outlives it fails as a
- * timeout (nix-build exit 101 on Nix 2.8) and leaves no job and no file behind.
+ * timeout (nix-build exit 101 on Nix 2.8, 1 from 2.29 on) and leaves no job and no file behind.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { buildEnv, scontrolJob } from "./support/build.js"
+import { hookFailureExitCode } from "./support/cluster.js"
 import { assertNothingLeft, buildEnded, hookOf, startBuild, submission, watchdogOf } from "./support/faults.js"
 
 describe("Nix's timeout on an nsh build", () => {
@@ -22,7 +23,7 @@ describe("Nix's timeout on an nsh build", () => {
         assert.strictEqual((yield* scontrolJob(job.jobId))["TimeLimit"], "00:11:00")
 
         const ended = yield* buildEnded(build, 90_000)
-        assert.strictEqual(ended.code, 101, ended.stderr)
+        assert.strictEqual(ended.code, hookFailureExitCode(101), ended.stderr)
         assert.include(ended.stderr, `sleeper: sleeping 60 s ${env.nonce}`)
         assert.notInclude(ended.stderr, "sleeper: woke up")
         assert.match(ended.stderr, /timed out/, ended.stderr)

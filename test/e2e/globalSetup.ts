@@ -36,7 +36,24 @@ const cancelLeftovers = (since: number) => {
   spawnSync("scancel", leftovers, { stdio: "inherit" })
 }
 
-export default function setup(project: TestProject) {
+/**
+ * The newest API version the server offers, from the paths of its OpenAPI document
+ * (`/slurm/v0.0.NN/...`): 22.05 serves v0.0.36–38, 26.05 v0.0.42–45.
+ */
+const newestApiVersion = async (restUrl: string, jwt: string): Promise<string> => {
+  const response = await fetch(`${restUrl}/openapi/v3`, {
+    headers: { "X-SLURM-USER-NAME": "root", "X-SLURM-USER-TOKEN": jwt }
+  })
+  if (!response.ok) throw new Error(`GET ${restUrl}/openapi/v3 answered HTTP ${response.status}`)
+  const paths = Object.keys(((await response.json()) as { paths?: Record<string, unknown> }).paths ?? {})
+  const versions = [...new Set(paths.flatMap((path) => /^\/slurm\/(v0\.0\.\d+)\//.exec(path)?.[1] ?? []))]
+  const newest = versions.sort((a, b) => Number(a.split(".")[2]) - Number(b.split(".")[2])).at(-1)
+  if (newest === undefined) throw new Error(`${restUrl}/openapi/v3 lists no /slurm/v0.0.NN/ path`)
+  log(`slurmrestd serves ${versions.join(", ")}: the tests use ${newest}`)
+  return newest
+}
+
+export default async function setup(project: TestProject) {
   if (process.getuid?.() !== 0) {
     throw new Error(
       "the e2e tests need root: they start Slurm daemons, create namespaces and use the machine's Nix store. " +
@@ -60,9 +77,10 @@ export default function setup(project: TestProject) {
     const jwt = sh("scontrol", ["token", "lifespan=7200"], "scontrol token").match(/SLURM_JWT=(\S+)/)?.[1]
     if (jwt === undefined) throw new Error("scontrol token printed no SLURM_JWT=...")
     const identity = sh("ssh", ["-T", "-G", "node1"], "ssh -G node1").match(/^identityfile (\S+)$/m)?.[1] ?? ""
+    const restUrl = "http://127.0.0.1:6820"
     const facts: ClusterFacts = {
-      restUrl: "http://127.0.0.1:6820",
-      apiVersion: "v0.0.38",
+      restUrl,
+      apiVersion: await newestApiVersion(restUrl, jwt),
       userName: "root",
       nodes: ["node1"],
       mode,

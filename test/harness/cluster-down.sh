@@ -89,6 +89,7 @@ if [ "$purge" = 1 ]; then
   rm -rf "${NSH_TEST_SRV:?}" "${NSH_TEST_STATE:?}" "${NSH_TEST_LOG:?}" "${NSH_TEST_RUN:?}"
   if [ "$conf_ours" = 1 ]; then rm -f /etc/slurm/slurm.conf; fi
   nt_set_block /etc/hosts append ""
+  if [ -f /etc/nix/nix.conf ]; then nt_set_block /etc/nix/nix.conf append ""; fi
   if [ -f /root/.ssh/config ]; then nt_set_block /root/.ssh/config prepend ""; fi
   if [ -f /root/.ssh/known_hosts ]; then nt_set_block /root/.ssh/known_hosts append ""; fi
   rm -f "$NSH_TEST_SSH_KEY" "$NSH_TEST_SSH_KEY.pub"

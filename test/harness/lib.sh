@@ -9,6 +9,11 @@ NSH_TEST_NODE_COUNT=${NSH_TEST_NODE_COUNT:-1}
 NSH_TEST_NODE_CPUS=${NSH_TEST_NODE_CPUS:-4}
 NSH_TEST_NODE_MEM_MB=${NSH_TEST_NODE_MEM_MB:-4096}
 
+# The nodes' build users: a group of their own, apart from this machine's nixbld (cluster-up.sh).
+NSH_TEST_NODE_BUILD_GROUP=${NSH_TEST_NODE_BUILD_GROUP:-nshtestbld}
+# Extra lines for every node's nix.conf (e.g. "build-users-group =" to build as root there).
+NSH_TEST_NODE_NIX_CONF=${NSH_TEST_NODE_NIX_CONF:-}
+
 # slurmctld runs in its own UTS namespace under this hostname, bound to this address.
 NSH_TEST_CTL_HOST=${NSH_TEST_CTL_HOST:-slurmctl}
 NSH_TEST_CTL_ADDR=${NSH_TEST_CTL_ADDR:-127.0.0.10}
@@ -16,8 +21,10 @@ NSH_TEST_CTL_ADDR=${NSH_TEST_CTL_ADDR:-127.0.0.10}
 # slurmrestd endpoint (nsh's defaults are localhost:6820).
 NSH_TEST_REST_ADDR=${NSH_TEST_REST_ADDR:-127.0.0.1}
 NSH_TEST_REST_PORT=${NSH_TEST_REST_PORT:-6820}
-# The openapi/dbv0.0.3x plugins need slurmdbd and make slurmrestd exit at start.
-NSH_TEST_REST_PLUGINS=${NSH_TEST_REST_PLUGINS:-openapi/v0.0.36,openapi/v0.0.37,openapi/v0.0.38}
+# slurmrestd's -s (openapi plugins) and -d (data parsers): empty = every one this Slurm has
+# (nt_rest_openapi_plugins, nt_rest_data_parsers), computed when slurmrestd starts.
+NSH_TEST_REST_PLUGINS=${NSH_TEST_REST_PLUGINS:-}
+NSH_TEST_REST_DATA_PARSERS=${NSH_TEST_REST_DATA_PARSERS:-}
 NSH_TEST_REST_USER=${NSH_TEST_REST_USER:-slurmrestd}
 
 NSH_TEST_CLUSTER_NAME=${NSH_TEST_CLUSTER_NAME:-nshtest}
@@ -134,12 +141,42 @@ nt_token() { # [lifespan seconds]
   scontrol token lifespan="${1:-3600}" | sed -n 's/^SLURM_JWT=//p'
 }
 
-# HTTP status of an authenticated GET /ping (000 when nothing answers).
+# slurmrestd's plugins, by the files this Slurm installed (openapi_v0_0_38.so -> openapi/v0.0.38).
+nt_slurm_plugins() { # prefix (openapi | data_parser)
+  local f
+  for f in /usr/lib/*/slurm-wlm/"$1"_*.so; do
+    [ -e "$f" ] || continue
+    f=${f##*/"$1"_}
+    f=${f%.so}
+    echo "$1/$(tr _ . <<<"$f")"
+  done | sort -u -V
+}
+
+# Slurm <= 23.02 serves each version from its own openapi/v0.0.3x plugin; 23.11 and later serve
+# them through openapi/slurmctld, one data parser each. openapi/dbv* and openapi/slurmdbd need
+# slurmdbd (there is none here) and make slurmrestd exit at start.
+nt_rest_openapi_plugins() {
+  nt_slurm_plugins openapi | grep -vE '^openapi/(dbv|slurmdbd$)' | paste -sd, -
+}
+nt_rest_data_parsers() { nt_slurm_plugins data_parser | paste -sd, -; }
+
+# The API versions this slurmrestd serves, oldest first (v0.0.38 ...), and the newest of them.
+nt_rest_versions() {
+  local parsers
+  parsers=${NSH_TEST_REST_DATA_PARSERS:-$(nt_rest_data_parsers)}
+  if [ -n "$parsers" ]; then
+    tr , '\n' <<<"$parsers" | sed -n 's|^data_parser/||p'
+  fi
+  tr , '\n' <<<"${NSH_TEST_REST_PLUGINS:-$(nt_rest_openapi_plugins)}" | sed -n 's|^openapi/\(v[0-9.]*\)$|\1|p'
+}
+nt_rest_newest_version() { nt_rest_versions | sort -u -V | tail -1; }
+
+# HTTP status of an authenticated GET /ping in the newest version served (000 when nothing answers).
 nt_rest_ping() {
   local token
   token=$(nt_token 300 2>/dev/null) || token=""
   curl -s -m 5 -o /dev/null -w '%{http_code}' -H "X-SLURM-USER-NAME: root" -H "X-SLURM-USER-TOKEN: $token" \
-    "http://$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT/slurm/v0.0.38/ping" 2>/dev/null || true
+    "http://$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT/slurm/$(nt_rest_newest_version)/ping" 2>/dev/null || true
 }
 
 # True when every node is up in Slurm, reachable as `ssh node<i>` and has its own Nix store.

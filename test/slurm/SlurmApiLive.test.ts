@@ -375,9 +375,67 @@ describe("jobs", () => {
       assert.strictEqual(error._tag, "SlurmUnreachable")
       assert.match(error.message, /its slurmctld \(slurmctl\) does not/)
     }))
+
+  it.scopedLive("names a rejected token that slurmrestd >= 24.11 reports as every controller DOWN", () =>
+    Effect.gen(function*() {
+      // Seen on 24.11.5: ping 200 + DOWN, diag 511 + error 1007, for an expired or forged token.
+      const { api, fake } = yield* setup(["v0.0.42"], (request) =>
+        request.path.endsWith("/diag")
+          ? json({ errors: [{ error_number: 1007, error: "Protocol authentication error" }] }, 511)
+          : json(synthetic("v0.0.45-ping-down.json")), { settings: { slurmApiVersion: "v0.0.42" } })
+      const error = failureOf(yield* Effect.exit(api.ping))
+      assert.strictEqual(error._tag, "SlurmAuthError")
+      assert.deepStrictEqual(paths(fake.requests()), ["GET /slurm/v0.0.42/ping", "GET /slurm/v0.0.42/diag"])
+    }))
 })
 
 describe("submit", () => {
+  it.scopedLive("v0.0.45: cancels a job queued with a 'non-zero return code' warning and fails with its reason", () =>
+    Effect.gen(function*() {
+      // As Slurm 26.05.5 answers a 64-CPU job on a 4-CPU partition: HTTP 200, errors empty.
+      const reason = "Requested partition configuration not available now"
+      const { api, fake } = yield* setup(["v0.0.45"], (request) =>
+        request.method === "POST"
+          ? json({
+            job_id: 7,
+            step_id: "batch",
+            errors: [],
+            warnings: [
+              {
+                description: `Job submission resulted in non-zero return code: ${reason}`,
+                source: "slurm_submit_batch_job()"
+              },
+              { description: reason, source: "slurm_submit_batch_job()" }
+            ]
+          })
+          : json({ errors: [], warnings: [] }), { settings: { slurmApiVersion: "v0.0.45" } })
+      const error = failureOf(yield* Effect.exit(api.submit(spec)))
+      assert.strictEqual(error._tag, "SlurmRequestError")
+      if (error._tag === "SlurmRequestError") {
+        assert.strictEqual(error.jobId, 7)
+        assert.include(error.message, reason)
+        assert.notInclude(error.message, "non-zero return code")
+      }
+      assert.include(paths(fake.requests()), "DELETE /slurm/v0.0.45/job/7")
+    }))
+
+  it.scopedLive("v0.0.42: a held job's 'non-zero return code' warning stays a warning", () =>
+    Effect.gen(function*() {
+      // As Slurm 24.11.5 answers a submission with hold = true.
+      const held = "Job submission resulted in non-zero return code: Job is in held state, pending scheduler release"
+      const { api, fake } = yield* setup(["v0.0.42"], () =>
+        json({
+          job_id: 8,
+          step_id: "batch",
+          errors: [],
+          warnings: [{ description: held, source: "slurm_submit_batch_job()" }]
+        }), {
+        settings: { slurmApiVersion: "v0.0.42" }
+      })
+      assert.deepStrictEqual(yield* api.submit(spec), { jobId: 8, warnings: [held] })
+      assert.notInclude(paths(fake.requests()), "DELETE /slurm/v0.0.42/job/8")
+    }))
+
   it.scopedLive("sends the version's body and returns the job id with warnings", () =>
     Effect.gen(function*() {
       const { api, fake } = yield* setup(["v0.0.40"], () => json(synthetic("v0.0.40-submit-result.json")), {

@@ -42,6 +42,10 @@ const killFailures = (body: unknown): ReadonlyArray<SlurmMessage> => {
   })
 }
 
+const nonZeroReturn = "Job submission resulted in non-zero return code: "
+// ESLURM_REQUESTED_PART_CONFIG_UNAVAILABLE: more than the partition's nodes can give.
+const neverRuns = new Set(["Requested partition configuration not available now"])
+
 /** The dialect of one data_parser version from v0.0.40 on. */
 export const dataParserDialect = (version: ApiVersion): Dialect => ({
   version,
@@ -53,10 +57,17 @@ export const dataParserDialect = (version: ApiVersion): Dialect => ({
     const { job_id, job_submit_user_msg, result } = reply.value
     const jobId = job_id ?? result?.job_id
     const userMessage = job_submit_user_msg || result?.job_submit_user_msg || ""
+    // Slurm 26.05 answers a job slurmctld queued although it can never run (what 22.05 reported
+    // as an error, lab 41/42) with errors empty and the reason in a warning: the same case, an
+    // error. Other reasons there (a held job, a node down for now) are the job's to wait out.
+    const failed = warnings.flatMap((w) =>
+      w.startsWith(nonZeroReturn) && neverRuns.has(w.slice(nonZeroReturn.length)) ? [w.slice(nonZeroReturn.length)] : []
+    )
+    const rest = warnings.filter((w) => !failed.some((f) => w === f || w === nonZeroReturn + f))
     return {
       jobId: jobId !== undefined && jobId > 0 ? jobId : undefined,
-      errors,
-      warnings: userMessage === "" ? warnings : [...warnings, userMessage]
+      errors: [...errors, ...failed.map((text): SlurmMessage => ({ code: undefined, text }))],
+      warnings: userMessage === "" ? rest : [...rest, userMessage]
     }
   },
   cancelErrors: (body) => [...envelopeOf(body).errors, ...killFailures(body)]

@@ -3,7 +3,7 @@
  * the facts globalSetup provides, a fresh token, squeue, running commands on a node, Nix on the
  * submit side. Promise-based so plain `it` and `Effect.promise` can both use them.
  */
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { inject } from "vitest"
 
@@ -156,4 +156,19 @@ export const slurmFetch = (path: string, init: RequestInit = {}): Promise<Respon
       ...(init.headers as Record<string, string> | undefined)
     }
   })
+}
+
+/** This machine's Nix version, e.g. [2, 34] ("nix-store (Nix) 2.34.8"). */
+export const nixVersion = (): readonly [number, number] => {
+  const match = /(\d+)\.(\d+)/.exec(execFileSync("nix-store", ["--version"], { encoding: "utf8" }))
+  return match === null ? [0, 0] : [Number(match[1]), Number(match[2])]
+}
+
+/**
+ * nix-build's exit code when a hook build failed with `code` (100 build failure, 101 timeout):
+ * Nix 2.29 and later report every failed hook build as 1 (NixOS/nix#12641).
+ */
+export const hookFailureExitCode = (code: 100 | 101): number => {
+  const [major, minor] = nixVersion()
+  return major > 2 || (major === 2 && minor >= 29) ? 1 : code
 }
