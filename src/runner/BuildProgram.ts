@@ -273,8 +273,8 @@ const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
     const limit = (seconds + 5) * 1000
     const check = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const { lastOutputAt } = yield* Ref.get(progress)
-      return now - lastOutputAt > limit
+      const { lastOutputAt, waitingForNix } = yield* Ref.get(progress)
+      return !waitingForNix && now - lastOutputAt > limit
     })
     yield* Effect.repeat(check, Schedule.spaced("1 second").pipe(Schedule.whileOutput((silent) => !silent)))
   })
