@@ -169,14 +169,26 @@ const onNode = (
 
     // The end: the log's marker gives the build's exit code; the job's end catches the cases
     // where the script never printed it (cancelled, time limit, out of memory, node failure).
+    // A watcher that fails ends the build too (Slurm's token expired, the log cannot be followed):
+    // without it the others could wait for ever, the job running on unwatched.
     const silence = options.maxSilentTime > 0 ? watchSilence(progress, options.maxSilentTime) : Effect.never
-    const ended = yield* Effect.raceAll([
-      Fiber.join(logFiber).pipe(Effect.map((end) => ({ _tag: "Log" as const, end }))),
-      waitForEnd(job.jobId).pipe(Effect.map((end) => ({ _tag: "Job" as const, end }))),
+    const ended = yield* firstToEnd([
+      Fiber.join(logFiber).pipe(
+        Effect.map((end) => ({ _tag: "Log" as const, end })),
+        Effect.catchAll(lost(`the log of Slurm job ${job.jobId} on ${host}`))
+      ),
+      waitForEnd(job.jobId).pipe(
+        Effect.map((end) => ({ _tag: "Job" as const, end })),
+        Effect.catchAll(lost(`Slurm job ${job.jobId}`))
+      ),
       silence.pipe(Effect.as({ _tag: "Silent" as const }))
     ])
 
     let logEnd: LogEnd | undefined
+    if (ended._tag === "Lost") {
+      yield* log.log(Verbosity.error, `nsh: cannot follow ${ended.what}: ${ended.reason}; cancelling the job`)
+      return stillRunning(1)
+    }
     if (ended._tag === "Log") logEnd = ended.end
     else if (ended._tag === "Job") {
       // A requeued job keeps running elsewhere: it is not over, so the scope cancels it.
@@ -266,6 +278,16 @@ const retry = (jobId: number, state: string, reason: string): AttemptResult => (
 const exitWithoutMarker = (
   outcome: JobOutcome
 ): BuildExit => (outcome._tag === "Succeeded" ? 1 : exitForOutcome(outcome))
+
+/** A watcher that failed: what it watched and why it could not go on. */
+const lost = (what: string) => (error: { readonly message: string }) =>
+  Effect.succeed({ _tag: "Lost" as const, what, reason: error.message })
+
+/** The first of `effects` to end, by success, failure or defect (Effect.raceAll would wait for a success). */
+const firstToEnd = <const T extends readonly [Effect.Effect<any, any, any>, ...Array<Effect.Effect<any, any, any>>]>(
+  effects: T
+): Effect.Effect<Effect.Effect.Success<T[number]>, Effect.Effect.Error<T[number]>, Effect.Effect.Context<T[number]>> =>
+  effects.slice(1).reduce((first, next) => Effect.raceFirst(first, next), effects[0])
 
 /** Completes when no log byte arrived for `seconds` (plus slack: the node's nix-store enforces it first). */
 const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>

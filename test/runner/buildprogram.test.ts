@@ -18,9 +18,9 @@ import { SlurmTryHandlerLive } from "../../src/runner/SlurmTryHandler.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
 import { WatchdogError } from "../../src/safety/Watchdog.js"
 import type { JobInfo, JobSpec } from "../../src/slurm/JobSpec.js"
-import { type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
-import { SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
-import { SshSession } from "../../src/ssh/SshSession.js"
+import { SlurmAuthError, type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
+import { SshChannelError, SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
+import { type SshConnection, SshSession } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
 import { StoreCommandError } from "../../src/store/StoreErrors.js"
 import { type SshCall, SshCalls, SshSessionTest } from "../ssh/SshSessionTest.js"
@@ -93,35 +93,47 @@ const makeWorld = (options: Partial<BuildOptions> = {}) =>
 
 interface Scenario {
   /** The job's state at each poll; the last repeats. */
-  readonly states: ReadonlyArray<JobInfo>
+  readonly states: ReadonlyArray<JobInfo | SlurmError>
   /** The states of the jobs submitted again (after a node failure). */
-  readonly resubmitted?: ReadonlyArray<JobInfo>
+  readonly resubmitted?: ReadonlyArray<JobInfo | SlurmError>
   readonly submitError?: SlurmError
   readonly cancel?: Effect.Effect<void, SlurmError>
   readonly failConnect?: (host: string) => SshError | undefined
   /** The node never answers the removal of the job files. */
   readonly hangRemoval?: boolean
+  /** The node refuses every channel that would follow the log. */
+  readonly refuseTail?: boolean
   readonly watchdogFails?: WatchdogError
   readonly settings?: Partial<Settings>
   /** How the store answers the copies (default: they succeed). */
   readonly store?: Omit<NixStoreScript, "derivations">
 }
 
-/** SshSessionTest whose connections never answer `rm`. */
-const withHangingRemoval = (inner: Layer.Layer<SshSession | SshCalls>) =>
-  Layer.effectContext(
-    Effect.gen(function*() {
-      const ssh = yield* SshSession
-      const hanging = SshSession.of({
-        connect: (host) =>
-          Effect.map(ssh.connect(host), (conn) => ({
-            ...conn,
-            exec: (command, stdin) => (command.startsWith("rm ") ? Effect.never : conn.exec(command, stdin))
-          }))
+/** SshSessionTest whose connections are changed by `change`. */
+const withConnections =
+  (change: (conn: SshConnection) => SshConnection) => (inner: Layer.Layer<SshSession | SshCalls>) =>
+    Layer.effectContext(
+      Effect.gen(function*() {
+        const ssh = yield* SshSession
+        const changed = SshSession.of({ connect: (host) => Effect.map(ssh.connect(host), change) })
+        return Context.make(SshSession, changed).pipe(Context.add(SshCalls, yield* SshCalls))
       })
-      return Context.make(SshSession, hanging).pipe(Context.add(SshCalls, yield* SshCalls))
-    })
-  ).pipe(Layer.provide(inner))
+    ).pipe(Layer.provide(inner))
+
+/** SshSessionTest whose connections never answer `rm`. */
+const withHangingRemoval = withConnections((conn) => ({
+  ...conn,
+  exec: (command, stdin) => (command.startsWith("rm ") ? Effect.never : conn.exec(command, stdin))
+}))
+
+/** SshSessionTest whose connections refuse to start `tail` (the log follower). */
+const withRefusedTail = withConnections((conn) => ({
+  ...conn,
+  spawn: (command, stdin) =>
+    command.startsWith("exec tail ")
+      ? Effect.fail(new SshChannelError({ host: conn.host, command, reason: "channel open failure" }))
+      : conn.spawn(command, stdin)
+}))
 
 type Doubles = TryHandler | SlurmCalls | LogEvents | SshCalls | WatchdogCalls | Journal | StoreCalls
 
@@ -150,7 +162,9 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       }),
       NixStoreRecording({ derivations: [drv], ...scenario.store }),
       (scenario.hangRemoval ? withHangingRemoval : identity)(
-        SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})
+        (scenario.refuseTail ? withRefusedTail : identity)(
+          SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})
+        )
       ),
       NodeContext.layer
     )
@@ -900,6 +914,62 @@ describe("SlurmTryHandler + runBuild, Nix's limits", () => {
       )
       assert.strictEqual(result.exit, 101)
       assert.deepStrictEqual(result.errors, [`0 nsh: building '${drvPath}' timed out after 1 seconds of silence`])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world.dir)
+    }))
+})
+
+describe("SlurmTryHandler + runBuild, a watcher fails while the others go on", () => {
+  // A daemon and a bounded join: before the fix these builds never ended, so a regression fails the test instead of hanging it.
+  const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.forkDaemon(effect).pipe(
+      Effect.flatMap((fiber) =>
+        Fiber.join(fiber).pipe(
+          Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the build never ended") })
+        )
+      )
+    )
+
+  it.scopedLive("the token expires while tail -F goes on: exit 1 saying why, the job cancelled once", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const expired = new SlurmAuthError({ host: "localhost:6820", reason: "Token expired" })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [...pendingThenRunning, runningOn("node1"), expired] },
+        Effect.gen(function*() {
+          const { build, tag } = yield* accept(world)
+          yield* nodeFiles(world, tag).writeLog("still compiling\n")
+          return { exit: yield* bounded(run(build)), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.strictEqual(result.log, "still compiling\n")
+      assert.deepStrictEqual(result.errors, [
+        "0 nsh: cannot follow Slurm job 4242: the Slurm token was rejected by localhost:6820: Token expired " +
+        "(get a new one with `scontrol token` and put it in SLURM_JWT or slurm-jwt-token-file); cancelling the job"
+      ])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world.dir)
+    }))
+
+  it.scopedLive("the log cannot be followed while the job runs on: exit 1 naming the node, the job cancelled once", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning, refuseTail: true },
+        Effect.gen(function*() {
+          const { build } = yield* accept(world)
+          return { exit: yield* bounded(run(build)), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.strictEqual(result.errors.length, 1, JSON.stringify(result.errors))
+      assert.match(
+        result.errors[0]!,
+        /^0 nsh: cannot follow the log of Slurm job 4242 on node1: SSH command on node1 failed: channel open failure \(exec tail .*\); cancelling the job$/
+      )
       assert.deepStrictEqual(cancels(slurm), [jobId])
       yield* noProcessesLeft(world.dir)
     }))
