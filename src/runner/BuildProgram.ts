@@ -172,6 +172,9 @@ const onNode = (
     // A watcher that fails ends the build too (Slurm's token expired, the log cannot be followed):
     // without it the others could wait for ever, the job running on unwatched.
     const silence = options.maxSilentTime > 0 ? watchSilence(progress, options.maxSilentTime) : Effect.never
+    // Nix's timeout, counted like the node's nix-store's from the inputs' arrival: nsh stops the
+    // build itself even when the node's nix-store does not, or the build keeps talking.
+    const timeout = options.timeout > 0 ? Effect.sleep(Duration.seconds(options.timeout + slack)) : Effect.never
     const ended = yield* firstToEnd([
       Fiber.join(logFiber).pipe(
         Effect.map((end) => ({ _tag: "Log" as const, end })),
@@ -181,7 +184,8 @@ const onNode = (
         Effect.map((end) => ({ _tag: "Job" as const, end })),
         Effect.catchAll(lost(`Slurm job ${job.jobId}`))
       ),
-      silence.pipe(Effect.as({ _tag: "Silent" as const }))
+      silence.pipe(Effect.as({ _tag: "Silent" as const })),
+      timeout.pipe(Effect.as({ _tag: "TimedOut" as const }))
     ])
 
     let logEnd: LogEnd | undefined
@@ -206,10 +210,11 @@ const onNode = (
         return over(exitWithoutMarker(ended.end.outcome))
       }
     } else {
-      yield* log.log(
-        Verbosity.error,
-        `nsh: building '${drvPath}' timed out after ${options.maxSilentTime} seconds of silence`
-      )
+      // Nix's own words for its limits; exit 101 is what Nix reports as a timeout.
+      const after = ended._tag === "Silent"
+        ? `${options.maxSilentTime} seconds of silence`
+        : `${options.timeout} seconds`
+      yield* log.log(Verbosity.error, `nsh: building of '${drvPath}' timed out after ${after}`)
       return stillRunning(101)
     }
 
@@ -289,16 +294,19 @@ const firstToEnd = <const T extends readonly [Effect.Effect<any, any, any>, ...A
 ): Effect.Effect<Effect.Effect.Success<T[number]>, Effect.Effect.Error<T[number]>, Effect.Effect.Context<T[number]>> =>
   effects.slice(1).reduce((first, next) => Effect.raceFirst(first, next), effects[0])
 
-/** Completes when no log byte arrived for `seconds` (plus slack: the node's nix-store enforces it first). */
+/** How much later than the node's nix-store nsh enforces Nix's limits, so the node's (with its log) comes first. */
+const slack = 5
+
+/** Completes when no log byte arrived for `seconds` (plus slack). */
 const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
   Effect.gen(function*() {
-    const limit = (seconds + 5) * 1000
+    const limit = (seconds + slack) * 1000
     const check = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const { lastOutputAt, waitingForNix } = yield* Ref.get(progress)
       return !waitingForNix && now - lastOutputAt > limit
     })
-    yield* Effect.repeat(check, Schedule.spaced("1 second").pipe(Schedule.whileOutput((silent) => !silent)))
+    yield* Effect.repeat(check, { schedule: Schedule.spaced("1 second"), until: (silent) => silent })
   })
 
 /** Removes the job's files on the node; bounded, and never fails (it runs in finalizers). */

@@ -913,7 +913,64 @@ describe("SlurmTryHandler + runBuild, Nix's limits", () => {
         })
       )
       assert.strictEqual(result.exit, 101)
-      assert.deepStrictEqual(result.errors, [`0 nsh: building '${drvPath}' timed out after 1 seconds of silence`])
+      assert.deepStrictEqual(result.errors, [`0 nsh: building of '${drvPath}' timed out after 1 seconds of silence`])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world.dir)
+    }))
+})
+
+describe("SlurmTryHandler + runBuild, max-silent-time on a build that talks", () => {
+  it.scopedLive("a build talking for longer than max-silent-time (plus slack) is not silent: it ends by its marker, exit 0", () =>
+    Effect.gen(function*() {
+      // Before: the silence watcher ended after its second check whatever the log did (it tested the schedule's count).
+      const world = yield* makeWorld({ maxSilentTime: 1 })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning },
+        Effect.gen(function*() {
+          const { build, tag, nonce } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          yield* node.built
+          // 1.5 s of real time, 15 s on the build's clock: well past 1 s of silence plus the 5 s slack.
+          yield* Effect.fork(
+            Effect.forEach(
+              Array.from({ length: 50 }, (_, i) => i),
+              (i) => node.writeLog(`line ${i}\n`).pipe(Effect.zipRight(Effect.sleep("30 millis"))),
+              { discard: true }
+            ).pipe(Effect.zipRight(node.writeLog(marker(nonce, 0))))
+          )
+          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 0)
+      assert.deepStrictEqual(result.errors, [])
+      assert.include(result.log, "line 49\n")
+      assert.deepStrictEqual(cancels(slurm), [])
+      yield* noProcessesLeft(world.dir)
+    }))
+})
+
+describe("SlurmTryHandler + runBuild, Nix's timeout", () => {
+  it.scopedLive("a build that keeps talking past the timeout while its nix-store does not stop it: exit 101 with Nix's message, the job cancelled once", () =>
+    Effect.gen(function*() {
+      // max-silent-time is set too: the chatter keeps it from firing, so only the timeout can end this build.
+      const world = yield* makeWorld({ timeout: 1, maxSilentTime: 1 })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning },
+        Effect.gen(function*() {
+          const { build, tag } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          // The "node" never prints the end marker (its nix-store ignores --timeout) and talks every 20 ms of real time.
+          yield* Effect.fork(
+            Effect.forever(node.writeLog("still going\n").pipe(Effect.zipRight(Effect.sleep("20 millis"))))
+          )
+          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 101)
+      assert.deepStrictEqual(result.errors, [`0 nsh: building of '${drvPath}' timed out after 1 seconds`])
+      assert.include(result.log, "still going\n")
       assert.deepStrictEqual(cancels(slurm), [jobId])
       yield* noProcessesLeft(world.dir)
     }))
