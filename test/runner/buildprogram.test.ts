@@ -8,11 +8,24 @@
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, identity, Layer, Option, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Fiber,
+  identity,
+  Layer,
+  Option,
+  Redacted,
+  Ref,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { existsSync, readdirSync, writeFileSync } from "node:fs"
 import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
-import { ActivityType, ResultType } from "../../src/dispatch/NixLog.js"
+import { ActivityType, NixLog, ResultType } from "../../src/dispatch/NixLog.js"
 import { type AcceptedBuild, type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { SlurmTryHandlerLive } from "../../src/runner/SlurmTryHandler.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
@@ -107,7 +120,19 @@ interface Scenario {
   readonly settings?: Partial<Settings>
   /** How the store answers the copies (default: they succeed). */
   readonly store?: Omit<NixStoreScript, "derivations">
+  /** Nix takes this long (on the build's clock) to read each chunk of the build log. */
+  readonly nixReadsSlowly?: Duration.DurationInput
 }
+
+/** NixLogRecording whose build log takes `delay` to be taken, as when Nix does not read for a while. */
+const withSlowBuildLog = (delay: Duration.DurationInput) =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const log = yield* NixLog
+      const slow = NixLog.of({ ...log, buildLog: (chunk) => Effect.zipRight(Effect.sleep(delay), log.buildLog(chunk)) })
+      return Context.make(NixLog, slow).pipe(Context.add(LogEvents, yield* LogEvents))
+    })
+  ).pipe(Layer.provide(NixLogRecording))
 
 /** SshSessionTest whose connections are changed by `change`. */
 const withConnections =
@@ -152,7 +177,7 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       }),
       WatchdogRecording(scenario.watchdogFails),
       Layer.effect(Journal, makeJournal(`${world.dir}/journal`)).pipe(Layer.provide(NodeContext.layer)),
-      NixLogRecording,
+      scenario.nixReadsSlowly === undefined ? NixLogRecording : withSlowBuildLog(scenario.nixReadsSlowly),
       SlurmApiScripted({
         jobId,
         states: scenario.states,
@@ -945,6 +970,29 @@ describe("SlurmTryHandler + runBuild, max-silent-time on a build that talks", ()
       assert.strictEqual(result.exit, 0)
       assert.deepStrictEqual(result.errors, [])
       assert.include(result.log, "line 49\n")
+      assert.deepStrictEqual(cancels(slurm), [])
+      yield* noProcessesLeft(world.dir)
+    }))
+})
+
+describe("SlurmTryHandler + runBuild, max-silent-time while Nix does not read", () => {
+  it.scopedLive("waiting for Nix to take the log is not the build's silence: it ends by its marker, exit 0", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld({ maxSilentTime: 1 })
+      const { result, slurm } = yield* inCluster(
+        world,
+        // 10 s per chunk: past 1 s of silence plus the 5 s slack.
+        { states: pendingThenRunning, nixReadsSlowly: "10 seconds" },
+        Effect.gen(function*() {
+          const { build, tag, nonce } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          yield* node.built
+          yield* node.writeLog(`one line\n${marker(nonce, 0)}`)
+          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 0, JSON.stringify(result.errors))
+      assert.strictEqual(result.log, "one line\n")
       assert.deepStrictEqual(cancels(slurm), [])
       yield* noProcessesLeft(world.dir)
     }))
