@@ -235,6 +235,19 @@ const idsOf = (spec: JobSpec) => ({
 const run = (build: AcceptedBuild, wanted: ReadonlyArray<string> = ["out"]) =>
   build.run([glibc, src], wanted).pipe(Effect.withClock(fastClock(10)))
 
+/**
+ * A daemon and a bounded join, for builds that never ended before their fix: a regression then
+ * fails the test with that message instead of hanging it.
+ */
+const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.forkDaemon(effect).pipe(
+    Effect.flatMap((fiber) =>
+      Fiber.join(fiber).pipe(
+        Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the build never ended") })
+      )
+    )
+  )
+
 const marker = (nonce: string, rc: number) => `@nsh-end ${nonce} ${rc}\n`
 
 /** The test as the job on the node: its log file, and the files the job script leaves. */
@@ -1013,7 +1026,7 @@ describe("SlurmTryHandler + runBuild, Nix's timeout", () => {
           yield* Effect.fork(
             Effect.forever(node.writeLog("still going\n").pipe(Effect.zipRight(Effect.sleep("20 millis"))))
           )
-          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
+          return { exit: yield* bounded(run(build)), errors: yield* errorMessages, log: yield* buildLogText }
         })
       )
       assert.strictEqual(result.exit, 101)
@@ -1025,16 +1038,6 @@ describe("SlurmTryHandler + runBuild, Nix's timeout", () => {
 })
 
 describe("SlurmTryHandler + runBuild, a watcher fails while the others go on", () => {
-  // A daemon and a bounded join: before the fix these builds never ended, so a regression fails the test instead of hanging it.
-  const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.forkDaemon(effect).pipe(
-      Effect.flatMap((fiber) =>
-        Fiber.join(fiber).pipe(
-          Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the build never ended") })
-        )
-      )
-    )
-
   it.scopedLive("the token expires while tail -F goes on: exit 1 saying why, the job cancelled once", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
