@@ -957,57 +957,53 @@ describe("SlurmTryHandler + runBuild, Nix's limits", () => {
     }))
 })
 
-describe("SlurmTryHandler + runBuild, max-silent-time on a build that talks", () => {
-  it.scopedLive("a build talking for longer than max-silent-time (plus slack) is not silent: it ends by its marker, exit 0", () =>
-    Effect.gen(function*() {
-      // Before: the silence watcher ended after its second check whatever the log did (it tested the schedule's count).
-      const world = yield* makeWorld({ maxSilentTime: 1 })
-      const { result, slurm } = yield* inCluster(
-        world,
-        { states: pendingThenRunning },
-        Effect.gen(function*() {
-          const { build, tag, nonce } = yield* accept(world)
-          const node = nodeFiles(world, tag)
-          yield* node.built
-          // 1.5 s of real time, 15 s on the build's clock: well past 1 s of silence plus the 5 s slack.
-          yield* Effect.fork(
-            Effect.forEach(
-              Array.from({ length: 50 }, (_, i) => i),
-              (i) => node.writeLog(`line ${i}\n`).pipe(Effect.zipRight(Effect.sleep("30 millis"))),
-              { discard: true }
-            ).pipe(Effect.zipRight(node.writeLog(marker(nonce, 0))))
-          )
-          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
-        })
-      )
-      assert.strictEqual(result.exit, 0)
-      assert.deepStrictEqual(result.errors, [])
-      assert.include(result.log, "line 49\n")
-      assert.deepStrictEqual(cancels(slurm), [])
-      yield* noProcessesLeft(world.dir)
-    }))
-})
-
-describe("SlurmTryHandler + runBuild, max-silent-time while Nix does not read", () => {
-  it.scopedLive("waiting for Nix to take the log is not the build's silence: it ends by its marker, exit 0", () =>
+describe("SlurmTryHandler + runBuild, max-silent-time on builds that are not silent", () => {
+  /** A build under max-silent-time 1 that the node ends by its marker after `play`: it must not be taken for silent. */
+  const notSilent = (
+    scenario: Partial<Scenario>,
+    play: (node: ReturnType<typeof nodeFiles>, nonce: string) => Effect.Effect<void>
+  ) =>
     Effect.gen(function*() {
       const world = yield* makeWorld({ maxSilentTime: 1 })
       const { result, slurm } = yield* inCluster(
         world,
-        // 10 s per chunk: past 1 s of silence plus the 5 s slack.
-        { states: pendingThenRunning, nixReadsSlowly: "10 seconds" },
+        { states: pendingThenRunning, ...scenario },
         Effect.gen(function*() {
           const { build, tag, nonce } = yield* accept(world)
           const node = nodeFiles(world, tag)
           yield* node.built
-          yield* node.writeLog(`one line\n${marker(nonce, 0)}`)
+          yield* Effect.fork(play(node, nonce))
           return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
         })
       )
       assert.strictEqual(result.exit, 0, JSON.stringify(result.errors))
-      assert.strictEqual(result.log, "one line\n")
+      assert.deepStrictEqual(result.errors, [])
       assert.deepStrictEqual(cancels(slurm), [])
       yield* noProcessesLeft(world.dir)
+      return result.log
+    })
+
+  it.scopedLive("a build talking for longer than max-silent-time (plus slack) ends by its marker, exit 0", () =>
+    Effect.gen(function*() {
+      // Before: the silence watcher ended after its second check whatever the log did (it tested the schedule's count).
+      const log = yield* notSilent({}, (node, nonce) =>
+        // 1.5 s of real time, 15 s on the build's clock: well past 1 s of silence plus the 5 s slack.
+        Effect.forEach(
+          Array.from({ length: 50 }, (_, i) => i),
+          (i) => node.writeLog(`line ${i}\n`).pipe(Effect.zipRight(Effect.sleep("30 millis"))),
+          { discard: true }
+        ).pipe(Effect.zipRight(node.writeLog(marker(nonce, 0)))))
+      assert.include(log, "line 49\n")
+    }))
+
+  it.scopedLive("waiting for Nix to take the log is not the build's silence: it ends by its marker, exit 0", () =>
+    Effect.gen(function*() {
+      // 10 s (on the build's clock) per chunk: past 1 s of silence plus the 5 s slack.
+      const log = yield* notSilent(
+        { nixReadsSlowly: "10 seconds" },
+        (node, nonce) => node.writeLog(`one line\n${marker(nonce, 0)}`)
+      )
+      assert.strictEqual(log, "one line\n")
     }))
 })
 
