@@ -3,12 +3,12 @@
  * `@nix` JSON, relayed lines). A service so the session can be tested with byte doubles.
  */
 import { Context, Effect, Layer, Option, Queue } from "effect"
-import { writeAllSync } from "./FdWrite.js"
+import { pipeWriter, send } from "./FdWrite.js"
 
 export interface HookIOService {
   /** The next chunk of Nix's stdin; None at EOF (and every time after). */
   readonly read: Effect.Effect<Option.Option<Uint8Array>>
-  /** Writes to Nix's stderr pipe at once, in one piece, so Nix sees whole lines. */
+  /** Writes to Nix's stderr pipe in order behind the `@nix` lines, waiting (never blocking) while Nix does not read. */
   readonly write: (data: string | Uint8Array) => Effect.Effect<void>
 }
 
@@ -32,6 +32,7 @@ export const HookIOLive: Layer.Layer<HookIO> = Layer.scoped(
         })
     )
     let ended = false
+    const stderr = pipeWriter(2)
     return HookIO.of({
       read: Effect.suspend(() =>
         ended ? Effect.succeed(Option.none()) : Queue.take(chunks).pipe(
@@ -40,7 +41,7 @@ export const HookIOLive: Layer.Layer<HookIO> = Layer.scoped(
           })
         )
       ),
-      write: (data) => Effect.sync(() => writeAllSync(2, data))
+      write: (data) => send(stderr, typeof data === "string" ? Buffer.from(data, "utf8") : data)
     })
   })
 )

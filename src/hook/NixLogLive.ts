@@ -5,16 +5,16 @@
  */
 import { Cause, Effect, Layer, Logger, LogLevel } from "effect"
 import { type Activity, type LogField, NixLog, type NixLogService, Verbosity } from "../dispatch/NixLog.js"
-import { writeAllSync } from "./FdWrite.js"
+import { pipeWriter, send, writeAllSync } from "./FdWrite.js"
 import { findNixLogFds } from "./NixFds.js"
 
-/** The synchronous primitives a NixLogService is built from. */
+/** The primitives a NixLogService is built from: synchronous (Effect's logger calls them), but the build log may wait. */
 interface Emitter {
   readonly message: (level: Verbosity, text: string) => void
   readonly start: (id: number, type: number, text: string, fields: ReadonlyArray<LogField>, level: Verbosity) => void
   readonly stop: (id: number) => void
   readonly result: (id: number, type: number, fields: ReadonlyArray<LogField>) => void
-  readonly buildLog: (chunk: Uint8Array) => void
+  readonly buildLog: (chunk: Uint8Array) => Effect.Effect<void>
 }
 
 // Activity ids follow build-remote (counter + pid << 32) but stay below 2^53 for JSON readers.
@@ -36,7 +36,7 @@ const makeService = (emit: Emitter): NixLogService => ({
       }),
       (activity) => Effect.sync(() => emit.stop(activity.id))
     ),
-  buildLog: (chunk) => Effect.sync(() => emit.buildLog(chunk))
+  buildLog: emit.buildLog
 })
 
 const nixLevel = (level: LogLevel.LogLevel): Verbosity | undefined => {
@@ -82,13 +82,27 @@ const safeField = (field: LogField): LogField =>
 
 /** Where a hook session's NixLog writes: whole lines to Nix's stderr pipe, raw bytes to its build log. */
 export interface HookLogSinks {
-  readonly stderr: (line: string) => void
-  readonly buildLog: (chunk: Uint8Array) => void
+  /** Queues a line; false when it cannot be taken now (Nix has not read a backlog of lines). */
+  readonly stderr: (line: string) => boolean
+  /** Waits while the build log cannot take more (Nix is not reading): the node's log file holds the rest. */
+  readonly buildLog: (chunk: Uint8Array) => Effect.Effect<void>
 }
 
 /** NixLog for a hook session writing `@nix` lines to `sinks`; messages above `verbosity` are dropped. */
 export const nixLogHookWith = (sinks: HookLogSinks, verbosity: number): Layer.Layer<NixLog> => {
-  const line = (json: object) => sinks.stderr(`@nix ${JSON.stringify(json)}\n`)
+  // Lines that found no room are dropped (Effect's logger cannot wait) and counted; the count is
+  // reported once Nix reads again, so the user knows the progress display missed some.
+  let dropped = 0
+  const put = (json: object) => {
+    if (!sinks.stderr(`@nix ${JSON.stringify(json)}\n`)) dropped++
+  }
+  const line = (json: object) => {
+    if (dropped > 0) {
+      const msg = `nsh: ${dropped} progress lines were dropped while Nix was not reading`
+      if (sinks.stderr(`@nix ${JSON.stringify({ action: "msg", level: Verbosity.warn, msg })}\n`)) dropped = 0
+    }
+    put(json)
+  }
   return layerFrom({
     message: (level, msg) => {
       if (level <= verbosity) line({ action: "msg", level, msg })
@@ -102,14 +116,15 @@ export const nixLogHookWith = (sinks: HookLogSinks, verbosity: number): Layer.La
   }, verbosity)
 }
 
-/** NixLog for a hook session: `@nix` lines on fd 2, build log on Nix's fd 4. */
+/** NixLog for a hook session: `@nix` lines on fd 2, build log on Nix's fd 4, neither ever blocking. */
 export const NixLogHook = (verbosity: number): Layer.Layer<NixLog> =>
   Layer.unwrapEffect(Effect.sync(() => {
     // Without Nix's fd 4 (a manual run), the build log goes to stderr rather than nowhere.
-    const logFd = findNixLogFds().write ?? 2
+    const stderr = pipeWriter(2)
+    const buildLog = pipeWriter(findNixLogFds().write ?? 2)
     return nixLogHookWith({
-      stderr: (text) => writeAllSync(2, text),
-      buildLog: (chunk) => writeAllSync(logFd, chunk)
+      stderr: (text) => stderr.offer(Buffer.from(text, "utf8")),
+      buildLog: (chunk) => send(buildLog, chunk)
     }, verbosity)
   }))
 
@@ -127,5 +142,5 @@ export const NixLogPlain = (verbosity: number = Verbosity.info): Layer.Layer<Nix
     },
     stop: () => {},
     result: () => {},
-    buildLog: (chunk) => writeAllSync(2, chunk)
+    buildLog: (chunk) => Effect.sync(() => writeAllSync(2, chunk))
   }, verbosity)

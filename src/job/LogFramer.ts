@@ -9,8 +9,13 @@
 export interface FramerState {
   /** Bytes already forwarded (counted against max-build-log-size). */
   readonly forwarded: number
-  /** A trailing partial line held back because it could still become the end marker. */
+  /**
+   * The last bytes received, held back because they could be the start of the end marker: at
+   * most the marker's length, so a line without newlines is forwarded as it comes.
+   */
   readonly held: Buffer
+  /** The last byte forwarded ended a line (or nothing was forwarded yet). */
+  readonly atLineStart: boolean
   /** The job's exit code from the marker, once seen. */
   readonly endCode: number | undefined
   /** Set when the log exceeded max-build-log-size. */
@@ -23,28 +28,36 @@ export interface FramerStep {
   readonly forward: Buffer
 }
 
+const empty = Buffer.alloc(0)
+
 export const initialFramer: FramerState = {
   forwarded: 0,
-  held: Buffer.alloc(0),
+  held: empty,
+  atLineStart: true,
   endCode: undefined,
   overLimit: false
 }
 
 const NEWLINE = 0x0a
+const AT = 0x40
+
+/** How many bytes may follow the marker's prefix before its newline (the exit code is at most 3 digits). */
+const maxCodeLength = 16
 
 /** The marker as the job script prints it: `@nsh-end <nonce> <rc>` at the end of a line. */
 const markerPrefix = (nonce: string) => Buffer.from(`@nsh-end ${nonce} `)
 
-/** Whether `tail` (the bytes after the last newline) could still grow into the marker. */
-const couldBecomeMarker = (tail: Buffer, prefix: Buffer): boolean => {
-  // The marker may follow unterminated build output on the same line, so look for any suffix
-  // of `tail` that is a prefix of the marker (or contains the whole prefix).
-  if (tail.includes(prefix)) return true
-  const start = Math.max(0, tail.length - prefix.length)
-  for (let i = start; i < tail.length; i++) {
-    if (prefix.subarray(0, tail.length - i).equals(tail.subarray(i))) return true
+/** The length of the longest end of `data` that is a proper start of `prefix` (0 if none). */
+const partialMarker = (data: Buffer, prefix: Buffer): number => {
+  // The marker may follow unterminated build output on the same line: look at every '@' near the end.
+  let at = data.lastIndexOf(AT)
+  const earliest = data.length - prefix.length + 1
+  let longest = 0
+  while (at >= 0 && at >= earliest) {
+    if (data.subarray(at).equals(prefix.subarray(0, data.length - at))) longest = data.length - at
+    at = at > 0 ? data.lastIndexOf(AT, at - 1) : -1
   }
-  return false
+  return longest
 }
 
 /**
@@ -52,50 +65,59 @@ const couldBecomeMarker = (tail: Buffer, prefix: Buffer): boolean => {
  * After the marker or the limit, further input is ignored.
  */
 export const pushChunk = (state: FramerState, chunk: Uint8Array, nonce: string, maxLogSize: number): FramerStep => {
-  if (state.endCode !== undefined || state.overLimit) return { state, forward: Buffer.alloc(0) }
+  if (state.endCode !== undefined || state.overLimit) return { state, forward: empty }
   const prefix = markerPrefix(nonce)
-  const data = Buffer.concat([state.held, Buffer.from(chunk)])
+  const input = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  // Only the held bytes (a marker's length at most) are copied: a long line costs linear time.
+  const data = state.held.length === 0 ? input : Buffer.concat([state.held, input])
   let out: Buffer
-  let held: Buffer
+  let held = empty
   let endCode: number | undefined
   const markerAt = data.indexOf(prefix)
-  const lineEnd = markerAt >= 0 ? data.indexOf(NEWLINE, markerAt) : -1
-  if (markerAt >= 0 && lineEnd >= 0) {
-    const code = Number.parseInt(data.subarray(markerAt + prefix.length, lineEnd).toString("latin1").trim(), 10)
-    endCode = Number.isFinite(code) ? code : 1
-    // Output the build printed before the marker on the same line still belongs to the log.
+  if (markerAt >= 0) {
     out = data.subarray(0, markerAt)
-    if (out.length > 0 && out[out.length - 1] !== NEWLINE) out = Buffer.concat([out, Buffer.from("\n")])
-    held = Buffer.alloc(0)
-  } else {
-    const lastNl = data.lastIndexOf(NEWLINE)
-    const tail = data.subarray(lastNl + 1)
-    if (couldBecomeMarker(tail, prefix)) {
-      out = data.subarray(0, lastNl + 1)
-      held = Buffer.from(tail)
+    const codeAt = markerAt + prefix.length
+    const lineEnd = data.indexOf(NEWLINE, codeAt)
+    // The job script prints the marker whole; past its length without a newline it is taken as it is.
+    if (lineEnd >= 0 || data.length - codeAt > maxCodeLength) {
+      const code = Number.parseInt(data.subarray(codeAt, lineEnd >= 0 ? lineEnd : data.length).toString("latin1"), 10)
+      endCode = code >= 0 && code <= 255 ? code : 1
+      // Output the build printed before the marker on the same line still ends as a line.
+      const endsLine = out.length > 0 ? out[out.length - 1] === NEWLINE : state.atLineStart
+      if (!endsLine) out = Buffer.concat([out, Buffer.from("\n")])
     } else {
-      out = data
-      held = Buffer.alloc(0)
+      held = Buffer.from(data.subarray(markerAt))
     }
+  } else {
+    const keep = partialMarker(data, prefix)
+    out = data.subarray(0, data.length - keep)
+    if (keep > 0) held = Buffer.from(data.subarray(data.length - keep))
   }
+  // Held bytes are counted once they turn out to be log: the marker itself is not the build's output.
   if (maxLogSize > 0 && state.forwarded + out.length > maxLogSize) {
     const room = maxLogSize - state.forwarded
     return {
-      state: { forwarded: maxLogSize, held: Buffer.alloc(0), endCode: undefined, overLimit: true },
+      state: { ...state, forwarded: maxLogSize, held: empty, overLimit: true },
       forward: out.subarray(0, Math.max(0, room))
     }
   }
   return {
-    state: { forwarded: state.forwarded + out.length, held, endCode, overLimit: false },
+    state: {
+      forwarded: state.forwarded + out.length,
+      held,
+      atLineStart: out.length > 0 ? out[out.length - 1] === NEWLINE : state.atLineStart,
+      endCode,
+      overLimit: false
+    },
     forward: out
   }
 }
 
-/** What is left when the stream ends without a marker: the held partial line, if any. */
+/** What is left when the stream ends without a marker: the held bytes, if any. */
 export const flushFramer = (state: FramerState): FramerStep =>
   state.held.length === 0 || state.endCode !== undefined
-    ? { state, forward: Buffer.alloc(0) }
+    ? { state, forward: empty }
     : {
-      state: { ...state, held: Buffer.alloc(0), forwarded: state.forwarded + state.held.length },
+      state: { ...state, held: empty, forwarded: state.forwarded + state.held.length, atLineStart: false },
       forward: state.held
     }

@@ -169,14 +169,30 @@ const onNode = (
 
     // The end: the log's marker gives the build's exit code; the job's end catches the cases
     // where the script never printed it (cancelled, time limit, out of memory, node failure).
+    // A watcher that fails ends the build too (Slurm's token expired, the log cannot be followed):
+    // without it the others could wait for ever, the job running on unwatched.
     const silence = options.maxSilentTime > 0 ? watchSilence(progress, options.maxSilentTime) : Effect.never
-    const ended = yield* Effect.raceAll([
-      Fiber.join(logFiber).pipe(Effect.map((end) => ({ _tag: "Log" as const, end }))),
-      waitForEnd(job.jobId).pipe(Effect.map((end) => ({ _tag: "Job" as const, end }))),
-      silence.pipe(Effect.as({ _tag: "Silent" as const }))
+    // Nix's timeout, counted like the node's nix-store's from the inputs' arrival: nsh stops the
+    // build itself even when the node's nix-store does not, or the build keeps talking.
+    const timeout = options.timeout > 0 ? Effect.sleep(Duration.seconds(options.timeout + slack)) : Effect.never
+    const ended = yield* firstToEnd([
+      Fiber.join(logFiber).pipe(
+        Effect.map((end) => ({ _tag: "Log" as const, end })),
+        Effect.catchAll(lost(`the log of Slurm job ${job.jobId} on ${host}`))
+      ),
+      waitForEnd(job.jobId).pipe(
+        Effect.map((end) => ({ _tag: "Job" as const, end })),
+        Effect.catchAll(lost(`Slurm job ${job.jobId}`))
+      ),
+      silence.pipe(Effect.as({ _tag: "Silent" as const })),
+      timeout.pipe(Effect.as({ _tag: "TimedOut" as const }))
     ])
 
     let logEnd: LogEnd | undefined
+    if (ended._tag === "Lost") {
+      yield* log.log(Verbosity.error, `nsh: cannot follow ${ended.what}: ${ended.reason}; cancelling the job`)
+      return stillRunning(1)
+    }
     if (ended._tag === "Log") logEnd = ended.end
     else if (ended._tag === "Job") {
       // A requeued job keeps running elsewhere: it is not over, so the scope cancels it.
@@ -194,10 +210,11 @@ const onNode = (
         return over(exitWithoutMarker(ended.end.outcome))
       }
     } else {
-      yield* log.log(
-        Verbosity.error,
-        `nsh: building '${drvPath}' timed out after ${options.maxSilentTime} seconds of silence`
-      )
+      // Nix's own words for its limits; exit 101 is what Nix reports as a timeout.
+      const after = ended._tag === "Silent"
+        ? `${options.maxSilentTime} seconds of silence`
+        : `${options.timeout} seconds`
+      yield* log.log(Verbosity.error, `nsh: building of '${drvPath}' timed out after ${after}`)
       return stillRunning(101)
     }
 
@@ -267,16 +284,29 @@ const exitWithoutMarker = (
   outcome: JobOutcome
 ): BuildExit => (outcome._tag === "Succeeded" ? 1 : exitForOutcome(outcome))
 
-/** Completes when no log byte arrived for `seconds` (plus slack: the node's nix-store enforces it first). */
+/** A watcher that failed: what it watched and why it could not go on. */
+const lost = (what: string) => (error: { readonly message: string }) =>
+  Effect.succeed({ _tag: "Lost" as const, what, reason: error.message })
+
+/** The first of `effects` to end, by success, failure or defect (Effect.raceAll would wait for a success). */
+const firstToEnd = <const T extends readonly [Effect.Effect<any, any, any>, ...Array<Effect.Effect<any, any, any>>]>(
+  effects: T
+): Effect.Effect<Effect.Effect.Success<T[number]>, Effect.Effect.Error<T[number]>, Effect.Effect.Context<T[number]>> =>
+  effects.slice(1).reduce((first, next) => Effect.raceFirst(first, next), effects[0])
+
+/** How much later than the node's nix-store nsh enforces Nix's limits, so the node's (with its log) comes first. */
+const slack = 5
+
+/** Completes when no log byte arrived for `seconds` (plus slack). */
 const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
   Effect.gen(function*() {
-    const limit = (seconds + 5) * 1000
+    const limit = (seconds + slack) * 1000
     const check = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const { lastOutputAt } = yield* Ref.get(progress)
-      return now - lastOutputAt > limit
+      const { lastOutputAt, waitingForNix } = yield* Ref.get(progress)
+      return !waitingForNix && now - lastOutputAt > limit
     })
-    yield* Effect.repeat(check, Schedule.spaced("1 second").pipe(Schedule.whileOutput((silent) => !silent)))
+    yield* Effect.repeat(check, { schedule: Schedule.spaced("1 second"), until: (silent) => silent })
   })
 
 /** Removes the job's files on the node; bounded, and never fails (it runs in finalizers). */

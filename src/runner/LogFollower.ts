@@ -23,11 +23,18 @@ export interface LogProgress {
   readonly framer: FramerState
   /** Bytes read from the file so far: where a resumed tail starts. */
   readonly offset: number
-  /** Epoch ms of the last byte received. */
+  /** Epoch ms of the last byte received, or passed on to Nix. */
   readonly lastOutputAt: number
+  /** Bytes are waiting for Nix to read them: the build is not silent, Nix is (the node's log file holds the rest). */
+  readonly waitingForNix: boolean
 }
 
-export const initialProgress = (now: number): LogProgress => ({ framer: initialFramer, offset: 0, lastOutputAt: now })
+export const initialProgress = (now: number): LogProgress => ({
+  framer: initialFramer,
+  offset: 0,
+  lastOutputAt: now,
+  waitingForNix: false
+})
 
 /** The command that streams the log from byte `offset` on, waiting for the file to appear. */
 export const tailCommand = (file: string, offset: number) =>
@@ -53,8 +60,18 @@ export const followLog = (
           const now = yield* Clock.currentTimeMillis
           const before = yield* Ref.get(progress)
           const step = pushChunk(before.framer, chunk, nonce, maxLogSize)
-          yield* Ref.set(progress, { framer: step.state, offset: before.offset + chunk.length, lastOutputAt: now })
-          if (step.forward.length > 0) yield* log.buildLog(step.forward)
+          const waitingForNix = step.forward.length > 0
+          yield* Ref.set(progress, {
+            framer: step.state,
+            offset: before.offset + chunk.length,
+            lastOutputAt: now,
+            waitingForNix
+          })
+          if (waitingForNix) {
+            yield* log.buildLog(step.forward)
+            const delivered = yield* Clock.currentTimeMillis
+            yield* Ref.update(progress, (p) => ({ ...p, lastOutputAt: delivered, waitingForNix: false }))
+          }
           return step.state
         })
       ),

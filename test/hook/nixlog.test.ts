@@ -8,8 +8,8 @@ const recording = (verbosity: number) => {
   const stderr: Array<string> = []
   const buildLog: Array<string> = []
   const layer = nixLogHookWith({
-    stderr: (line) => stderr.push(line),
-    buildLog: (chunk) => buildLog.push(Buffer.from(chunk).toString())
+    stderr: (line) => (stderr.push(line), true),
+    buildLog: (chunk) => Effect.sync(() => buildLog.push(Buffer.from(chunk).toString()))
   }, verbosity)
   const json = () =>
     stderr.map((line) => {
@@ -74,6 +74,29 @@ describe("NixLogHook", () => {
       assert.deepStrictEqual(out.buildLog, ["compiling…\r50%"])
       assert.deepStrictEqual(out.stderr, [])
     }).pipe(Effect.provide(out.layer))
+  })
+
+  it.effect("a line that finds no room is dropped and counted; the count is reported once Nix reads again", () => {
+    const taken: Array<string> = []
+    let room = true
+    const layer = nixLogHookWith({
+      stderr: (line) => room && (taken.push(line), true),
+      buildLog: () => Effect.void
+    }, Verbosity.info)
+    return Effect.gen(function*() {
+      const log = yield* NixLog
+      yield* log.log(Verbosity.info, "first")
+      room = false
+      yield* log.log(Verbosity.info, "lost 1")
+      yield* Effect.logWarning("lost 2")
+      room = true
+      yield* log.log(Verbosity.info, "after")
+      assert.deepStrictEqual(taken.map((line) => JSON.parse(line.slice(5))), [
+        { action: "msg", level: 3, msg: "first" },
+        { action: "msg", level: 1, msg: "nsh: 2 progress lines were dropped while Nix was not reading" },
+        { action: "msg", level: 3, msg: "after" }
+      ])
+    }).pipe(Effect.provide(layer))
   })
 
   it.effect("routes Effect.log* through Nix's levels", () => {

@@ -44,6 +44,47 @@ describe("LogFramer", () => {
     assert.strictEqual(state.endCode, 1)
   })
 
+  it("ends unterminated output forwarded in an earlier chunk with a newline when the marker follows", () => {
+    for (
+      const chunks of [["no newline at end", `@nsh-end ${nonce} 1\n`], ["no newline at end@nsh", `-end ${nonce} 1\n`]]
+    ) {
+      const { text, state } = feed(chunks)
+      assert.strictEqual(text, "no newline at end\n", JSON.stringify(chunks))
+      assert.strictEqual(state.endCode, 1)
+    }
+    assert.strictEqual(feed(["line\n", `@nsh-end ${nonce} 0\n`]).text, "line\n")
+  })
+
+  it("a long line whose every chunk ends like the marker's start is forwarded as it comes, holding at most a marker", () => {
+    // Before: the whole partial line was held back (and re-copied at every chunk), without bound.
+    const chunk = `${"x".repeat(1000)}@nsh-e`
+    let state: FramerState = initialFramer
+    let forwarded = 0
+    for (let i = 0; i < 1000; i++) {
+      const step = pushChunk(state, Buffer.from(chunk), nonce, 0)
+      state = step.state
+      forwarded += step.forward.length
+      assert.isAtMost(state.held.length, `@nsh-end ${nonce} `.length + 16, `chunk ${i}`)
+    }
+    assert.strictEqual(forwarded + state.held.length, 1000 * chunk.length)
+    assert.strictEqual(state.forwarded, forwarded)
+    assert.strictEqual(flushFramer(state).forward.toString(), "@nsh-e")
+  })
+
+  it("such a line counts against max-build-log-size: stopped at exactly the limit", () => {
+    // Before: nothing was forwarded or counted, so the limit never fired and the hook grew.
+    const { text, state } = feed(Array.from({ length: 200 }, () => `${"y".repeat(99)}@`), 10_000)
+    assert.isTrue(state.overLimit)
+    assert.strictEqual(text.length, 10_000)
+    assert.strictEqual(state.held.length, 0)
+  })
+
+  it("a marker whose exit code never ends is a failure (exit 1), without holding more", () => {
+    const { state } = feed([`@nsh-end ${nonce} 1`, "2".repeat(40)])
+    assert.strictEqual(state.endCode, 1)
+    assert.strictEqual(state.held.length, 0)
+  })
+
   it("forwards partial lines and carriage returns at once when they cannot be the marker", () => {
     const step = pushChunk(initialFramer, Buffer.from("progress 10%\rprogress 20%"), nonce, 0)
     assert.strictEqual(step.forward.toString(), "progress 10%\rprogress 20%")

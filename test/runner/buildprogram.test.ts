@@ -8,19 +8,32 @@
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, identity, Layer, Option, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Fiber,
+  identity,
+  Layer,
+  Option,
+  Redacted,
+  Ref,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { existsSync, readdirSync, writeFileSync } from "node:fs"
 import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
-import { ActivityType, ResultType } from "../../src/dispatch/NixLog.js"
+import { ActivityType, NixLog, ResultType } from "../../src/dispatch/NixLog.js"
 import { type AcceptedBuild, type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { SlurmTryHandlerLive } from "../../src/runner/SlurmTryHandler.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
 import { WatchdogError } from "../../src/safety/Watchdog.js"
 import type { JobInfo, JobSpec } from "../../src/slurm/JobSpec.js"
-import { type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
-import { SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
-import { SshSession } from "../../src/ssh/SshSession.js"
+import { SlurmAuthError, type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
+import { SshChannelError, SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
+import { type SshConnection, SshSession } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
 import { StoreCommandError } from "../../src/store/StoreErrors.js"
 import { type SshCall, SshCalls, SshSessionTest } from "../ssh/SshSessionTest.js"
@@ -93,35 +106,59 @@ const makeWorld = (options: Partial<BuildOptions> = {}) =>
 
 interface Scenario {
   /** The job's state at each poll; the last repeats. */
-  readonly states: ReadonlyArray<JobInfo>
+  readonly states: ReadonlyArray<JobInfo | SlurmError>
   /** The states of the jobs submitted again (after a node failure). */
-  readonly resubmitted?: ReadonlyArray<JobInfo>
+  readonly resubmitted?: ReadonlyArray<JobInfo | SlurmError>
   readonly submitError?: SlurmError
   readonly cancel?: Effect.Effect<void, SlurmError>
   readonly failConnect?: (host: string) => SshError | undefined
   /** The node never answers the removal of the job files. */
   readonly hangRemoval?: boolean
+  /** The node refuses every channel that would follow the log. */
+  readonly refuseTail?: boolean
   readonly watchdogFails?: WatchdogError
   readonly settings?: Partial<Settings>
   /** How the store answers the copies (default: they succeed). */
   readonly store?: Omit<NixStoreScript, "derivations">
+  /** Nix takes this long (on the build's clock) to read each chunk of the build log. */
+  readonly nixReadsSlowly?: Duration.DurationInput
 }
 
-/** SshSessionTest whose connections never answer `rm`. */
-const withHangingRemoval = (inner: Layer.Layer<SshSession | SshCalls>) =>
+/** NixLogRecording whose build log takes `delay` to be taken, as when Nix does not read for a while. */
+const withSlowBuildLog = (delay: Duration.DurationInput) =>
   Layer.effectContext(
     Effect.gen(function*() {
-      const ssh = yield* SshSession
-      const hanging = SshSession.of({
-        connect: (host) =>
-          Effect.map(ssh.connect(host), (conn) => ({
-            ...conn,
-            exec: (command, stdin) => (command.startsWith("rm ") ? Effect.never : conn.exec(command, stdin))
-          }))
-      })
-      return Context.make(SshSession, hanging).pipe(Context.add(SshCalls, yield* SshCalls))
+      const log = yield* NixLog
+      const slow = NixLog.of({ ...log, buildLog: (chunk) => Effect.zipRight(Effect.sleep(delay), log.buildLog(chunk)) })
+      return Context.make(NixLog, slow).pipe(Context.add(LogEvents, yield* LogEvents))
     })
-  ).pipe(Layer.provide(inner))
+  ).pipe(Layer.provide(NixLogRecording))
+
+/** SshSessionTest whose connections are changed by `change`. */
+const withConnections =
+  (change: (conn: SshConnection) => SshConnection) => (inner: Layer.Layer<SshSession | SshCalls>) =>
+    Layer.effectContext(
+      Effect.gen(function*() {
+        const ssh = yield* SshSession
+        const changed = SshSession.of({ connect: (host) => Effect.map(ssh.connect(host), change) })
+        return Context.make(SshSession, changed).pipe(Context.add(SshCalls, yield* SshCalls))
+      })
+    ).pipe(Layer.provide(inner))
+
+/** SshSessionTest whose connections never answer `rm`. */
+const withHangingRemoval = withConnections((conn) => ({
+  ...conn,
+  exec: (command, stdin) => (command.startsWith("rm ") ? Effect.never : conn.exec(command, stdin))
+}))
+
+/** SshSessionTest whose connections refuse to start `tail` (the log follower). */
+const withRefusedTail = withConnections((conn) => ({
+  ...conn,
+  spawn: (command, stdin) =>
+    command.startsWith("exec tail ")
+      ? Effect.fail(new SshChannelError({ host: conn.host, command, reason: "channel open failure" }))
+      : conn.spawn(command, stdin)
+}))
 
 type Doubles = TryHandler | SlurmCalls | LogEvents | SshCalls | WatchdogCalls | Journal | StoreCalls
 
@@ -140,7 +177,7 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       }),
       WatchdogRecording(scenario.watchdogFails),
       Layer.effect(Journal, makeJournal(`${world.dir}/journal`)).pipe(Layer.provide(NodeContext.layer)),
-      NixLogRecording,
+      scenario.nixReadsSlowly === undefined ? NixLogRecording : withSlowBuildLog(scenario.nixReadsSlowly),
       SlurmApiScripted({
         jobId,
         states: scenario.states,
@@ -150,7 +187,9 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       }),
       NixStoreRecording({ derivations: [drv], ...scenario.store }),
       (scenario.hangRemoval ? withHangingRemoval : identity)(
-        SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})
+        (scenario.refuseTail ? withRefusedTail : identity)(
+          SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})
+        )
       ),
       NodeContext.layer
     )
@@ -195,6 +234,19 @@ const idsOf = (spec: JobSpec) => ({
 /** Runs the accepted build with Nix's inputs, on a clock 10× faster than real time (grace periods, silence). */
 const run = (build: AcceptedBuild, wanted: ReadonlyArray<string> = ["out"]) =>
   build.run([glibc, src], wanted).pipe(Effect.withClock(fastClock(10)))
+
+/**
+ * A daemon and a bounded join, for builds that never ended before their fix: a regression then
+ * fails the test with that message instead of hanging it.
+ */
+const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.forkDaemon(effect).pipe(
+    Effect.flatMap((fiber) =>
+      Fiber.join(fiber).pipe(
+        Effect.timeoutFail({ duration: "15 seconds", onTimeout: () => new Error("the build never ended") })
+      )
+    )
+  )
 
 const marker = (nonce: string, rc: number) => `@nsh-end ${nonce} ${rc}\n`
 
@@ -899,7 +951,129 @@ describe("SlurmTryHandler + runBuild, Nix's limits", () => {
         })
       )
       assert.strictEqual(result.exit, 101)
-      assert.deepStrictEqual(result.errors, [`0 nsh: building '${drvPath}' timed out after 1 seconds of silence`])
+      assert.deepStrictEqual(result.errors, [`0 nsh: building of '${drvPath}' timed out after 1 seconds of silence`])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world.dir)
+    }))
+})
+
+describe("SlurmTryHandler + runBuild, max-silent-time on builds that are not silent", () => {
+  /** A build under max-silent-time 1 that the node ends by its marker after `play`: it must not be taken for silent. */
+  const notSilent = (
+    scenario: Partial<Scenario>,
+    play: (node: ReturnType<typeof nodeFiles>, nonce: string) => Effect.Effect<void>
+  ) =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld({ maxSilentTime: 1 })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning, ...scenario },
+        Effect.gen(function*() {
+          const { build, tag, nonce } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          yield* node.built
+          yield* Effect.fork(play(node, nonce))
+          return { exit: yield* run(build), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 0, JSON.stringify(result.errors))
+      assert.deepStrictEqual(result.errors, [])
+      assert.deepStrictEqual(cancels(slurm), [])
+      yield* noProcessesLeft(world.dir)
+      return result.log
+    })
+
+  it.scopedLive("a build talking for longer than max-silent-time (plus slack) ends by its marker, exit 0", () =>
+    Effect.gen(function*() {
+      // Before: the silence watcher ended after its second check whatever the log did (it tested the schedule's count).
+      const log = yield* notSilent({}, (node, nonce) =>
+        // 1.5 s of real time, 15 s on the build's clock: well past 1 s of silence plus the 5 s slack.
+        Effect.forEach(
+          Array.from({ length: 50 }, (_, i) => i),
+          (i) => node.writeLog(`line ${i}\n`).pipe(Effect.zipRight(Effect.sleep("30 millis"))),
+          { discard: true }
+        ).pipe(Effect.zipRight(node.writeLog(marker(nonce, 0)))))
+      assert.include(log, "line 49\n")
+    }))
+
+  it.scopedLive("waiting for Nix to take the log is not the build's silence: it ends by its marker, exit 0", () =>
+    Effect.gen(function*() {
+      // 10 s (on the build's clock) per chunk: past 1 s of silence plus the 5 s slack.
+      const log = yield* notSilent(
+        { nixReadsSlowly: "10 seconds" },
+        (node, nonce) => node.writeLog(`one line\n${marker(nonce, 0)}`)
+      )
+      assert.strictEqual(log, "one line\n")
+    }))
+})
+
+describe("SlurmTryHandler + runBuild, Nix's timeout", () => {
+  it.scopedLive("a build that keeps talking past the timeout while its nix-store does not stop it: exit 101 with Nix's message, the job cancelled once", () =>
+    Effect.gen(function*() {
+      // max-silent-time is set too: the chatter keeps it from firing, so only the timeout can end this build.
+      const world = yield* makeWorld({ timeout: 1, maxSilentTime: 1 })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning },
+        Effect.gen(function*() {
+          const { build, tag } = yield* accept(world)
+          const node = nodeFiles(world, tag)
+          // The "node" never prints the end marker (its nix-store ignores --timeout) and talks every 20 ms of real time.
+          yield* Effect.fork(
+            Effect.forever(node.writeLog("still going\n").pipe(Effect.zipRight(Effect.sleep("20 millis"))))
+          )
+          return { exit: yield* bounded(run(build)), errors: yield* errorMessages, log: yield* buildLogText }
+        })
+      )
+      assert.strictEqual(result.exit, 101)
+      assert.deepStrictEqual(result.errors, [`0 nsh: building of '${drvPath}' timed out after 1 seconds`])
+      assert.include(result.log, "still going\n")
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world.dir)
+    }))
+})
+
+describe("SlurmTryHandler + runBuild, a watcher fails while the others go on", () => {
+  it.scopedLive("the token expires while tail -F goes on: exit 1 saying why, the job cancelled once", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const expired = new SlurmAuthError({ host: "localhost:6820", reason: "Token expired" })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [...pendingThenRunning, runningOn("node1"), expired] },
+        Effect.gen(function*() {
+          const { build, tag } = yield* accept(world)
+          yield* nodeFiles(world, tag).writeLog("still compiling\n")
+          return { exit: yield* bounded(run(build)), errors: yield* errorMessages }
+        })
+      )
+      // (Whether "still compiling" reached the log before the token expired is a race; the tail's end is checked below.)
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, [
+        "0 nsh: cannot follow Slurm job 4242: the Slurm token was rejected by localhost:6820: Token expired " +
+        "(get a new one with `scontrol token` and put it in SLURM_JWT or slurm-jwt-token-file); cancelling the job"
+      ])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world.dir)
+    }))
+
+  it.scopedLive("the log cannot be followed while the job runs on: exit 1 naming the node, the job cancelled once", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: pendingThenRunning, refuseTail: true },
+        Effect.gen(function*() {
+          const { build } = yield* accept(world)
+          return { exit: yield* bounded(run(build)), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.strictEqual(result.errors.length, 1, JSON.stringify(result.errors))
+      assert.match(
+        result.errors[0]!,
+        /^0 nsh: cannot follow the log of Slurm job 4242 on node1: SSH command on node1 failed: channel open failure \(exec tail .*\); cancelling the job$/
+      )
       assert.deepStrictEqual(cancels(slurm), [jobId])
       yield* noProcessesLeft(world.dir)
     }))

@@ -17,10 +17,10 @@ export type SlurmCall =
 export interface SlurmApiScriptedOptions {
   /** The id the first submit returns (default 4242); each later one gets the next. */
   readonly jobId?: number
-  /** The job's state at each poll, oldest first; the last one repeats. */
-  readonly states: ReadonlyArray<JobInfo>
+  /** The job's state at each poll, oldest first, or the error that poll fails with; the last one repeats. */
+  readonly states: ReadonlyArray<JobInfo | SlurmError>
   /** The states of each job submitted after the first (default: `states`). */
-  readonly resubmitted?: ReadonlyArray<JobInfo>
+  readonly resubmitted?: ReadonlyArray<JobInfo | SlurmError>
   /** Makes submit fail (nothing is queued). */
   readonly submitError?: SlurmError
   /** What a cancel does after it was recorded (default: succeeds at once). */
@@ -77,7 +77,7 @@ export const SlurmApiScripted = (options: SlurmApiScriptedOptions): Layer.Layer<
       const firstId = options.jobId ?? 4242
       const calls = yield* SubscriptionRef.make<ReadonlyArray<SlurmCall>>([])
       // The states left to answer, per submitted job.
-      const jobs = yield* Ref.make(new Map<number, ReadonlyArray<JobInfo>>())
+      const jobs = yield* Ref.make(new Map<number, ReadonlyArray<JobInfo | SlurmError>>())
       const record = (call: SlurmCall) => SubscriptionRef.update(calls, (all) => [...all, call])
       const queue = Ref.modify(jobs, (all) => {
         const id = firstId + all.size
@@ -106,9 +106,12 @@ export const SlurmApiScripted = (options: SlurmApiScriptedOptions): Layer.Layer<
         getJob: (id) =>
           record({ _tag: "GetJob", jobId: id }).pipe(
             Effect.zipRight(next(id)),
-            Effect.flatMap((info) => (info !== undefined
-              ? Effect.succeed({ ...info, jobId: id })
-              : Effect.fail(new SlurmJobNotFound({ jobId: id })))
+            Effect.flatMap((info) =>
+              info === undefined
+                ? Effect.fail(new SlurmJobNotFound({ jobId: id }))
+                : "_tag" in info
+                ? Effect.fail(info)
+                : Effect.succeed({ ...info, jobId: id })
             )
           ),
         cancel: (id) => record({ _tag: "Cancel", jobId: id }).pipe(Effect.zipRight(options.cancel ?? Effect.void)),
