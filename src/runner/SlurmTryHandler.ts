@@ -79,7 +79,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
      * A watchdog for one submission, ready before the submit: from then on, whatever kills this
      * process, something outside Nix's process group cancels the job and removes its files.
      */
-    const guard = (tag: string, files: JobFiles) =>
+    const guard = (tag: string, files: JobFiles, outputs: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const credentials = yield* credentialsOf(settings)
         if (credentials._tag === "None") {
@@ -98,7 +98,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
             token: credentials.value.token
           },
           tag,
-          nodeFiles: allJobFiles(files),
+          nodeFiles: allJobFiles(files, outputs),
           localFiles: [journal.fileOf(tag)]
         })
         yield* handle.ready
@@ -126,8 +126,11 @@ export const SlurmTryHandlerLive = Layer.scoped(
         if (Either.isLeft(spec)) return yield* Effect.fail(spec.left)
         yield* ensureStateDir(settings.slurmStateDir)
         // The intent goes to the journal before the submit, so no interruption can lose the job.
-        yield* journal.begin({ tag: ids.tag, drvPath: drv.drvPath })
-        const watch = yield* guard(ids.tag, jobFiles(settings.slurmStateDir, ids.tag)).pipe(Scope.extend(scope))
+        const outputs = drv.outputs.map((o) => o.name)
+        yield* journal.begin({ tag: ids.tag, drvPath: drv.drvPath, outputs })
+        const watch = yield* guard(ids.tag, jobFiles(settings.slurmStateDir, ids.tag), outputs).pipe(
+          Scope.extend(scope)
+        )
         const jobEnd = yield* Deferred.make<boolean>()
         // Finalizers run in reverse: this one runs after the build removed the job's files, after
         // the job's scope closed (forked below) and before the watchdog's socket closes, so a job

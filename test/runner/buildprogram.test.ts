@@ -172,6 +172,8 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       slurm: yield* SubscriptionRef.get(slurmRef),
       ssh: yield* Ref.get(sshRef),
       watchdog: (yield* Ref.get(watchdogRef)).map((c) => c._tag),
+      /** What the watchdog was told to remove on the node if the hook dies. */
+      watchdogNodeFiles: (yield* Ref.get(watchdogRef)).flatMap((c) => c._tag === "Start" ? c.nodeFiles : []),
       journal: (yield* journal.list).map((e) => e.tag),
       store: yield* Ref.get(storeRef)
     }
@@ -203,12 +205,17 @@ const nodeFiles = (world: World, tag: string) => {
   const files = {
     log: `${world.stateDir}/${tag}.log`,
     lease: `${world.stateDir}/${tag}.lease`,
-    root: `${world.stateDir}/${tag}.root`
+    root: `${world.stateDir}/${tag}.root`,
+    // nix-store --add-root names the root of every output but `out` after it.
+    rootDev: `${world.stateDir}/${tag}.root-dev`
   }
   return {
     writeLog: (text: string) => Effect.sync(() => writeFileSync(files.log, text, { flag: "a" })),
-    /** What the job's build left in the state dir: the outputs' GC root. */
-    built: Effect.sync(() => writeFileSync(files.root, "")),
+    /** What the job's build left in the state dir: the outputs' GC roots. */
+    built: Effect.sync(() => {
+      writeFileSync(files.root, "")
+      writeFileSync(files.rootDev, "")
+    }),
     left: Effect.sync(() => Object.values(files).filter((f) => existsSync(f)))
   }
 }
@@ -227,7 +234,7 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
   it.scopedLive("accepts naming the job, builds, streams the log without the marker, copies outputs back, cleans up, cancels nothing", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
-      const { result, slurm, ssh, watchdog, journal, store } = yield* inCluster(
+      const { journal, result, slurm, ssh, store, watchdog, watchdogNodeFiles } = yield* inCluster(
         world,
         { states: pendingThenRunning },
         Effect.gen(function*() {
@@ -270,6 +277,14 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       assert.deepStrictEqual(cancels(slurm), [])
       // The watchdog was told the job needs nothing more: it exits without cancelling anything.
       assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Finished", "Closed"])
+      // Had the hook died, the watchdog would have removed every output's GC root as well.
+      assert.deepStrictEqual(
+        watchdogNodeFiles.filter((f) => f.includes(".root")).map((f) => f.replace(/^.*\.root/, "")),
+        [
+          "",
+          "-dev"
+        ]
+      )
       assert.deepStrictEqual(journal, [])
       yield* noProcessesLeft(world.dir)
     }))
@@ -306,7 +321,7 @@ describe("SlurmTryHandler + runBuild, collect-garbage", () => {
           settings: { collectGarbage: true },
           store: {
             collectGarbage: () =>
-              Effect.sync(() => void atCollection.push(readdirSync(world.stateDir).filter((f) => f.endsWith(".root"))))
+              Effect.sync(() => void atCollection.push(readdirSync(world.stateDir).filter((f) => f.includes(".root"))))
           }
         },
         Effect.gen(function*() {
