@@ -6,6 +6,7 @@
  */
 import { Data, Duration, Effect, Option, Schedule } from "effect"
 import { hasTag } from "../job/JobTag.js"
+import { defaultHttpOptions } from "../slurm/http/SlurmHttp.js"
 import { phaseOf } from "../slurm/JobStates.js"
 import { SlurmApi, type SlurmApiService } from "../slurm/SlurmApi.js"
 import type { SlurmError } from "../slurm/SlurmErrors.js"
@@ -24,9 +25,19 @@ export interface AbandonOptions {
   readonly pollEvery: Duration.DurationInput
 }
 
-/** Tries for ~30 s, 0.5 s then doubling up to 5 s apart; 10 s of looking for an unreported job. */
+/**
+ * How long a job may still appear after the hook let go of its submission without a job id: the
+ * submit's request may be in flight for up to the request timeout, then the hook looks for a lost
+ * answer's job (as long again) instead of sending it twice, and slurmctld may be slow to queue it.
+ */
+export const submitLandingWindow: Duration.Duration = Duration.times(
+  Duration.decode(defaultHttpOptions.requestTimeout),
+  3
+)
+
+/** Tries for ~30 s, 0.5 s then doubling up to 5 s apart; looks for an unreported job for `submitLandingWindow`. */
 export const defaultAbandonOptions: AbandonOptions = {
-  lookupFor: "10 seconds",
+  lookupFor: submitLandingWindow,
   retry: Schedule.exponential("500 millis").pipe(
     Schedule.union(Schedule.spaced("5 seconds")),
     Schedule.upTo("30 seconds")

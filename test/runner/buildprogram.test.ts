@@ -8,17 +8,30 @@
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, identity, Layer, Option, Redacted, Ref, Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Context,
+  Effect,
+  Fiber,
+  identity,
+  Layer,
+  Option,
+  Redacted,
+  Ref,
+  Scope,
+  Stream,
+  SubscriptionRef,
+  TestClock
+} from "effect"
 import { existsSync, readdirSync, writeFileSync } from "node:fs"
 import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
-import { ActivityType, ResultType } from "../../src/dispatch/NixLog.js"
+import { ActivityType, ResultType, Verbosity } from "../../src/dispatch/NixLog.js"
 import { type AcceptedBuild, type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { SlurmTryHandlerLive } from "../../src/runner/SlurmTryHandler.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
 import { WatchdogError } from "../../src/safety/Watchdog.js"
 import type { JobInfo, JobSpec } from "../../src/slurm/JobSpec.js"
-import { type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
+import { type SlurmError, SlurmRequestError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
 import { SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
 import { SshSession } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
@@ -343,7 +356,7 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
   it.scopedLive("submit fails: declines (Nix builds elsewhere), says why, leaves no job", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
-      const refused = new SlurmUnreachable({ url: "http://localhost:6820", reason: "connection refused" })
+      const refused = new SlurmRequestError({ operation: "submit", status: 400, errors: ["Invalid partition name"] })
       const { result, slurm, ssh, watchdog } = yield* inCluster(
         world,
         { states: [jobInfo()], submitError: refused },
@@ -361,17 +374,76 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.deepStrictEqual(watchdog, ["Start", "Closed"])
     }))
 
-  it.scopedLive("the watchdog cannot start: declines, submits nothing", () =>
+  it.scoped("a passing fault postpones (said once), and declines with the reason once postpone-timeout has passed", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const gone = new SlurmUnreachable({ url: "http://localhost:6820", reason: "connection refused", passing: true })
+      const { result, slurm, watchdog, journal } = yield* inCluster(
+        world,
+        { states: [jobInfo()], submitError: gone, settings: { postponeTimeout: 120 } },
+        Effect.gen(function*() {
+          const handler = yield* TryHandler
+          const answers = [yield* handler.answer(request, world.options)]
+          yield* TestClock.adjust("119 seconds")
+          answers.push(yield* handler.answer(request, world.options))
+          yield* TestClock.adjust("1 second")
+          answers.push(yield* handler.answer(request, world.options))
+          return { answers, said: yield* messages }
+        })
+      )
+      assert.deepStrictEqual(result.answers.map((a) => a._tag), ["Postpone", "Postpone", "Decline"])
+      assert.deepStrictEqual(result.answers[2], {
+        _tag: "Decline",
+        reason: `${gone.message} (still so after postponing for 120 s)`
+      })
+      const postponing = `nsh: postponing '${drvPath}' (Nix asks again; at most 120 s): ${gone.message}`
+      assert.deepStrictEqual(result.said.filter((m) => m.includes("nsh: postponing")), [
+        `${Verbosity.warn} ${postponing}`,
+        `${Verbosity.talkative} ${postponing}`
+      ])
+      assert.deepStrictEqual(slurm.map((c) => c._tag), ["Submit", "Submit", "Submit"])
+      // Each try's watchdog is left to look for a job that may still land, and to remove its journal
+      // entry (the double leaves them).
+      assert.deepStrictEqual(watchdog, ["Start", "Closed", "Start", "Closed", "Start", "Closed"])
+      assert.strictEqual(journal.length, 3)
+    }))
+
+  it.scoped("an unreadable token file postpones; postpone-timeout = 0 declines at once", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const tokenFile = `${world.dir}/token`
+      const answer = (postponeTimeout: number) =>
+        inCluster(
+          world,
+          {
+            states: [jobInfo()],
+            settings: { slurmJwtToken: Option.none(), slurmJwtTokenFile: tokenFile, postponeTimeout }
+          },
+          TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+        )
+      const postponed = yield* answer(300)
+      assert.strictEqual(postponed.result._tag, "Postpone")
+      assert.include(
+        postponed.result._tag === "Postpone" ? postponed.result.reason : "",
+        `'${tokenFile}' (no such file)`
+      )
+      assert.deepStrictEqual(postponed.slurm, [])
+      assert.deepStrictEqual(postponed.journal, [], "no journal entry without a watchdog")
+      assert.strictEqual((yield* answer(0)).result._tag, "Decline")
+    }))
+
+  it.scoped("the watchdog cannot start: postpones, submits nothing, leaves no journal entry", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
       const broken = new WatchdogError({ reason: "cannot spawn node" })
-      const { result, slurm } = yield* inCluster(
+      const { journal, result, slurm } = yield* inCluster(
         world,
         { states: [jobInfo()], watchdogFails: broken },
         TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
       )
-      assert.deepStrictEqual(result, { _tag: "Decline", reason: broken.message })
+      assert.deepStrictEqual(result, { _tag: "Postpone", reason: broken.message })
       assert.deepStrictEqual(slurm, [])
+      assert.deepStrictEqual(journal, [])
     }))
 
   it.scopedLive("the .drv cannot be read: declines, submits nothing", () =>

@@ -9,7 +9,7 @@ import type { ApiVersion } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import type { SlurmApiService } from "../../src/slurm/SlurmApi.js"
 import { makeSlurmApi, NodeHttpClientLive } from "../../src/slurm/SlurmApiLive.js"
-import type { SlurmError } from "../../src/slurm/SlurmErrors.js"
+import { isPassingFault, type SlurmError } from "../../src/slurm/SlurmErrors.js"
 import {
   type Answer,
   drop,
@@ -468,19 +468,33 @@ describe("submit", () => {
       assert.deepStrictEqual(paths(fake.requests()), ["POST /slurm/v0.0.38/job/submit", "GET /slurm/v0.0.38/jobs"])
     }))
 
-  it.scopedLive("submits again after a lost answer when the lookup finds nothing", () =>
+  it.scopedLive("never submits again after a lost answer: looks for the job a while, then fails as a passing fault", () =>
     Effect.gen(function*() {
-      let posts = 0
-      const { api, fake } = yield* setup(["v0.0.38"], (request) =>
-        request.method === "POST"
-          ? (posts++ === 0 ? slow(1000, json(sample("06-submit-ok.json"))) : json(sample("06-submit-ok.json")))
-          : json(listed("someone else").body))
-      assert.strictEqual((yield* api.submit(spec)).jobId, 1)
+      const { api, fake } = yield* setup(
+        ["v0.0.38"],
+        (request) =>
+          request.method === "POST" ? slow(1000, json(sample("06-submit-ok.json"))) : json(listed("someone else").body)
+      )
+      const error = failureOf(yield* Effect.exit(api.submit(spec)))
+      assert.strictEqual(error._tag, "SlurmUnreachable")
+      assert.isTrue(isPassingFault(error))
+      // One POST (a second could queue a twin), then the first look and one per retry.
       assert.deepStrictEqual(paths(fake.requests()), [
         "POST /slurm/v0.0.38/job/submit",
-        "GET /slurm/v0.0.38/jobs",
-        "POST /slurm/v0.0.38/job/submit"
+        ...Array.from({ length: 4 }, () => "GET /slurm/v0.0.38/jobs")
       ])
+    }))
+
+  it.scopedLive("finds a job that shows up in the list only a moment after its answer was lost", () =>
+    Effect.gen(function*() {
+      const { body, jobId } = listed(spec.comment)
+      let lists = 0
+      const { api, fake } = yield* setup(["v0.0.38"], (request) =>
+        request.method === "POST"
+          ? drop
+          : json(lists++ < 2 ? listed("someone else").body : body))
+      assert.strictEqual((yield* api.submit(spec)).jobId, jobId)
+      assert.strictEqual(fake.requests().filter((r) => r.method === "POST").length, 1)
     }))
 
   it.scopedLive("does not resubmit when the lookup itself fails", () =>

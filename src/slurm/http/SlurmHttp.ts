@@ -123,7 +123,8 @@ export const makeSlurmHttp = (
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const url = baseUrl(settings)
-    const credentials = yield* credentialsOf(settings)
+    // Resolved per request: a token file unreadable at start (being rewritten) is read again.
+    const credentials = credentialsOf(settings)
     const permits = yield* Effect.makeSemaphore(options.maxConcurrentRequests)
     const timeout = Duration.decode(options.requestTimeout)
 
@@ -195,16 +196,37 @@ export const makeSlurmHttp = (
       })
 
     const send: SlurmHttp["send"] = (operation, method, path, body) =>
-      Option.match(credentials, {
-        onNone: () => Effect.fail(new SlurmAuthError({ host: url, reason: "no token configured", missing: true })),
-        onSome: (creds) =>
-          exchange(creds, method, path, body).pipe(
-            Effect.flatMap(({ status, text }) => screen(creds, operation, status, text))
-          )
-      })
+      Effect.flatMap(credentials, (current) =>
+        Option.match(current, {
+          onNone: () => Effect.fail(new SlurmAuthError({ host: url, reason: "no token configured", missing: true })),
+          onSome: (creds) =>
+            exchange(creds, method, path, body).pipe(
+              Effect.flatMap(({ status, text }) => screen(creds, operation, status, text))
+            )
+        }))
+
+    // Retried already: the caller learns that a later try may still work.
+    const passing = (error: SlurmUnreachable | SlurmRequestError): SlurmError =>
+      error instanceof SlurmUnreachable
+        ? new SlurmUnreachable({ url: error.url, reason: error.reason, passing: true })
+        : new SlurmRequestError({
+          operation: error.operation,
+          status: error.status,
+          errors: error.errors,
+          ...(error.jobId === undefined ? {} : { jobId: error.jobId }),
+          passing: true
+        })
 
     const giveUp = (transient: Transient): Effect.Effect<never, SlurmError> =>
-      transient.authSuspect && Option.isSome(credentials) ? authError(credentials.value) : Effect.fail(transient.error)
+      transient.authSuspect
+        ? Effect.flatMap(
+          Effect.orElseSucceed(credentials, () => Option.none<Credentials>()),
+          Option.match({
+            onNone: (): Effect.Effect<never, SlurmError> => Effect.fail(passing(transient.error)),
+            onSome: authError
+          })
+        )
+        : Effect.fail(passing(transient.error))
 
     const settle = <A, E>(effect: Effect.Effect<A, E | Transient>): Effect.Effect<A, E | SlurmError> =>
       effect.pipe(
