@@ -195,7 +195,14 @@ export const SlurmTryHandlerLive = Layer.scoped(
             Effect.interruptible,
             Effect.timeoutOption(cancelBudget),
             Effect.ignore
-          )).pipe(Scope.extend(jobScope))
+          )).pipe(
+            Scope.extend(jobScope),
+            // Only a submit left unanswered may have queued a job: after any other failure the
+            // watchdog is told it has nothing to look for, and the journal entry goes.
+            Effect.tapError((e) =>
+              e._tag === "SlurmSubmitUnanswered" ? Effect.void : Deferred.succeed(jobEnd, true)
+            )
+          )
         yield* watch.jobSubmitted(submitted.jobId)
         yield* journal.update(ids.tag, { jobId: submitted.jobId })
         for (const warning of submitted.warnings) {

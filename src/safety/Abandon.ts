@@ -21,8 +21,10 @@ export interface AbandonOptions {
   readonly retry: Schedule.Schedule<unknown, unknown>
   /** How long to wait for a cancelled job to end before deleting its files anyway. */
   readonly endWait: Duration.DurationInput
-  /** Delay between two looks at the job (or the job list). */
+  /** Delay between two looks at a cancelled job. */
   readonly pollEvery: Duration.DurationInput
+  /** Delay between two looks at the job list for an unreported job: slurmrestd reads the whole cluster's. */
+  readonly lookupEvery: Duration.DurationInput
 }
 
 /**
@@ -43,7 +45,8 @@ export const defaultAbandonOptions: AbandonOptions = {
     Schedule.upTo("30 seconds")
   ),
   endWait: "60 seconds",
-  pollEvery: "500 millis"
+  pollEvery: "500 millis",
+  lookupEvery: "2 seconds"
 }
 
 /** What was done, for the tests (the watchdog has nobody to tell). */
@@ -63,7 +66,7 @@ const findByTag = (api: SlurmApiService, tag: string, options: AbandonOptions) =
   api.listJobs.pipe(
     Effect.map((jobs) => jobs.filter(hasTag(tag)).map((job) => job.jobId)),
     Effect.filterOrFail((ids) => ids.length > 0, () => new NotQueuedYet()),
-    Effect.retry(Schedule.spaced(options.pollEvery).pipe(Schedule.upTo(options.lookupFor))),
+    Effect.retry(Schedule.spaced(options.lookupEvery).pipe(Schedule.upTo(options.lookupFor))),
     Effect.catchTag("NotQueuedYet", () => Effect.succeed<ReadonlyArray<number>>([]))
   )
 

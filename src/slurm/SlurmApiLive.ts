@@ -7,7 +7,7 @@ import { Data, Effect, Either, Layer, Option } from "effect"
 import * as Os from "node:os"
 import { Config } from "../config/Config.js"
 import type { Settings } from "../config/Settings.js"
-import { type ApiVersion, dialectFor, jobsOf, pingsOf, submitBody } from "./dialects/index.js"
+import { type ApiVersion, dialectFor, jobsOf, ownJobsOf, pingsOf, submitBody } from "./dialects/index.js"
 import {
   defaultHttpOptions,
   makeSlurmHttp,
@@ -24,6 +24,7 @@ import {
   SlurmJobNotFound,
   SlurmProtocolError,
   SlurmRequestError,
+  SlurmSubmitUnanswered,
   SlurmUnreachable,
   SlurmVersionUnsupported
 } from "./SlurmErrors.js"
@@ -109,7 +110,7 @@ export const makeSlurmApi = (
     const listJobs = Effect.gen(function*() {
       const reply = yield* request("list jobs", "GET", "/jobs")
       if (reply.status !== 200 || reply.errors.length > 0) return yield* refused("list jobs", reply)
-      return yield* decoded("list jobs", jobsOf(reply.json))
+      return yield* decoded("list jobs", ownJobsOf(reply.json, reply.userName))
     })
 
     const cancel = (jobId: number) =>
@@ -195,16 +196,21 @@ export const makeSlurmApi = (
               isTransient(e) && !e.sent
           }),
           Effect.catchTags({
-            Transient: http.giveUp,
+            Transient: (transient) =>
+              transient.sent
+                ? Effect.flatMap(Effect.flip(http.giveUp(transient)), (error) =>
+                  Effect.fail(new SlurmSubmitUnanswered({ error })))
+                : http.giveUp(transient),
             LookupFailed: (e) =>
-              Effect.fail(e.error)
+              Effect.fail(new SlurmSubmitUnanswered({ error: e.error }))
           })
         )
       })
 
     return SlurmApi.of({
       apiVersion: versions.current,
-      renderSubmission: (spec) => Effect.map(versions.current, (version) => submitBody(version, spec)),
+      renderSubmission: (spec) =>
+        Effect.map(versions.current, (version) => submitBody(version, spec)),
       ping,
       submit,
       getJob,

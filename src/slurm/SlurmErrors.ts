@@ -96,9 +96,21 @@ export class SlurmInvalidSubmission extends Data.TaggedError("SlurmInvalidSubmis
   }
 }
 
+/**
+ * A submit went out but its answer was lost, and the job was not found by its comment: it may still
+ * be queued. The submission's watchdog keeps looking for it and cancels it.
+ */
+export class SlurmSubmitUnanswered extends Data.TaggedError("SlurmSubmitUnanswered")<{
+  readonly error: SlurmError
+}> {
+  override get message(): string {
+    return `the job submission got no answer (${this.error.message}); if slurmctld queued it after all, nsh's watchdog cancels it`
+  }
+}
+
 /** True for an error that a later try may not meet: Nix should ask again rather than build elsewhere. */
 export const isPassingFault = (error: { readonly _tag: string }): boolean =>
-  error._tag === "SlurmTokenUnreadable" ||
+  error._tag === "SlurmTokenUnreadable" || error._tag === "SlurmSubmitUnanswered" ||
   ((error instanceof SlurmUnreachable || error instanceof SlurmRequestError) && error.passing === true)
 
 export type SlurmError =
@@ -110,3 +122,4 @@ export type SlurmError =
   | SlurmJobNotFound
   | SlurmProtocolError
   | SlurmInvalidSubmission
+  | SlurmSubmitUnanswered

@@ -31,7 +31,12 @@ import { SlurmTryHandlerLive } from "../../src/runner/SlurmTryHandler.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
 import { WatchdogError } from "../../src/safety/Watchdog.js"
 import type { JobInfo, JobSpec } from "../../src/slurm/JobSpec.js"
-import { type SlurmError, SlurmRequestError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
+import {
+  type SlurmError,
+  SlurmRequestError,
+  SlurmSubmitUnanswered,
+  SlurmUnreachable
+} from "../../src/slurm/SlurmErrors.js"
 import { SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
 import { SshSession } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
@@ -357,7 +362,7 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
     Effect.gen(function*() {
       const world = yield* makeWorld()
       const refused = new SlurmRequestError({ operation: "submit", status: 400, errors: ["Invalid partition name"] })
-      const { result, slurm, ssh, watchdog } = yield* inCluster(
+      const { journal, result, slurm, ssh, watchdog } = yield* inCluster(
         world,
         { states: [jobInfo()], submitError: refused },
         Effect.gen(function*() {
@@ -370,8 +375,25 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.deepStrictEqual(result.errors, [`0 nsh: not building '${drvPath}' on the cluster: ${refused.message}`])
       assert.deepStrictEqual(slurm.map((c) => c._tag), ["Submit"])
       assert.deepStrictEqual(ssh, [])
-      // Left to the watchdog: a submit that failed may still have queued a job.
+      // A refused submit queued nothing: the watchdog has nothing to look for, no journal entry stays.
+      assert.deepStrictEqual(watchdog, ["Start", "Finished", "Closed"])
+      assert.deepStrictEqual(journal, [])
+    }))
+
+  it.scoped("an unanswered submit postpones and is left to the watchdog, which looks for a late job", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const lost = new SlurmSubmitUnanswered({
+        error: new SlurmUnreachable({ url: "http://localhost:6820", reason: "no answer within 20s", passing: true })
+      })
+      const { journal, result, watchdog } = yield* inCluster(
+        world,
+        { states: [jobInfo()], submitError: lost },
+        TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+      )
+      assert.deepStrictEqual(result, { _tag: "Postpone", reason: lost.message })
       assert.deepStrictEqual(watchdog, ["Start", "Closed"])
+      assert.strictEqual(journal.length, 1, "the watchdog removes it once it has looked")
     }))
 
   it.scoped("a passing fault postpones (said once), and declines with the reason once postpone-timeout has passed", () =>
@@ -402,10 +424,9 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
         `${Verbosity.talkative} ${postponing}`
       ])
       assert.deepStrictEqual(slurm.map((c) => c._tag), ["Submit", "Submit", "Submit"])
-      // Each try's watchdog is left to look for a job that may still land, and to remove its journal
-      // entry (the double leaves them).
-      assert.deepStrictEqual(watchdog, ["Start", "Closed", "Start", "Closed", "Start", "Closed"])
-      assert.strictEqual(journal.length, 3)
+      // Connection refused: nothing can have been queued, so nothing is left to look for.
+      assert.deepStrictEqual(watchdog, Array.from({ length: 3 }, () => ["Start", "Finished", "Closed"]).flat())
+      assert.deepStrictEqual(journal, [])
     }))
 
   it.scoped("an unreadable token file postpones; postpone-timeout = 0 declines at once", () =>

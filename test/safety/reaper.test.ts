@@ -16,8 +16,19 @@ import { SlurmApi } from "../../src/slurm/SlurmApi.js"
 import { TestConfig } from "../support/settings.js"
 import { jobInfo } from "../support/SlurmApiScripted.js"
 
-const tag = "nsh-0123456789abcdef"
 const drvPath = "/nix/store/00000000000000000000000000000000-hello.drv"
+
+const dead = Effect.gen(function*() {
+  const me = yield* processIdentity(process.pid)
+  if (me._tag === "None") return assert.fail("no /proc")
+  // A hook that ran here and is gone (spawnSync waits for it).
+  return {
+    host: Os.hostname(),
+    hookPid: spawnSync("true").pid!,
+    hookStartTicks: me.value.startTicks,
+    bootId: me.value.bootId
+  }
+})
 
 describe("reapOrphans", () => {
   it.scoped("cancels only jobs that still carry a dead hook's tag, and removes every file of its job", () =>
@@ -26,40 +37,48 @@ describe("reapOrphans", () => {
       const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-reaper-" })
       const stateDir = `${dir}/state`
       const journal = yield* makeJournal(`${stateDir}/journal`)
-      const me = (yield* processIdentity(process.pid)).pipe((o) =>
-        o._tag === "Some" ? o.value : assert.fail("no /proc")
-      )
-      // A hook that ran here and is gone (spawnSync waits for it), which recorded job 42.
-      const entry: JournalEntry = {
+      const hook = yield* dead
+      const [reused, recorded, unreported, other] = [
+        "nsh-0000000000000001",
+        "nsh-0000000000000002",
+        "nsh-0000000000000003",
+        "nsh-ffffffffffffffff"
+      ]
+      const entry = (tag: string, jobId?: number): JournalEntry => ({
         tag,
         drvPath,
         outputs: ["out", "dev", "lib"],
-        host: Os.hostname(),
-        hookPid: spawnSync("true").pid!,
-        hookStartTicks: me.startTicks,
-        bootId: me.bootId,
+        ...hook,
         createdAt: 0,
-        jobId: 42
-      }
+        ...(jobId === undefined ? {} : { jobId })
+      })
       yield* fs.makeDirectory(`${stateDir}/journal`, { recursive: true })
-      yield* fs.writeFileString(journal.fileOf(tag), JSON.stringify(entry))
-      const files = allJobFiles(jobFiles(stateDir, tag), entry.outputs)
-      const othersFile = `${jobFiles(stateDir, "nsh-ffffffffffffffff").root}-dev`
+      // Job 42 now belongs to someone else (a controller reset); 7 is still the entry's; the last hook
+      // died before it learned its job's id.
+      const entries = [entry(reused, 42), entry(recorded, 7), entry(unreported)]
+      yield* Effect.forEach(entries, (e) => fs.writeFileString(journal.fileOf(e.tag), JSON.stringify(e)), {
+        discard: true
+      })
+      const files = entries.flatMap((e) => allJobFiles(jobFiles(stateDir, e.tag), e.outputs))
+      const othersFile = `${jobFiles(stateDir, other).root}-dev`
       yield* Effect.forEach([...files, othersFile], (f) => fs.writeFileString(f, ""), { discard: true })
 
-      const cancels = yield* Ref.make<ReadonlyArray<number>>([])
+      const calls = yield* Ref.make<ReadonlyArray<string>>([])
+      const call = (what: string) => Ref.update(calls, (all) => [...all, what])
+      const jobs = new Map([
+        [42, jobInfo({ jobId: 42, comment: "someone else's job" })],
+        [7, jobInfo({ jobId: 7, comment: jobComment(recorded, drvPath) })]
+      ])
       const api = SlurmApi.of({
         apiVersion: Effect.succeed("v0.0.38"),
         renderSubmission: () => Effect.die("unused"),
         ping: Effect.void,
         submit: () => Effect.die("unused"),
-        getJob: () => Effect.die("unused"),
-        cancel: (id) => Ref.update(cancels, (all) => [...all, id]),
-        // Id 42 now belongs to someone else (a controller reset); the entry's job is 7.
-        listJobs: Effect.succeed([
-          jobInfo({ jobId: 42, comment: "someone else's job" }),
-          jobInfo({ jobId: 7, comment: jobComment(tag, drvPath) }),
-          jobInfo({ jobId: 8, comment: jobComment("nsh-ffffffffffffffff", drvPath) })
+        getJob: (id) => Effect.as(call(`get ${id}`), jobs.get(id)!),
+        cancel: (id) => call(`cancel ${id}`),
+        listJobs: Effect.as(call("list"), [
+          jobInfo({ jobId: 9, comment: jobComment(unreported, drvPath) }),
+          jobInfo({ jobId: 8, comment: jobComment(other, drvPath) })
         ])
       })
       const reaped = yield* reapOrphans.pipe(
@@ -69,9 +88,14 @@ describe("reapOrphans", () => {
           TestConfig({ slurmStateDir: stateDir })
         ))
       )
-      assert.deepStrictEqual(reaped.map((r) => [r.entry.tag, r.jobId]), [[tag, 7]])
-      assert.deepStrictEqual(yield* Ref.get(cancels), [7])
-      assert.deepStrictEqual((yield* fs.readDirectory(stateDir)).sort(), ["journal", "nsh-ffffffffffffffff.root-dev"])
+      assert.deepStrictEqual(reaped.map((r) => [r.entry.tag, r.jobId]), [
+        [reused, undefined],
+        [recorded, 7],
+        [unreported, 9]
+      ])
+      // The recorded ids are asked for one by one; the list once, for the entry without an id.
+      assert.deepStrictEqual(yield* Ref.get(calls), ["list", "get 42", "get 7", "cancel 7", "cancel 9"])
+      assert.deepStrictEqual((yield* fs.readDirectory(stateDir)).sort(), ["journal", `${other}.root-dev`])
       assert.deepStrictEqual(yield* journal.list, [])
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })

@@ -221,20 +221,20 @@ describe("abandon (the watchdog's clean-up)", () => {
       const fiber = yield* Effect.fork(
         Effect.provide(abandon({ start, jobId: Option.none(), node: Option.none() }), layer)
       )
-      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("5 seconds")
       const report = yield* Fiber.join(fiber)
       assert.deepStrictEqual(report.cancelled, [8])
       assert.deepStrictEqual((yield* Ref.get(calls)).filter((c) => c === "list").length, 3)
 
       // A submit request in flight when the hook died may queue its job long after: still found.
       const late = yield* doubles({
-        listJobs: [...Array.from({ length: 100 }, () => []), [info(9)]],
+        listJobs: [...Array.from({ length: 25 }, () => []), [info(9)]],
         getJob: [info(9, { state: "CANCELLED" })]
       })
       const fiber1 = yield* Effect.fork(
         Effect.provide(abandon({ start, jobId: Option.none(), node: Option.none() }), late.layer)
       )
-      yield* TestClock.adjust("52 seconds")
+      yield* TestClock.adjust("55 seconds")
       assert.deepStrictEqual((yield* Fiber.join(fiber1)).cancelled, [9])
       assert.isTrue(Duration.greaterThan(submitLandingWindow, Duration.times(defaultHttpOptions.requestTimeout, 2)))
 

@@ -26,7 +26,8 @@ import { jwt } from "./support/jwt.js"
 const fast = {
   requestTimeout: "300 millis",
   maxConcurrentRequests: 8,
-  retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.intersect(Schedule.recurs(3)))
+  retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.intersect(Schedule.recurs(3))),
+  maxResponseBytes: 1024 * 1024
 } as const
 
 const future = Math.floor(Date.now() / 1000) + 3600
@@ -341,8 +342,29 @@ describe("jobs", () => {
 
   it.scopedLive("lists jobs", () =>
     Effect.gen(function*() {
-      const { api } = yield* setup(["v0.0.38"], () => json(sample("58-list-jobs.json")))
+      const { api } = yield* setup(["v0.0.38"], () => json(sample("58-list-jobs.json")), {
+        settings: { slurmUserName: "root" }
+      })
       assert.strictEqual((yield* api.listJobs).length, 11)
+    }))
+
+  it.scopedLive("lists only this user's jobs: others' records are dropped undecoded, an odd one fails nothing", () =>
+    Effect.gen(function*() {
+      const body = structuredClone(sample("58-list-jobs.json")) as { jobs: Array<Record<string, unknown>> }
+      body.jobs[2]!["user_name"] = "alice"
+      body.jobs.push({ user_name: "bob", job_state: ["RUNNING"] })
+      const { api } = yield* setup(["v0.0.38"], () => json(body))
+      assert.deepStrictEqual((yield* api.listJobs).map((j) => j.jobId), [body.jobs[2]!["job_id"]])
+    }))
+
+  it.scopedLive("an answer larger than maxResponseBytes is an error naming the bound", () =>
+    Effect.gen(function*() {
+      const [one] = (sample("58-list-jobs.json") as { jobs: ReadonlyArray<unknown> }).jobs
+      const huge = { jobs: Array.from({ length: 4000 }, () => one) }
+      const { api } = yield* setup(["v0.0.38"], () => json(huge))
+      const error = failureOf(yield* Effect.exit(api.listJobs))
+      assert.strictEqual(error._tag, "SlurmProtocolError")
+      assert.include(error.message, "list jobs: the answer is larger than 1 MiB")
     }))
 
   it.scopedLive("cancels idempotently: finished and unknown jobs are fine, other failures are not", () =>
@@ -451,7 +473,8 @@ describe("submit", () => {
 
   const listed = (comment: string) => {
     const body = structuredClone(sample("58-list-jobs.json")) as { jobs: Array<{ job_id: number; comment: string }> }
-    body.jobs[3]!.comment = comment
+    body.jobs[3]!.comment = comment // This user's job (the test's token is alice's); the others are root's.
+    ;(body.jobs[3] as { user_name?: string }).user_name = "alice"
     return { body, jobId: body.jobs[3]!.job_id }
   }
 
@@ -476,8 +499,9 @@ describe("submit", () => {
           request.method === "POST" ? slow(1000, json(sample("06-submit-ok.json"))) : json(listed("someone else").body)
       )
       const error = failureOf(yield* Effect.exit(api.submit(spec)))
-      assert.strictEqual(error._tag, "SlurmUnreachable")
+      assert.strictEqual(error._tag, "SlurmSubmitUnanswered")
       assert.isTrue(isPassingFault(error))
+      assert.include(error.message, "no answer within")
       // One POST (a second could queue a twin), then the first look and one per retry.
       assert.deepStrictEqual(paths(fake.requests()), [
         "POST /slurm/v0.0.38/job/submit",
@@ -501,7 +525,7 @@ describe("submit", () => {
     Effect.gen(function*() {
       const { api, fake } = yield* setup(["v0.0.38"], (request) =>
         request.method === "POST" ? drop : json({ errors: [{ error_number: 2 }] }, 400))
-      assert.strictEqual(failureOf(yield* Effect.exit(api.submit(spec)))._tag, "SlurmRequestError")
+      assert.strictEqual(failureOf(yield* Effect.exit(api.submit(spec)))._tag, "SlurmSubmitUnanswered")
       assert.strictEqual(
         fake.requests().filter((r) =>
           r.method === "POST"
