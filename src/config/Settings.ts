@@ -132,6 +132,12 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
     { _tag: "int", min: 0, max: 100000 },
     "0",
     "Most Slurm jobs (pending + running) nsh keeps at once for this user on this machine; above it nsh answers Nix `postpone`. 0 = unlimited."
+  ),
+  s(
+    "postpone-timeout",
+    { _tag: "int", min: 0, max: 86400 },
+    "300",
+    "Seconds nsh answers Nix `postpone` for a derivation (Nix asks again every `build-poll-interval`) while a passing fault keeps it from submitting: slurmrestd unreachable, timing out or answering 5xx, the watchdog not starting, the token file unreadable or empty. After that the derivation is declined with the reason. 0 = decline at once."
   )
 ]
 
@@ -159,6 +165,8 @@ export interface Settings {
   readonly slurmDefaultTimeLimit: number
   readonly jobLeaseTimeout: number
   readonly maxJobs: number
+  /** Seconds of postponing a derivation through passing faults before declining it. */
+  readonly postponeTimeout: number
 }
 
 /** Where a resolved value came from, for `nsh --dry-run` and error messages. */

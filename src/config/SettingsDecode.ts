@@ -219,6 +219,7 @@ const toSettings = (values: ReadonlyMap<string, SettingValue>): Settings => {
     ),
     slurmDefaultTimeLimit: int("slurm-default-time-limit"),
     jobLeaseTimeout: int("job-lease-timeout"),
-    maxJobs: int("max-jobs")
+    maxJobs: int("max-jobs"),
+    postponeTimeout: int("postpone-timeout")
   }
 }

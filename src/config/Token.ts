@@ -5,7 +5,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Effect, Option, Redacted } from "effect"
-import { describeFsError, describeSource, NshConfError } from "./ConfigErrors.js"
+import { describeFsError, describeSource } from "./ConfigErrors.js"
 import type { ConfigEnv } from "./ConfigFiles.js"
 import type { SettingSource } from "./Settings.js"
 import type { DecodedSettings } from "./SettingsDecode.js"
@@ -20,38 +20,48 @@ export interface ResolvedToken {
 const fileKey = "slurm-jwt-token-file"
 
 // `scontrol token` prints `SLURM_JWT=<token>`; accept the file holding that line as is.
-const tokenFromText = (text: string): string => text.trim().replace(/^SLURM_JWT=/, "").trim()
+/** The token in a token file's text ("" when there is none). */
+export const tokenFromText = (text: string): string => text.trim().replace(/^SLURM_JWT=/, "").trim()
 
+/**
+ * The token file's token. A file that cannot be read or is empty is no error here: it may be being
+ * rewritten, so it gives a warning and no token, and the token is read again when a request needs
+ * it (src/slurm/http/Credentials.ts).
+ */
 const readTokenFile = (
   file: string,
   source: SettingSource
-): Effect.Effect<ResolvedToken, NshConfError, FileSystem.FileSystem> =>
+): Effect.Effect<ResolvedToken, never, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const unreadable = (why: string) =>
-      NshConfError.at(
+    const read = yield* Effect.either(Effect.all([fs.stat(file), fs.readFileString(file)]))
+    const text = read._tag === "Right" ? tokenFromText(read.right[1]) : ""
+    if (read._tag === "Left" || text === "") {
+      const why = read._tag === "Left" ? describeFsError(read.left) : "it is empty"
+      return {
+        token: Option.none(),
         source,
-        fileKey,
-        `cannot read the token file '${file}' (${why}); fix the path, or write a token to it with 'scontrol token > ${file}' and 'chmod 600 ${file}'`
-      )
-    const info = yield* fs.stat(file).pipe(Effect.mapError((e) => unreadable(describeFsError(e))))
-    const text = yield* fs.readFileString(file).pipe(Effect.mapError((e) => unreadable(describeFsError(e))))
-    const token = tokenFromText(text)
-    if (token === "") return yield* unreadable("it is empty")
-    const mode = info.mode & 0o777
+        warnings: [
+          `cannot read the token file '${file}' (${why}; ${fileKey} in ${
+            describeSource(source)
+          }): nsh reads it again when it needs the token; if it is not being rewritten, write a token to it with 'scontrol token > ${file}' and 'chmod 600 ${file}'`
+        ]
+      }
+    }
+    const mode = read.right[0].mode & 0o777
     const warnings = (mode & 0o044) === 0 ? [] : [
       `the token file '${file}' (${fileKey} in ${describeSource(source)}) is readable by group or others (mode ${
         mode.toString(8).padStart(4, "0")
       }); run 'chmod 600 ${file}'`
     ]
-    return { token: Option.some(Redacted.make(token)), source, warnings }
+    return { token: Option.some(Redacted.make(text)), source, warnings }
   })
 
 /** Resolves the token by precedence: the setting, then the token file, then `SLURM_JWT`. */
 export const resolveToken = (
   decoded: DecodedSettings,
   env: ConfigEnv
-): Effect.Effect<ResolvedToken, NshConfError, FileSystem.FileSystem> => {
+): Effect.Effect<ResolvedToken, never, FileSystem.FileSystem> => {
   const { settings, sources } = decoded
   const sourceOf = (key: string): SettingSource => sources.get(key) ?? { _tag: "default" }
   if (Option.isSome(settings.slurmJwtToken)) {

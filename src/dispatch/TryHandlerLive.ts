@@ -18,9 +18,14 @@ export const TryHandlerLive = (loadCluster: ClusterHandlerLoader): Layer.Layer<T
   Layer.scoped(
     TryHandler,
     Effect.gen(function*() {
-      const { settings } = yield* Config
+      const { settings, warnings } = yield* Config
       const log = yield* NixLog
       const scope = yield* Effect.scope
+      // nsh.conf's findings (a token file others can read, unknown keys), once per hook process,
+      // with the first answer: where Nix shows its own warnings.
+      const warnOnce = yield* Effect.cached(
+        Effect.forEach(warnings, (warning) => log.log(Verbosity.warn, `nsh: ${warning}`), { discard: true })
+      )
       const context = yield* Effect.context<Config | NixLog>()
       // Lives as long as the session; its builds are forked from this layer's scope.
       const slurm = yield* Effect.cached(
@@ -33,15 +38,21 @@ export const TryHandlerLive = (loadCluster: ClusterHandlerLoader): Layer.Layer<T
       return TryHandler.of({
         answer: (request, options) => {
           const decision = route(request, settings)
-          return decision._tag === "Decline"
-            ? Effect.as(
-              log.log(Verbosity.talkative, `nsh: not building '${request.drvPath}' on the cluster: ${decision.reason}`),
-              {
-                _tag: "Decline",
-                reason: decision.reason
-              } satisfies TryAnswer
-            )
-            : Effect.flatMap(slurm, (handler) => handler.answer(request, options))
+          return Effect.zipRight(
+            warnOnce,
+            decision._tag === "Decline"
+              ? Effect.as(
+                log.log(
+                  Verbosity.talkative,
+                  `nsh: not building '${request.drvPath}' on the cluster: ${decision.reason}`
+                ),
+                {
+                  _tag: "Decline",
+                  reason: decision.reason
+                } satisfies TryAnswer
+              )
+              : Effect.flatMap(slurm, (handler) => handler.answer(request, options))
+          )
         }
       })
     })

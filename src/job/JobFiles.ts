@@ -7,7 +7,7 @@ export interface JobFiles {
   readonly log: string
   /** Touched by the hook while it lives; the job gives up when it goes stale. */
   readonly lease: string
-  /** GC root of the outputs, removed once they are copied back. */
+  /** GC root of the `out` output (see `allJobFiles` for the others), removed once they are copied back. */
   readonly root: string
 }
 
@@ -16,5 +16,15 @@ export const jobFiles = (stateDir: string, tag: string): JobFiles => {
   return { log: `${base}.log`, lease: `${base}.lease`, root: `${base}.root` }
 }
 
-/** Every file the job may have left behind (nix-store --add-root --indirect adds none elsewhere). */
-export const allJobFiles = (files: JobFiles): ReadonlyArray<string> => [files.log, files.lease, files.root]
+/**
+ * Every file the job may have left behind, for a derivation with these output names. `nix-store
+ * --realise --add-root R` names the root of `out` R and that of any other output `R-<output>`
+ * (nix-store.cc, realisePath); `--indirect` adds only a link in gcroots/auto, which dangles (and
+ * is collected) once R is gone.
+ */
+export const allJobFiles = (files: JobFiles, outputs: ReadonlyArray<string>): ReadonlyArray<string> => [
+  files.log,
+  files.lease,
+  files.root,
+  ...outputs.filter((name) => name !== "out").map((name) => `${files.root}-${name}`)
+]

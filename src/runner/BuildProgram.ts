@@ -138,7 +138,7 @@ const onNode = (
     // Added before the lease fiber so that it runs after that fiber stops (finalizers run in
     // reverse): a renewal racing the removal would leave the lease file behind.
     yield* Effect.addFinalizer(() =>
-      removeJobFiles(conn, files)
+      removeJobFiles(conn, files, job.drv)
     )
     yield* Effect.forkScoped(renewLease(conn, files.lease, settings.jobLeaseTimeout))
     const progress = yield* Ref.make(initialProgress(yield* Clock.currentTimeMillis))
@@ -269,7 +269,7 @@ const outputsBack = (
     yield* log.log(Verbosity.talkative, `nsh: copied ${back.paths} outputs (${mib(back.bytes)} MiB) from ${conn.host}`)
     if (settings.collectGarbage) {
       // The GC root must go first, or the outputs just copied back would survive the collection.
-      yield* removeJobFiles(conn, files)
+      yield* removeJobFiles(conn, files, drv)
       yield* store.collectGarbage(conn).pipe(Effect.ignore)
     }
   })
@@ -310,8 +310,8 @@ const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
   })
 
 /** Removes the job's files on the node; bounded, and never fails (it runs in finalizers). */
-const removeJobFiles = (conn: SshConnection, files: JobFiles) =>
-  conn.exec(shellCommand(["rm", "-f", ...allJobFiles(files)])).pipe(
+const removeJobFiles = (conn: SshConnection, files: JobFiles, drv: Derivation) =>
+  conn.exec(shellCommand(["rm", "-f", ...allJobFiles(files, drv.outputs.map((o) => o.name))])).pipe(
     // Finalizers are uninterruptible: without this the timeout could not stop a hung command.
     Effect.interruptible,
     Effect.timeoutOption("5 seconds"),

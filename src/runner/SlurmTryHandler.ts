@@ -9,7 +9,21 @@
  * unless it ended on its own.
  */
 import { type CommandExecutor, FileSystem } from "@effect/platform"
-import { Deferred, Duration, Effect, Either, ExecutionStrategy, Exit, identity, Layer, Option, Scope } from "effect"
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  ExecutionStrategy,
+  Exit,
+  HashMap,
+  identity,
+  Layer,
+  Option,
+  Ref,
+  Scope
+} from "effect"
 import { Config } from "../config/Config.js"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { NixLog, Verbosity } from "../dispatch/NixLog.js"
@@ -22,7 +36,7 @@ import { reapOrphans } from "../safety/Reaper.js"
 import { Watchdog } from "../safety/Watchdog.js"
 import { credentialsOf } from "../slurm/http/Credentials.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
-import { SlurmAuthError } from "../slurm/SlurmErrors.js"
+import { isPassingFault, SlurmAuthError } from "../slurm/SlurmErrors.js"
 import type { SshSession } from "../ssh/SshSession.js"
 import { NixStore } from "../store/NixStore.js"
 import { jobEndedBy, jobOverResult, runBuild, type SubmittedBuild } from "./BuildProgram.js"
@@ -33,6 +47,9 @@ const ensureStateDir = (dir: string) =>
     Effect.flatMap((fs) => fs.makeDirectory(dir, { recursive: true, mode: 0o700 })),
     Effect.ignore
   )
+
+/** Faults that pass by themselves: slurmrestd unreachable, slow or busy, the token file being rewritten, the watchdog. */
+const isPassing = (error: { readonly _tag: string }): boolean => error._tag === "WatchdogError" || isPassingFault(error)
 
 /** How often a build is submitted when its jobs fail through no fault of its own (like Hydra's retries). */
 const maxAttempts = 3
@@ -79,7 +96,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
      * A watchdog for one submission, ready before the submit: from then on, whatever kills this
      * process, something outside Nix's process group cancels the job and removes its files.
      */
-    const guard = (tag: string, files: JobFiles) =>
+    const guard = (tag: string, files: JobFiles, outputs: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const credentials = yield* credentialsOf(settings)
         if (credentials._tag === "None") {
@@ -98,11 +115,36 @@ export const SlurmTryHandlerLive = Layer.scoped(
             token: credentials.value.token
           },
           tag,
-          nodeFiles: allJobFiles(files),
+          nodeFiles: allJobFiles(files, outputs),
           localFiles: [journal.fileOf(tag)]
         })
         yield* handle.ready
         return handle
+      })
+
+    // When each derivation met its first passing fault, while it is being postponed.
+    const postponedSince = yield* Ref.make(HashMap.empty<string, number>())
+
+    /**
+     * A passing fault: Nix is told to ask again (after build-poll-interval) rather than to build
+     * elsewhere, until postpone-timeout has passed for this derivation; then it is declined.
+     */
+    const postponeOrDecline = (drvPath: string, why: string) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const since = HashMap.get(yield* Ref.get(postponedSince), drvPath)
+        const started = Option.getOrElse(since, () => now)
+        if (now - started >= settings.postponeTimeout * 1000) {
+          yield* Ref.update(postponedSince, HashMap.remove(drvPath))
+          return yield* decline(drvPath, `${why} (still so after postponing for ${settings.postponeTimeout} s)`)
+        }
+        yield* Ref.update(postponedSince, HashMap.set(drvPath, started))
+        // Said once per derivation where Nix shows it; every later postpone only when asked for.
+        yield* log.log(
+          Option.isNone(since) ? Verbosity.warn : Verbosity.talkative,
+          `nsh: postponing '${drvPath}' (Nix asks again; at most ${settings.postponeTimeout} s): ${why}`
+        )
+        return { _tag: "Postpone", reason: why } satisfies TryAnswer
       })
 
     /** Jobs of live hooks on this machine, when max-jobs caps them. */
@@ -126,8 +168,13 @@ export const SlurmTryHandlerLive = Layer.scoped(
         if (Either.isLeft(spec)) return yield* Effect.fail(spec.left)
         yield* ensureStateDir(settings.slurmStateDir)
         // The intent goes to the journal before the submit, so no interruption can lose the job.
-        yield* journal.begin({ tag: ids.tag, drvPath: drv.drvPath })
-        const watch = yield* guard(ids.tag, jobFiles(settings.slurmStateDir, ids.tag)).pipe(Scope.extend(scope))
+        const outputs = drv.outputs.map((o) => o.name)
+        yield* journal.begin({ tag: ids.tag, drvPath: drv.drvPath, outputs })
+        const watch = yield* guard(ids.tag, jobFiles(settings.slurmStateDir, ids.tag), outputs).pipe(
+          Scope.extend(scope),
+          // Nothing was submitted, and no watchdog will remove the entry.
+          Effect.tapError(() => journal.remove(ids.tag).pipe(Effect.ignore))
+        )
         const jobEnd = yield* Deferred.make<boolean>()
         // Finalizers run in reverse: this one runs after the build removed the job's files, after
         // the job's scope closed (forked below) and before the watchdog's socket closes, so a job
@@ -148,7 +195,14 @@ export const SlurmTryHandlerLive = Layer.scoped(
             Effect.interruptible,
             Effect.timeoutOption(cancelBudget),
             Effect.ignore
-          )).pipe(Scope.extend(jobScope))
+          )).pipe(
+            Scope.extend(jobScope),
+            // Only a submit left unanswered may have queued a job: after any other failure the
+            // watchdog is told it has nothing to look for, and the journal entry goes.
+            Effect.tapError((e) =>
+              e._tag === "SlurmSubmitUnanswered" ? Effect.void : Deferred.succeed(jobEnd, true)
+            )
+          )
         yield* watch.jobSubmitted(submitted.jobId)
         yield* journal.update(ids.tag, { jobId: submitted.jobId })
         for (const warning of submitted.warnings) {
@@ -225,7 +279,12 @@ export const SlurmTryHandlerLive = Layer.scoped(
           return { _tag: "Postpone", reason } satisfies TryAnswer
         }
         const first = yield* Effect.either(start(request, options))
-        if (Either.isLeft(first)) return yield* decline(request.drvPath, first.left.message)
+        if (Either.isLeft(first)) {
+          return yield* (isPassing(first.left)
+            ? postponeOrDecline(request.drvPath, first.left.message)
+            : decline(request.drvPath, first.left.message))
+        }
+        yield* Ref.update(postponedSince, HashMap.remove(request.drvPath))
         const [job, scope] = first.right
         return {
           _tag: "Accept",

@@ -6,6 +6,7 @@
  */
 import { Data, Duration, Effect, Option, Schedule } from "effect"
 import { hasTag } from "../job/JobTag.js"
+import { defaultHttpOptions } from "../slurm/http/SlurmHttp.js"
 import { phaseOf } from "../slurm/JobStates.js"
 import { SlurmApi, type SlurmApiService } from "../slurm/SlurmApi.js"
 import type { SlurmError } from "../slurm/SlurmErrors.js"
@@ -20,19 +21,32 @@ export interface AbandonOptions {
   readonly retry: Schedule.Schedule<unknown, unknown>
   /** How long to wait for a cancelled job to end before deleting its files anyway. */
   readonly endWait: Duration.DurationInput
-  /** Delay between two looks at the job (or the job list). */
+  /** Delay between two looks at a cancelled job. */
   readonly pollEvery: Duration.DurationInput
+  /** Delay between two looks at the job list for an unreported job: slurmrestd reads the whole cluster's. */
+  readonly lookupEvery: Duration.DurationInput
 }
 
-/** Tries for ~30 s, 0.5 s then doubling up to 5 s apart; 10 s of looking for an unreported job. */
+/**
+ * How long a job may still appear after the hook let go of its submission without a job id: the
+ * submit's request may be in flight for up to the request timeout, then the hook looks for a lost
+ * answer's job (as long again) instead of sending it twice, and slurmctld may be slow to queue it.
+ */
+export const submitLandingWindow: Duration.Duration = Duration.times(
+  Duration.decode(defaultHttpOptions.requestTimeout),
+  3
+)
+
+/** Tries for ~30 s, 0.5 s then doubling up to 5 s apart; looks for an unreported job for `submitLandingWindow`. */
 export const defaultAbandonOptions: AbandonOptions = {
-  lookupFor: "10 seconds",
+  lookupFor: submitLandingWindow,
   retry: Schedule.exponential("500 millis").pipe(
     Schedule.union(Schedule.spaced("5 seconds")),
     Schedule.upTo("30 seconds")
   ),
   endWait: "60 seconds",
-  pollEvery: "500 millis"
+  pollEvery: "500 millis",
+  lookupEvery: "2 seconds"
 }
 
 /** What was done, for the tests (the watchdog has nobody to tell). */
@@ -52,7 +66,7 @@ const findByTag = (api: SlurmApiService, tag: string, options: AbandonOptions) =
   api.listJobs.pipe(
     Effect.map((jobs) => jobs.filter(hasTag(tag)).map((job) => job.jobId)),
     Effect.filterOrFail((ids) => ids.length > 0, () => new NotQueuedYet()),
-    Effect.retry(Schedule.spaced(options.pollEvery).pipe(Schedule.upTo(options.lookupFor))),
+    Effect.retry(Schedule.spaced(options.lookupEvery).pipe(Schedule.upTo(options.lookupFor))),
     Effect.catchTag("NotQueuedYet", () => Effect.succeed<ReadonlyArray<number>>([]))
   )
 

@@ -13,6 +13,8 @@ import { Config } from "../config/Config.js"
 export const JournalEntry = Schema.Struct({
   tag: Schema.String,
   drvPath: Schema.String,
+  /** The derivation's output names: each may have a GC root on the node (see allJobFiles). */
+  outputs: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** The machine the hook ran on: a journal in a shared home directory holds several machines' entries. */
   host: Schema.String,
   hookPid: Schema.Int,
@@ -113,7 +115,7 @@ export interface JournalService {
   readonly fileOf: (tag: string) => string
   /** Records the intent to submit, before submitting, as this process on this machine. */
   readonly begin: (
-    intent: { readonly tag: string; readonly drvPath: string }
+    intent: { readonly tag: string; readonly drvPath: string; readonly outputs: ReadonlyArray<string> }
   ) => Effect.Effect<JournalEntry, JournalError>
   /** Adds what became known (the job id right after the submit, later the node). */
   readonly update: (
@@ -153,13 +155,14 @@ export const makeJournal = (dir: string): Effect.Effect<JournalService, never, F
         Effect.mapError(failed(fileOf(tag)))
       )
 
-    const begin: JournalService["begin"] = ({ tag, drvPath }) =>
+    const begin: JournalService["begin"] = ({ drvPath, outputs, tag }) =>
       Effect.gen(function*() {
         const me = yield* Effect.provideService(processIdentity(process.pid), FileSystem.FileSystem, fs)
         if (Option.isNone(me)) return yield* new JournalError({ path: dir, reason: "cannot read /proc/self/stat" })
         return yield* write({
           tag,
           drvPath,
+          outputs,
           host: Os.hostname(),
           hookPid: me.value.pid,
           hookStartTicks: me.value.startTicks,

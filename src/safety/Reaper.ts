@@ -5,10 +5,10 @@
  * recorded is found.
  */
 import { FileSystem } from "@effect/platform"
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import { Config } from "../config/Config.js"
 import { allJobFiles, jobFiles } from "../job/JobFiles.js"
-import { nshJobsOf, nshTagOf } from "../job/JobTag.js"
+import { hasTag } from "../job/JobTag.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
 import { isHookAlive, Journal, type JournalEntry } from "./Journal.js"
 
@@ -36,14 +36,20 @@ export const reapOrphans = Effect.gen(function*() {
   const journal = yield* Journal
   const fs = yield* FileSystem.FileSystem
   const { settings } = yield* Config
-  const live = nshJobsOf(yield* api.listJobs)
+  // The list of the user's jobs only when an entry has no job id: on a big cluster it is heavy.
+  const listed = orphans.some((entry) => entry.jobId === undefined) ? yield* api.listJobs : []
   return yield* Effect.forEach(orphans, (entry) =>
     Effect.gen(function*() {
-      const jobs = live.filter((j) => Option.exists(nshTagOf(j), (t) => t.tag === entry.tag)).map((j) => j.jobId)
-      const ids = [...new Set([...(entry.jobId === undefined ? [] : [entry.jobId]), ...jobs])]
+      const recorded = entry.jobId === undefined ? [] : yield* api.getJob(entry.jobId).pipe(
+        Effect.map((job) => [job]),
+        Effect.catchTag("SlurmJobNotFound", () => Effect.succeed([]))
+      )
+      // Only jobs that still carry the entry's tag: after a controller reset or the ids wrapping
+      // around, the recorded id may name someone else's job.
+      const ids = [...new Set([...recorded, ...listed].filter(hasTag(entry.tag)).map((j) => j.jobId))]
       yield* Effect.forEach(ids, (id) => api.cancel(id), { discard: true })
       // The state directory is usually shared with the nodes: removing the files here removes them there.
-      yield* Effect.forEach(allJobFiles(jobFiles(settings.slurmStateDir, entry.tag)), (f) =>
+      yield* Effect.forEach(allJobFiles(jobFiles(settings.slurmStateDir, entry.tag), entry.outputs), (f) =>
         fs.remove(f, { force: true }).pipe(Effect.ignore), {
         discard: true
       })

@@ -32,19 +32,81 @@ const RequeueFlags = new Set(["REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD"])
 /** Flags of an allocation that is not usable yet (nodes booting). */
 const StartingFlags = new Set(["CONFIGURING", "POWER_UP_NODE"])
 
-/** Pending reasons that no amount of waiting fixes (slurm job_state_reason.c). */
+/**
+ * The per-job limits of an association or QOS, as Slurm names them (job_state_reason_string): "The
+ * CPU request exceeds the maximum each job is allowed to use for the requested QOS", "The request
+ * exceeds the maximum number of CPUs each node in a job allocation is allowed to use …", "The limit
+ * on the amount of wall time a job can request has been exceeded …", "The CPU request does not meet
+ * the minimum each job is allowed to use …". The job's own request is out of bounds: other jobs
+ * ending changes nothing. (Aggregate `Grp` limits and per-user limits are waited on.)
+ */
+const PerJobLimits: ReadonlyArray<string> = [
+  ...["Assoc", "QOS"].flatMap((of) => [
+    `${of}MaxBBMinutesPerJob`,
+    `${of}MaxBBPerJob`,
+    `${of}MaxBBPerNode`,
+    `${of}MaxBillingMinutesPerJob`,
+    `${of}MaxBillingPerJob`,
+    `${of}MaxBillingPerNode`,
+    `${of}MaxCpuMinutesPerJobLimit`,
+    `${of}MaxCpuPerJobLimit`,
+    `${of}MaxCpuPerNode`,
+    `${of}MaxEnergyMinutesPerJob`,
+    `${of}MaxEnergyPerJob`,
+    `${of}MaxEnergyPerNode`,
+    `${of}MaxGRESMinutesPerJob`,
+    `${of}MaxGRESPerJob`,
+    `${of}MaxGRESPerNode`,
+    `${of}MaxLicenseMinutesPerJob`,
+    `${of}MaxLicensePerJob`,
+    `${of}MaxNodeMinutesPerJob`,
+    `${of}MaxNodePerJobLimit`,
+    `${of}MaxUnknownMinutesPerJob`,
+    `${of}MaxUnknownPerJob`,
+    `${of}MaxUnknownPerNode`,
+    `${of}MaxWallDurationPerJobLimit`
+  ]),
+  "AssocMaxMemMinutesPerJob",
+  "AssocMaxMemPerJob",
+  "AssocMaxMemPerNode",
+  "QOSMaxMemoryMinutesPerJob",
+  "QOSMaxMemoryPerJob",
+  "QOSMaxMemoryPerNode",
+  ...["BB", "Billing", "CpuNotSatisfied", "Energy", "GRES", "License", "Memory", "Node", "Unknown"].map((r) =>
+    `QOSMin${r}`
+  )
+]
+
+/**
+ * Pending reasons that waiting can never resolve, in the words of Slurm's documentation
+ * (doc/html/job_reason_codes.shtml). Every other reason is waited on and shown, notably
+ * ReqNodeNotAvail ("Some node specifically required by the job is not currently available. The
+ * node may currently be in use, reserved for another job, in an advanced reservation, DOWN,
+ * DRAINED, or not responding": a job overlapping a maintenance reservation starts after it),
+ * PartitionNodeLimit ("Can also indicate that required nodes are DOWN or DRAINED"), NodeDown,
+ * PartitionDown, PartitionInactive, and JobHeldAdmin / JobHeldUser (someone may release the hold).
+ */
 const HopelessReasons: ReadonlySet<string> = new Set([
-  "PartitionConfig",
-  "PartitionNodeLimit",
-  "PartitionTimeLimit",
-  "ReqNodeNotAvail",
+  // "The job's requirements cannot be satisfied. Used in cases when the job is never expected to be runnable".
   "BadConstraints",
+  // "This job has a dependency on another job that will never be satisfied."
   "DependencyNeverSatisfied",
+  // "The job requested a reservation that is no longer on the system."
+  "ReservationDeleted",
+  // "The job's account is invalid." / "The job's QOS is invalid."
   "InvalidAccount",
   "InvalidQOS",
-  "QOSNotAllowed",
+  // "Job is in an account not allowed in a partition."
   "AccountNotAllowed",
-  "JobHeldAdmin"
+  // "The job requests a QOS is not allowed by the requested association or partition."
+  "QOSNotAllowed",
+  // "Fallback reason when the job violates some limit on the partition" (e.g. more CPUs than its nodes have).
+  "PartitionConfig",
+  // "The job's time limit exceeds its partition's current time limit."
+  "PartitionTimeLimit",
+  // "The job violates the limit on the maximum amount of Memory per-CPU or per-Node."
+  "MaxMemPerLimit",
+  ...PerJobLimits
 ])
 
 /** Where a job is, from nsh's point of view. */

@@ -25,7 +25,11 @@ export interface SlurmApiService {
   readonly getJob: (jobId: number) => Effect.Effect<JobInfo, SlurmError>
   /** Idempotent: cancelling a finished job succeeds. */
   readonly cancel: (jobId: number) => Effect.Effect<void, SlurmError>
-  /** Jobs visible to the user (for `nsh jobs` and the orphan reaper). */
+  /**
+   * The user's jobs (for `nsh jobs`, the reaper, the watchdog's look for a tag). slurmrestd's
+   * GET /jobs cannot filter by user in any API version (update_time and flags only), so the answer
+   * is bounded in size and others' jobs are dropped before decoding.
+   */
   readonly listJobs: Effect.Effect<ReadonlyArray<JobInfo>, SlurmError>
 }
 

@@ -7,7 +7,7 @@ import { Data, Effect, Either, Layer, Option } from "effect"
 import * as Os from "node:os"
 import { Config } from "../config/Config.js"
 import type { Settings } from "../config/Settings.js"
-import { type ApiVersion, dialectFor, jobsOf, pingsOf, submitBody } from "./dialects/index.js"
+import { type ApiVersion, dialectFor, jobsOf, ownJobsOf, pingsOf, submitBody } from "./dialects/index.js"
 import {
   defaultHttpOptions,
   makeSlurmHttp,
@@ -24,6 +24,7 @@ import {
   SlurmJobNotFound,
   SlurmProtocolError,
   SlurmRequestError,
+  SlurmSubmitUnanswered,
   SlurmUnreachable,
   SlurmVersionUnsupported
 } from "./SlurmErrors.js"
@@ -35,6 +36,9 @@ const AlreadyDone = 2021
 
 /** The lookup of a submit whose outcome was unclear failed: resubmitting could queue a twin. */
 class LookupFailed extends Data.TaggedError("LookupFailed")<{ readonly error: SlurmError }> {}
+
+/** A submit whose answer was lost has not shown up (yet) in the job list. */
+class NotFoundYet extends Data.TaggedError("NotFoundYet")<{}> {}
 
 const isTransient = (e: unknown): e is Transient => e instanceof Transient
 
@@ -112,7 +116,7 @@ export const makeSlurmApi = (
     const listJobs = Effect.gen(function*() {
       const reply = yield* request("list jobs", "GET", "/jobs")
       if (reply.status !== 200 || reply.errors.length > 0) return yield* refused("list jobs", reply)
-      return yield* decoded("list jobs", jobsOf(reply.json))
+      return yield* decoded("list jobs", ownJobsOf(reply.json, reply.userName))
     })
 
     const cancel = (jobId: number) =>
@@ -161,6 +165,25 @@ export const makeSlurmApi = (
           jobs.filter((j) => j.comment === comment).sort((a, b) => b.jobId - a.jobId)[0]
         ))
 
+    // A submit whose answer was lost may have queued its job, maybe only a moment later: look for it
+    // for a while, and never send it again (that could queue a twin with the same tag and log). If it
+    // is not found, the submit fails as a passing fault, and the submission's watchdog, which keeps
+    // looking for the tag once the hook lets go of it, cancels a job that lands late.
+    const lostAnswer = (spec: JobSpec, transient: Transient): Effect.Effect<SubmittedJob, LookupFailed | Transient> =>
+      findByComment(spec.comment).pipe(
+        Effect.mapError((error) => new LookupFailed({ error })),
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(new NotFoundYet()),
+          onSome: (job): Effect.Effect<SubmittedJob> =>
+            Effect.succeed({
+              jobId: job.jobId,
+              warnings: [`the submit answer was lost (${transient.error.message}); found the job by its comment`]
+            })
+        })),
+        Effect.retry({ schedule: options.retrySchedule, while: (e) => e._tag === "NotFoundYet" }),
+        Effect.catchTag("NotFoundYet", () => Effect.fail(transient))
+      )
+
     const submit = (spec: JobSpec) =>
       Effect.gen(function*() {
         yield* checkSubmission(spec)
@@ -168,31 +191,32 @@ export const makeSlurmApi = (
         const attempt = http.send("submit", "POST", `/slurm/${version}/job/submit`, submitBody(version, spec)).pipe(
           Effect.flatMap(routed(version)),
           Effect.flatMap((reply) => interpretSubmit(version, reply)),
-          // The request may have queued the job before the answer got lost: look before trying again.
           Effect.catchIf(isTransient, (transient) =>
-            !transient.sent ? Effect.fail(transient) : findByComment(spec.comment).pipe(
-              Effect.mapError((error) =>
-                new LookupFailed({ error })
-              ),
-              Effect.flatMap(Option.match({
-                onNone: () => Effect.fail(transient),
-                onSome: (job): Effect.Effect<SubmittedJob> =>
-                  Effect.succeed({
-                    jobId: job.jobId,
-                    warnings: [`the submit answer was lost (${transient.error.message}); found the job by its comment`]
-                  })
-              }))
-            ))
+            transient.sent ? lostAnswer(spec, transient) : Effect.fail(transient))
         )
         return yield* attempt.pipe(
-          Effect.retry({ schedule: options.retrySchedule, while: isTransient }),
-          Effect.catchTags({ Transient: http.giveUp, LookupFailed: (e) => Effect.fail(e.error) })
+          // Only a request that certainly never reached slurmrestd is sent again.
+          Effect.retry({
+            schedule: options.retrySchedule,
+            while: (e) =>
+              isTransient(e) && !e.sent
+          }),
+          Effect.catchTags({
+            Transient: (transient) =>
+              transient.sent
+                ? Effect.flatMap(Effect.flip(http.giveUp(transient)), (error) =>
+                  Effect.fail(new SlurmSubmitUnanswered({ error })))
+                : http.giveUp(transient),
+            LookupFailed: (e) =>
+              Effect.fail(new SlurmSubmitUnanswered({ error: e.error }))
+          })
         )
       })
 
     return SlurmApi.of({
       apiVersion: versions.current,
-      renderSubmission: (spec) => Effect.map(versions.current, (version) => submitBody(version, spec)),
+      renderSubmission: (spec) =>
+        Effect.map(versions.current, (version) => submitBody(version, spec)),
       ping,
       submit,
       getJob,

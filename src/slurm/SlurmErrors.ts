@@ -7,6 +7,8 @@ import { Data } from "effect"
 export class SlurmUnreachable extends Data.TaggedError("SlurmUnreachable")<{
   readonly url: string
   readonly reason: string
+  /** A passing fault (refused, reset, timed out) that outlasted the retries: worth asking again later. */
+  readonly passing?: boolean
 }> {
   override get message() {
     return `cannot reach slurmrestd at ${this.url}: ${this.reason} (check slurm-api-host/slurm-api-port in nsh.conf and that slurmrestd is running)`
@@ -24,6 +26,16 @@ export class SlurmAuthError extends Data.TaggedError("SlurmAuthError")<{
     return this.missing === true
       ? `no Slurm token is configured for ${this.host}: get one with \`scontrol token\` and put it in SLURM_JWT, in the file named by slurm-jwt-token-file, or in slurm-jwt-token in nsh.conf`
       : `the Slurm token was rejected by ${this.host}: ${this.reason} (get a new one with \`scontrol token\` and put it in SLURM_JWT or slurm-jwt-token-file)`
+  }
+}
+
+/** The token file could not be read or was empty when a request needed it (maybe being rewritten). */
+export class SlurmTokenUnreadable extends Data.TaggedError("SlurmTokenUnreadable")<{
+  readonly file: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `cannot read the Slurm token file '${this.file}' (${this.reason}); if it is not being rewritten, write a token to it with 'scontrol token > ${this.file}'`
   }
 }
 
@@ -46,6 +58,8 @@ export class SlurmRequestError extends Data.TaggedError("SlurmRequestError")<{
   readonly errors: ReadonlyArray<string>
   /** A submit that failed but still queued a job (it was cancelled by nsh). */
   readonly jobId?: number
+  /** A passing fault (slurmctld busy, a gateway's 502–504) that outlasted the retries: worth asking again later. */
+  readonly passing?: boolean
 }> {
   override get message() {
     const what = this.errors.length > 0 ? this.errors.join("; ") : `HTTP ${this.status}`
@@ -82,11 +96,30 @@ export class SlurmInvalidSubmission extends Data.TaggedError("SlurmInvalidSubmis
   }
 }
 
+/**
+ * A submit went out but its answer was lost, and the job was not found by its comment: it may still
+ * be queued. The submission's watchdog keeps looking for it and cancels it.
+ */
+export class SlurmSubmitUnanswered extends Data.TaggedError("SlurmSubmitUnanswered")<{
+  readonly error: SlurmError
+}> {
+  override get message(): string {
+    return `the job submission got no answer (${this.error.message}); if slurmctld queued it after all, nsh's watchdog cancels it`
+  }
+}
+
+/** True for an error that a later try may not meet: Nix should ask again rather than build elsewhere. */
+export const isPassingFault = (error: { readonly _tag: string }): boolean =>
+  error._tag === "SlurmTokenUnreadable" || error._tag === "SlurmSubmitUnanswered" ||
+  ((error instanceof SlurmUnreachable || error instanceof SlurmRequestError) && error.passing === true)
+
 export type SlurmError =
   | SlurmUnreachable
   | SlurmAuthError
+  | SlurmTokenUnreadable
   | SlurmVersionUnsupported
   | SlurmRequestError
   | SlurmJobNotFound
   | SlurmProtocolError
   | SlurmInvalidSubmission
+  | SlurmSubmitUnanswered

@@ -86,29 +86,36 @@ layer(NodeFileSystem.layer)("token sourcing", (it) => {
       assertNoSecret(loaded)
     }))
 
-  it.scoped("a missing token file is an error naming the file and where it was set", () =>
+  it.scoped("a missing token file is no config error (it may be being rewritten): no token, a warning naming it", () =>
     Effect.gen(function*() {
       const dir = yield* confTree({ "etc-nix/nsh.conf": "system = x\nslurm-jwt-token-file = /nonexistent/token\n" })
-      const e = yield* Effect.flip(loadSettings(isolatedEnv(dir, { SLURM_JWT: SECRET })))
-      assert.strictEqual(e.file, path.join(dir, "etc-nix/nsh.conf"))
-      assert.strictEqual(e.line, 2)
-      assert.strictEqual(e.key, "slurm-jwt-token-file")
-      assert.include(e.message, "cannot read the token file '/nonexistent/token' (no such file)")
-      assertNoSecret(e)
+      const loaded = yield* loadSettings(isolatedEnv(dir, { SLURM_JWT: SECRET }))
+      assert.isTrue(Option.isNone(loaded.settings.slurmJwtToken))
+      assert.deepStrictEqual(loaded.sources.get("slurm-jwt-token"), {
+        _tag: "file",
+        file: path.join(dir, "etc-nix/nsh.conf"),
+        line: 2
+      })
+      const [warning] = loaded.warnings
+      assert.include(warning, "cannot read the token file '/nonexistent/token' (no such file; slurm-jwt-token-file in ")
+      assert.include(warning, "nsh reads it again when it needs the token")
+      assertNoSecret(loaded)
     }))
 
-  it.scoped("an unreadable or empty token file is an error that never quotes the file's content", () =>
+  it.scoped("an unreadable or empty token file is a warning that never quotes the file's content", () =>
     Effect.gen(function*() {
       const dir = yield* confTree({
         "etc-nix/nsh.conf": "slurm-jwt-token-file = ~/token\n",
         "home/token/inside": SECRET
       })
-      const notAFile = yield* Effect.flip(loadSettings(isolatedEnv(dir)))
-      assert.include(notAFile.message, "(not a regular file)")
+      const notAFile = yield* loadSettings(isolatedEnv(dir))
+      assert.include(notAFile.warnings[0], "(not a regular file;")
+      assertNoSecret(notAFile)
       const dir2 = yield* confTree({ "etc-nix/nsh.conf": "slurm-jwt-token-file = ~/token\n" })
       yield* writeToken(path.join(dir2, "home/token"), "SLURM_JWT=\n", 0o600)
-      const empty = yield* Effect.flip(loadSettings(isolatedEnv(dir2)))
-      assert.include(empty.message, "(it is empty)")
+      const empty = yield* loadSettings(isolatedEnv(dir2))
+      assert.include(empty.warnings[0], "(it is empty;")
+      assert.isTrue(Option.isNone(empty.settings.slurmJwtToken))
     }))
 
   it.scoped("SLURM_JWT is the last resort, with env provenance", () =>

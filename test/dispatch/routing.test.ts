@@ -1,13 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { Config } from "../../src/config/Config.js"
 import { NshConfError } from "../../src/config/ConfigErrors.js"
 import { defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
-import { NixLog } from "../../src/dispatch/NixLog.js"
+import { NixLog, Verbosity } from "../../src/dispatch/NixLog.js"
 import { route, type RoutingSettings } from "../../src/dispatch/Routing.js"
 import { type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { TryHandlerLive, TryHandlerWithoutConfig } from "../../src/dispatch/TryHandlerLive.js"
 import { loadClusterHandler } from "../../src/layers/Hook.js"
-import { TestConfig } from "../support/settings.js"
+import { TestConfig, testLoaded } from "../support/settings.js"
 
 const request = (neededSystem: string, requiredFeatures: ReadonlyArray<string>): BuildRequest => ({
   amWilling: true,
@@ -122,6 +123,30 @@ describe("TryHandlerLive (interim)", () => {
     }).pipe(
       Effect.provide(
         TryHandlerLive(loadClusterHandler).pipe(Layer.provide(Layer.merge(TestConfig(), recordingLog(lines))))
+      )
+    )
+  })
+
+  it.effect("shows nsh.conf's warnings at Nix's warning level once per hook process, with the first answer", () => {
+    const lines: Array<string> = []
+    const warnings = [
+      "unknown setting 'slurm-api-hots' (/etc/nix/nsh.conf:2)",
+      "the token file '/t' is readable by others"
+    ]
+    return Effect.gen(function*() {
+      const handler = yield* TryHandler
+      assert.deepStrictEqual(lines, [])
+      yield* handler.answer(request("aarch64-linux", []), defaultBuildOptions)
+      yield* handler.answer(request("aarch64-linux", []), defaultBuildOptions)
+      assert.deepStrictEqual(lines.filter((line) => line.startsWith(`${Verbosity.warn} `)), [
+        `${Verbosity.warn} nsh: ${warnings[0]}`,
+        `${Verbosity.warn} nsh: ${warnings[1]}`
+      ])
+    }).pipe(
+      Effect.provide(
+        TryHandlerLive(loadClusterHandler).pipe(
+          Layer.provide(Layer.merge(Config.fromLoaded({ ...testLoaded(), warnings }), recordingLog(lines)))
+        )
       )
     )
   })

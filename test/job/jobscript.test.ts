@@ -10,20 +10,26 @@ import { Duration, Effect, Schedule, type Scope } from "effect"
 import { assert } from "vitest"
 import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
-import { jobFiles } from "../../src/job/JobFiles.js"
+import { allJobFiles, jobFiles } from "../../src/job/JobFiles.js"
 import { jobScript, LeaseLapsedExitCode } from "../../src/job/JobScript.js"
 import { testSettings } from "../support/settings.js"
 
 const ids = { tag: "nsh-0123456789abcdef", nonce: "fedcba9876543210fedcba9876543210" }
 const drvPath = "/nix/store/00000000000000000000000000000000-hello.drv"
 
-// Each call goes to its own file, arguments NUL-terminated, so any byte survives.
+// Each call goes to its own file, arguments NUL-terminated, so any byte survives. A realise adds
+// the GC roots of the outputs named in $FAKE_DIR/outputs as Nix 2.8 does: R for out, R-<name> else.
 const fakeNixStore = `#!/bin/sh
 call=$(mktemp "$FAKE_DIR/calls/call.XXXXXX")
 for a in "$@"; do printf '%s\\0' "$a"; done > "$call"
 case " $* " in
   *" --check-validity "*) [ -e "$FAKE_DIR/arrived" ]; exit $? ;;
   *" --realise "*)
+    prev=
+    for a in "$@"; do [ "$prev" = --add-root ] && root=$a; prev=$a; done
+    while read -r output; do
+      if [ "$output" = out ]; then ln -s /nix/store/built "$root"; else ln -s /nix/store/built "$root-$output"; fi
+    done < "$FAKE_DIR/outputs"
     echo "fake: building" >&2
     echo "/nix/store/this-goes-to-stdout-and-is-dropped"
     printf 'a last line without newline' >&2
@@ -50,6 +56,7 @@ const makeLab = (binName = "bin") =>
     yield* fs.makeDirectory(binDir, { recursive: true })
     yield* fs.makeDirectory(`${dir}/calls`)
     yield* fs.writeFileString(`${binDir}/nix-store`, fakeNixStore)
+    yield* fs.writeFileString(`${dir}/outputs`, "out\n")
     yield* fs.chmod(`${binDir}/nix-store`, 0o755)
     return { dir, binDir, stateDir: `${dir}/state` } satisfies Lab
   })
@@ -167,6 +174,21 @@ describe("jobScript", () => {
         assert.deepStrictEqual(realise?.slice(6, 8), ["--cores", "0"])
       })
   )
+
+  live("every GC root the realise adds, one per output, is among the job's files", (shell) =>
+    Effect.gen(function*() {
+      const lab = yield* makeLab()
+      const fs = yield* FileSystem.FileSystem
+      const outputs = ["bin", "out", "dev", "lib"]
+      yield* writeFile(`${lab.dir}/arrived`, "")
+      yield* writeFile(`${lab.dir}/outputs`, outputs.join("\n") + "\n")
+      const run = yield* runScript(shell, lab, script(lab))
+      assert.strictEqual(run.exitCode, 0, run.log)
+      const left = (yield* fs.readDirectory(lab.stateDir)).map((name) => `${lab.stateDir}/${name}`)
+      const known = allJobFiles(jobFiles(lab.stateDir, ids.tag), outputs)
+      assert.lengthOf(left, 4)
+      assert.deepStrictEqual(left.filter((file) => !known.includes(file)), [])
+    }))
 
   live("gives up with exit 3 when the drv never arrives and no lease is renewed", (shell) =>
     Effect.gen(function*() {

@@ -20,18 +20,25 @@ import {
   Ref,
   Scope,
   Stream,
-  SubscriptionRef
+  SubscriptionRef,
+  TestClock
 } from "effect"
 import { existsSync, readdirSync, writeFileSync } from "node:fs"
 import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
-import { ActivityType, NixLog, ResultType } from "../../src/dispatch/NixLog.js"
+import { ActivityType, NixLog, ResultType, Verbosity } from "../../src/dispatch/NixLog.js"
 import { type AcceptedBuild, type BuildRequest, TryHandler } from "../../src/dispatch/TryHandler.js"
 import { SlurmTryHandlerLive } from "../../src/runner/SlurmTryHandler.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
 import { WatchdogError } from "../../src/safety/Watchdog.js"
 import type { JobInfo, JobSpec } from "../../src/slurm/JobSpec.js"
-import { SlurmAuthError, type SlurmError, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
+import {
+  SlurmAuthError,
+  type SlurmError,
+  SlurmRequestError,
+  SlurmSubmitUnanswered,
+  SlurmUnreachable
+} from "../../src/slurm/SlurmErrors.js"
 import { SshChannelError, SshConnectError, type SshError } from "../../src/ssh/SshErrors.js"
 import { type SshConnection, SshSession } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
@@ -211,6 +218,8 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       slurm: yield* SubscriptionRef.get(slurmRef),
       ssh: yield* Ref.get(sshRef),
       watchdog: (yield* Ref.get(watchdogRef)).map((c) => c._tag),
+      /** What the watchdog was told to remove on the node if the hook dies. */
+      watchdogNodeFiles: (yield* Ref.get(watchdogRef)).flatMap((c) => c._tag === "Start" ? c.nodeFiles : []),
       journal: (yield* journal.list).map((e) => e.tag),
       store: yield* Ref.get(storeRef)
     }
@@ -255,12 +264,17 @@ const nodeFiles = (world: World, tag: string) => {
   const files = {
     log: `${world.stateDir}/${tag}.log`,
     lease: `${world.stateDir}/${tag}.lease`,
-    root: `${world.stateDir}/${tag}.root`
+    root: `${world.stateDir}/${tag}.root`,
+    // nix-store --add-root names the root of every output but `out` after it.
+    rootDev: `${world.stateDir}/${tag}.root-dev`
   }
   return {
     writeLog: (text: string) => Effect.sync(() => writeFileSync(files.log, text, { flag: "a" })),
-    /** What the job's build left in the state dir: the outputs' GC root. */
-    built: Effect.sync(() => writeFileSync(files.root, "")),
+    /** What the job's build left in the state dir: the outputs' GC roots. */
+    built: Effect.sync(() => {
+      writeFileSync(files.root, "")
+      writeFileSync(files.rootDev, "")
+    }),
     left: Effect.sync(() => Object.values(files).filter((f) => existsSync(f)))
   }
 }
@@ -279,7 +293,7 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
   it.scopedLive("accepts naming the job, builds, streams the log without the marker, copies outputs back, cleans up, cancels nothing", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
-      const { result, slurm, ssh, watchdog, journal, store } = yield* inCluster(
+      const { journal, result, slurm, ssh, store, watchdog, watchdogNodeFiles } = yield* inCluster(
         world,
         { states: pendingThenRunning },
         Effect.gen(function*() {
@@ -322,6 +336,14 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       assert.deepStrictEqual(cancels(slurm), [])
       // The watchdog was told the job needs nothing more: it exits without cancelling anything.
       assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Finished", "Closed"])
+      // Had the hook died, the watchdog would have removed every output's GC root as well.
+      assert.deepStrictEqual(
+        watchdogNodeFiles.filter((f) => f.includes(".root")).map((f) => f.replace(/^.*\.root/, "")),
+        [
+          "",
+          "-dev"
+        ]
+      )
       assert.deepStrictEqual(journal, [])
       yield* noProcessesLeft(world.dir)
     }))
@@ -358,7 +380,7 @@ describe("SlurmTryHandler + runBuild, collect-garbage", () => {
           settings: { collectGarbage: true },
           store: {
             collectGarbage: () =>
-              Effect.sync(() => void atCollection.push(readdirSync(world.stateDir).filter((f) => f.endsWith(".root"))))
+              Effect.sync(() => void atCollection.push(readdirSync(world.stateDir).filter((f) => f.includes(".root"))))
           }
         },
         Effect.gen(function*() {
@@ -380,8 +402,8 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
   it.scopedLive("submit fails: declines (Nix builds elsewhere), says why, leaves no job", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
-      const refused = new SlurmUnreachable({ url: "http://localhost:6820", reason: "connection refused" })
-      const { result, slurm, ssh, watchdog } = yield* inCluster(
+      const refused = new SlurmRequestError({ operation: "submit", status: 400, errors: ["Invalid partition name"] })
+      const { journal, result, slurm, ssh, watchdog } = yield* inCluster(
         world,
         { states: [jobInfo()], submitError: refused },
         Effect.gen(function*() {
@@ -394,21 +416,96 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.deepStrictEqual(result.errors, [`0 nsh: not building '${drvPath}' on the cluster: ${refused.message}`])
       assert.deepStrictEqual(slurm.map((c) => c._tag), ["Submit"])
       assert.deepStrictEqual(ssh, [])
-      // Left to the watchdog: a submit that failed may still have queued a job.
-      assert.deepStrictEqual(watchdog, ["Start", "Closed"])
+      // A refused submit queued nothing: the watchdog has nothing to look for, no journal entry stays.
+      assert.deepStrictEqual(watchdog, ["Start", "Finished", "Closed"])
+      assert.deepStrictEqual(journal, [])
     }))
 
-  it.scopedLive("the watchdog cannot start: declines, submits nothing", () =>
+  it.scoped("an unanswered submit postpones and is left to the watchdog, which looks for a late job", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const lost = new SlurmSubmitUnanswered({
+        error: new SlurmUnreachable({ url: "http://localhost:6820", reason: "no answer within 20s", passing: true })
+      })
+      const { journal, result, watchdog } = yield* inCluster(
+        world,
+        { states: [jobInfo()], submitError: lost },
+        TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+      )
+      assert.deepStrictEqual(result, { _tag: "Postpone", reason: lost.message })
+      assert.deepStrictEqual(watchdog, ["Start", "Closed"])
+      assert.strictEqual(journal.length, 1, "the watchdog removes it once it has looked")
+    }))
+
+  it.scoped("a passing fault postpones (said once), and declines with the reason once postpone-timeout has passed", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const gone = new SlurmUnreachable({ url: "http://localhost:6820", reason: "connection refused", passing: true })
+      const { result, slurm, watchdog, journal } = yield* inCluster(
+        world,
+        { states: [jobInfo()], submitError: gone, settings: { postponeTimeout: 120 } },
+        Effect.gen(function*() {
+          const handler = yield* TryHandler
+          const answers = [yield* handler.answer(request, world.options)]
+          yield* TestClock.adjust("119 seconds")
+          answers.push(yield* handler.answer(request, world.options))
+          yield* TestClock.adjust("1 second")
+          answers.push(yield* handler.answer(request, world.options))
+          return { answers, said: yield* messages }
+        })
+      )
+      assert.deepStrictEqual(result.answers.map((a) => a._tag), ["Postpone", "Postpone", "Decline"])
+      assert.deepStrictEqual(result.answers[2], {
+        _tag: "Decline",
+        reason: `${gone.message} (still so after postponing for 120 s)`
+      })
+      const postponing = `nsh: postponing '${drvPath}' (Nix asks again; at most 120 s): ${gone.message}`
+      assert.deepStrictEqual(result.said.filter((m) => m.includes("nsh: postponing")), [
+        `${Verbosity.warn} ${postponing}`,
+        `${Verbosity.talkative} ${postponing}`
+      ])
+      assert.deepStrictEqual(slurm.map((c) => c._tag), ["Submit", "Submit", "Submit"])
+      // Connection refused: nothing can have been queued, so nothing is left to look for.
+      assert.deepStrictEqual(watchdog, Array.from({ length: 3 }, () => ["Start", "Finished", "Closed"]).flat())
+      assert.deepStrictEqual(journal, [])
+    }))
+
+  it.scoped("an unreadable token file postpones; postpone-timeout = 0 declines at once", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const tokenFile = `${world.dir}/token`
+      const answer = (postponeTimeout: number) =>
+        inCluster(
+          world,
+          {
+            states: [jobInfo()],
+            settings: { slurmJwtToken: Option.none(), slurmJwtTokenFile: tokenFile, postponeTimeout }
+          },
+          TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+        )
+      const postponed = yield* answer(300)
+      assert.strictEqual(postponed.result._tag, "Postpone")
+      assert.include(
+        postponed.result._tag === "Postpone" ? postponed.result.reason : "",
+        `'${tokenFile}' (no such file)`
+      )
+      assert.deepStrictEqual(postponed.slurm, [])
+      assert.deepStrictEqual(postponed.journal, [], "no journal entry without a watchdog")
+      assert.strictEqual((yield* answer(0)).result._tag, "Decline")
+    }))
+
+  it.scoped("the watchdog cannot start: postpones, submits nothing, leaves no journal entry", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
       const broken = new WatchdogError({ reason: "cannot spawn node" })
-      const { result, slurm } = yield* inCluster(
+      const { journal, result, slurm } = yield* inCluster(
         world,
         { states: [jobInfo()], watchdogFails: broken },
         TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
       )
-      assert.deepStrictEqual(result, { _tag: "Decline", reason: broken.message })
+      assert.deepStrictEqual(result, { _tag: "Postpone", reason: broken.message })
       assert.deepStrictEqual(slurm, [])
+      assert.deepStrictEqual(journal, [])
     }))
 
   it.scopedLive("the .drv cannot be read: declines, submits nothing", () =>

@@ -12,6 +12,7 @@ import { isHookAlive, type JournalEntry, listJournal, makeJournal, processIdenti
 
 const tag = "nsh-0123456789abcdef"
 const drvPath = "/nix/store/00000000000000000000000000000000-hello.drv"
+const outputs = ["out", "dev"]
 
 const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "nsh-journal-" }))
 
@@ -23,12 +24,12 @@ describe("Journal", () => {
       const journal = yield* makeJournal(dir)
       yield* TestClock.setTime(1_700_000_000_000)
 
-      const entry = yield* journal.begin({ tag, drvPath })
+      const entry = yield* journal.begin({ tag, drvPath, outputs })
       assert.strictEqual(journal.fileOf(tag), `${dir}/${tag}.json`)
       assert.isTrue(yield* fs.exists(journal.fileOf(tag)))
       assert.deepStrictEqual(
-        [entry.tag, entry.drvPath, entry.hookPid, entry.host, entry.createdAt, entry.jobId],
-        [tag, drvPath, process.pid, Os.hostname(), 1_700_000_000_000, undefined]
+        [entry.tag, entry.drvPath, entry.outputs, entry.hookPid, entry.host, entry.createdAt, entry.jobId],
+        [tag, drvPath, outputs, process.pid, Os.hostname(), 1_700_000_000_000, undefined]
       )
       assert.isTrue(yield* isHookAlive(entry))
 
@@ -50,7 +51,7 @@ describe("Journal", () => {
       const dir = yield* tempDir
       assert.deepStrictEqual(yield* listJournal(`${dir}/missing`), [])
       const journal = yield* makeJournal(dir)
-      yield* journal.begin({ tag, drvPath })
+      yield* journal.begin({ tag, drvPath, outputs })
       yield* fs.writeFileString(`${dir}/.${tag}.json.123.tmp`, "{\"half")
       yield* fs.writeFileString(`${dir}/nsh-ffffffffffffffff.json`, "not json")
       yield* fs.writeFileString(`${dir}/nsh-eeeeeeeeeeeeeeee.json`, "{\"tag\":\"nsh-eeeeeeeeeeeeeeee\"}")
@@ -64,7 +65,7 @@ describe("Journal", () => {
       const dir = yield* tempDir
       yield* fs.writeFileString(`${dir}/journal`, "a file, not a directory")
       const journal = yield* makeJournal(`${dir}/journal`)
-      const error = yield* Effect.flip(journal.begin({ tag, drvPath }))
+      const error = yield* Effect.flip(journal.begin({ tag, drvPath, outputs }))
       assert.strictEqual(error._tag, "JournalError")
       assert.include(error.message, `${dir}/journal`)
       assert.include(error.message, "slurm-state-dir")
@@ -78,6 +79,7 @@ describe("Journal", () => {
       const entry: JournalEntry = {
         tag,
         drvPath,
+        outputs,
         host: Os.hostname(),
         hookPid: me.pid,
         hookStartTicks: me.startTicks,

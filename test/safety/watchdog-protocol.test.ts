@@ -3,8 +3,8 @@
  * (`watch`), and what it does for a vanished hook (`abandon`) against recording doubles.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Redacted, Ref, Stream, TestClock } from "effect"
-import { abandon } from "../../src/safety/Abandon.js"
+import { Duration, Effect, Fiber, Layer, Option, Redacted, Ref, Stream, TestClock } from "effect"
+import { abandon, submitLandingWindow } from "../../src/safety/Abandon.js"
 import { FileRemover } from "../../src/safety/FileRemover.js"
 import { watch } from "../../src/safety/WatchdogMain.js"
 import {
@@ -19,6 +19,7 @@ import {
   readyLine,
   type Start
 } from "../../src/safety/WatchdogProtocol.js"
+import { defaultHttpOptions } from "../../src/slurm/http/SlurmHttp.js"
 import type { JobInfo } from "../../src/slurm/JobSpec.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"
 import { SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
@@ -220,16 +221,28 @@ describe("abandon (the watchdog's clean-up)", () => {
       const fiber = yield* Effect.fork(
         Effect.provide(abandon({ start, jobId: Option.none(), node: Option.none() }), layer)
       )
-      yield* TestClock.adjust("1 second")
+      yield* TestClock.adjust("5 seconds")
       const report = yield* Fiber.join(fiber)
       assert.deepStrictEqual(report.cancelled, [8])
       assert.deepStrictEqual((yield* Ref.get(calls)).filter((c) => c === "list").length, 3)
+
+      // A submit request in flight when the hook died may queue its job long after: still found.
+      const late = yield* doubles({
+        listJobs: [...Array.from({ length: 25 }, () => []), [info(9)]],
+        getJob: [info(9, { state: "CANCELLED" })]
+      })
+      const fiber1 = yield* Effect.fork(
+        Effect.provide(abandon({ start, jobId: Option.none(), node: Option.none() }), late.layer)
+      )
+      yield* TestClock.adjust("55 seconds")
+      assert.deepStrictEqual((yield* Fiber.join(fiber1)).cancelled, [9])
+      assert.isTrue(Duration.greaterThan(submitLandingWindow, Duration.times(defaultHttpOptions.requestTimeout, 2)))
 
       const none = yield* doubles({ listJobs: [[]] })
       const fiber2 = yield* Effect.fork(
         Effect.provide(abandon({ start, jobId: Option.none(), node: Option.none() }), none.layer)
       )
-      yield* TestClock.adjust("11 seconds")
+      yield* TestClock.adjust(Duration.sum(submitLandingWindow, "1 second"))
       const report2 = yield* Fiber.join(fiber2)
       assert.deepStrictEqual(report2.cancelled, [])
       assert.deepStrictEqual(report2.problems, [])

@@ -3,7 +3,11 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import * as Os from "node:os"
+import * as path from "node:path"
 import { claimsOf, credentialsOf, isExpired, rejectionReason } from "../../src/slurm/http/Credentials.js"
+import { isPassingFault } from "../../src/slurm/SlurmErrors.js"
 import { testSettings } from "../support/settings.js"
 import { jwt } from "./support/jwt.js"
 
@@ -23,6 +27,24 @@ describe("claimsOf", () => {
 
 describe("credentialsOf", () => {
   const token = Redacted.make(jwt({ exp: 2000, sun: "alice" }))
+
+  it.effect("reads a token file that could not be read at start again, each time, until it holds a token", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(path.join(Os.tmpdir(), "nsh-credentials-"))
+      const file = path.join(dir, "token")
+      const settings = testSettings({ slurmJwtToken: Option.none(), slurmJwtTokenFile: file })
+      const missing = yield* Effect.flip(credentialsOf(settings))
+      assert.strictEqual(missing._tag, "SlurmTokenUnreadable")
+      assert.isTrue(isPassingFault(missing))
+      assert.include(missing.message, `'${file}' (no such file)`)
+      writeFileSync(file, "SLURM_JWT=\n")
+      assert.include((yield* Effect.flip(credentialsOf(settings))).message, "(it is empty)")
+      writeFileSync(file, `SLURM_JWT=${Redacted.value(token)}\n`)
+      const read = Option.getOrThrow(yield* credentialsOf(settings))
+      assert.strictEqual(Redacted.value(read.token), Redacted.value(token))
+      assert.strictEqual(read.userName, "alice")
+      rmSync(dir, { recursive: true })
+    }))
 
   it.effect("prefers slurm-user-name, then the token's sun", () =>
     Effect.gen(function*() {

@@ -84,9 +84,9 @@ describe("phaseOf", () => {
       _tag: "Stuck",
       why: "PartitionConfig"
     })
-    assert.deepStrictEqual(phaseOf(job({ state: "PENDING", reason: "JobHeldAdmin" })), {
+    assert.deepStrictEqual(phaseOf(job({ state: "PENDING", reason: "QOSMaxWallDurationPerJobLimit" })), {
       _tag: "Stuck",
-      why: "JobHeldAdmin"
+      why: "QOSMaxWallDurationPerJobLimit"
     })
     assert.deepStrictEqual(phaseOf(job({ state: "PENDING", flags: ["REQUEUE_HOLD"] })), {
       _tag: "Stuck",
@@ -98,6 +98,26 @@ describe("phaseOf", () => {
     })
     // A user's own hold is waited on: the user may release it.
     assert.strictEqual(phaseOf(real(sample("23-job-pending-held.json")))._tag, "Waiting")
+  })
+
+  it("waits on reasons that resolve in time, showing them: nodes down or reserved, holds, aggregate limits", () => {
+    // Slurm gives ReqNodeNotAvail to a job whose time limit overlaps a maintenance reservation.
+    for (
+      const reason of [
+        "ReqNodeNotAvail",
+        "PartitionNodeLimit",
+        "NodeDown",
+        "PartitionDown",
+        "JobHeldAdmin",
+        "QOSGrpCpuLimit",
+        "QOSMaxJobsPerUserLimit",
+        "AssocMaxJobsLimit"
+      ]
+    ) {
+      const info = job({ state: "PENDING", reason })
+      assert.strictEqual(phaseOf(info)._tag, "Waiting", reason)
+      assert.strictEqual(describeState(info, 0), `PENDING (${reason})`)
+    }
   })
 })
 

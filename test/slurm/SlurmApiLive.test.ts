@@ -9,7 +9,7 @@ import type { ApiVersion } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import type { SlurmApiService } from "../../src/slurm/SlurmApi.js"
 import { makeSlurmApi, NodeHttpClientLive } from "../../src/slurm/SlurmApiLive.js"
-import type { SlurmError } from "../../src/slurm/SlurmErrors.js"
+import { isPassingFault, type SlurmError } from "../../src/slurm/SlurmErrors.js"
 import {
   type Answer,
   drop,
@@ -26,7 +26,8 @@ import { jwt } from "./support/jwt.js"
 const fast = {
   requestTimeout: "300 millis",
   maxConcurrentRequests: 8,
-  retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.intersect(Schedule.recurs(3)))
+  retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.intersect(Schedule.recurs(3))),
+  maxResponseBytes: 1024 * 1024
 } as const
 
 const future = Math.floor(Date.now() / 1000) + 3600
@@ -341,8 +342,29 @@ describe("jobs", () => {
 
   it.scopedLive("lists jobs", () =>
     Effect.gen(function*() {
-      const { api } = yield* setup(["v0.0.38"], () => json(sample("58-list-jobs.json")))
+      const { api } = yield* setup(["v0.0.38"], () => json(sample("58-list-jobs.json")), {
+        settings: { slurmUserName: "root" }
+      })
       assert.strictEqual((yield* api.listJobs).length, 11)
+    }))
+
+  it.scopedLive("lists only this user's jobs: others' records are dropped undecoded, an odd one fails nothing", () =>
+    Effect.gen(function*() {
+      const body = structuredClone(sample("58-list-jobs.json")) as { jobs: Array<Record<string, unknown>> }
+      body.jobs[2]!["user_name"] = "alice"
+      body.jobs.push({ user_name: "bob", job_state: ["RUNNING"] })
+      const { api } = yield* setup(["v0.0.38"], () => json(body))
+      assert.deepStrictEqual((yield* api.listJobs).map((j) => j.jobId), [body.jobs[2]!["job_id"]])
+    }))
+
+  it.scopedLive("an answer larger than maxResponseBytes is an error naming the bound", () =>
+    Effect.gen(function*() {
+      const [one] = (sample("58-list-jobs.json") as { jobs: ReadonlyArray<unknown> }).jobs
+      const huge = { jobs: Array.from({ length: 4000 }, () => one) }
+      const { api } = yield* setup(["v0.0.38"], () => json(huge))
+      const error = failureOf(yield* Effect.exit(api.listJobs))
+      assert.strictEqual(error._tag, "SlurmProtocolError")
+      assert.include(error.message, "list jobs: the answer is larger than 1 MiB")
     }))
 
   it.scopedLive("cancels idempotently: finished and unknown jobs are fine, other failures are not", () =>
@@ -509,7 +531,8 @@ describe("submit", () => {
 
   const listed = (comment: string) => {
     const body = structuredClone(sample("58-list-jobs.json")) as { jobs: Array<{ job_id: number; comment: string }> }
-    body.jobs[3]!.comment = comment
+    body.jobs[3]!.comment = comment // This user's job (the test's token is alice's); the others are root's.
+    ;(body.jobs[3] as { user_name?: string }).user_name = "alice"
     return { body, jobId: body.jobs[3]!.job_id }
   }
 
@@ -526,26 +549,41 @@ describe("submit", () => {
       assert.deepStrictEqual(paths(fake.requests()), ["POST /slurm/v0.0.38/job/submit", "GET /slurm/v0.0.38/jobs"])
     }))
 
-  it.scopedLive("submits again after a lost answer when the lookup finds nothing", () =>
+  it.scopedLive("never submits again after a lost answer: looks for the job a while, then fails as a passing fault", () =>
     Effect.gen(function*() {
-      let posts = 0
-      const { api, fake } = yield* setup(["v0.0.38"], (request) =>
-        request.method === "POST"
-          ? (posts++ === 0 ? slow(1000, json(sample("06-submit-ok.json"))) : json(sample("06-submit-ok.json")))
-          : json(listed("someone else").body))
-      assert.strictEqual((yield* api.submit(spec)).jobId, 1)
+      const { api, fake } = yield* setup(
+        ["v0.0.38"],
+        (request) =>
+          request.method === "POST" ? slow(1000, json(sample("06-submit-ok.json"))) : json(listed("someone else").body)
+      )
+      const error = failureOf(yield* Effect.exit(api.submit(spec)))
+      assert.strictEqual(error._tag, "SlurmSubmitUnanswered")
+      assert.isTrue(isPassingFault(error))
+      assert.include(error.message, "no answer within")
+      // One POST (a second could queue a twin), then the first look and one per retry.
       assert.deepStrictEqual(paths(fake.requests()), [
         "POST /slurm/v0.0.38/job/submit",
-        "GET /slurm/v0.0.38/jobs",
-        "POST /slurm/v0.0.38/job/submit"
+        ...Array.from({ length: 4 }, () => "GET /slurm/v0.0.38/jobs")
       ])
+    }))
+
+  it.scopedLive("finds a job that shows up in the list only a moment after its answer was lost", () =>
+    Effect.gen(function*() {
+      const { body, jobId } = listed(spec.comment)
+      let lists = 0
+      const { api, fake } = yield* setup(["v0.0.38"], (request) =>
+        request.method === "POST"
+          ? drop
+          : json(lists++ < 2 ? listed("someone else").body : body))
+      assert.strictEqual((yield* api.submit(spec)).jobId, jobId)
+      assert.strictEqual(fake.requests().filter((r) => r.method === "POST").length, 1)
     }))
 
   it.scopedLive("does not resubmit when the lookup itself fails", () =>
     Effect.gen(function*() {
       const { api, fake } = yield* setup(["v0.0.38"], (request) =>
         request.method === "POST" ? drop : json({ errors: [{ error_number: 2 }] }, 400))
-      assert.strictEqual(failureOf(yield* Effect.exit(api.submit(spec)))._tag, "SlurmRequestError")
+      assert.strictEqual(failureOf(yield* Effect.exit(api.submit(spec)))._tag, "SlurmSubmitUnanswered")
       assert.strictEqual(
         fake.requests().filter((r) =>
           r.method === "POST"

@@ -48,3 +48,15 @@ export const jobsOf = (body: unknown): Either.Either<ReadonlyArray<JobInfo>, str
     Either.mapLeft((e) => e.message),
     Either.map(({ jobs }) => jobs.map(toJobInfo))
   )
+
+const isOwnedBy = (userName: string) => (record: unknown): boolean =>
+  typeof record === "object" && record !== null && (record as { user_name?: unknown }).user_name === userName
+
+/**
+ * The `jobs[]` of `userName` in a body of the whole cluster's jobs. Others' records are dropped
+ * before decoding: on a big cluster they are nearly all, and an odd one must not fail the list.
+ */
+export const ownJobsOf = (body: unknown, userName: string): Either.Either<ReadonlyArray<JobInfo>, string> => {
+  const jobs = typeof body === "object" && body !== null ? (body as { jobs?: unknown }).jobs : undefined
+  return jobsOf(Array.isArray(jobs) ? { jobs: jobs.filter(isOwnedBy(userName)) } : body)
+}

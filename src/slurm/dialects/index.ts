@@ -10,7 +10,7 @@ import { dataParserDialect } from "./V0040.js"
 
 export { type ApiVersion, ApiVersions, type Dialect } from "./Dialect.js"
 export { pingsOf } from "./Envelope.js"
-export { jobsOf } from "./JobRecord.js"
+export { jobsOf, ownJobsOf } from "./JobRecord.js"
 
 const dialects: Readonly<Record<ApiVersion, Dialect>> = {
   "v0.0.38": V0038,

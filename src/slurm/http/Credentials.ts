@@ -4,8 +4,11 @@
  * so the token's `exp` is how nsh tells an expired token from other failures.
  */
 import { Effect, Either, Option, Redacted, Schema } from "effect"
+import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import type { Settings } from "../../config/Settings.js"
+import { tokenFromText } from "../../config/Token.js"
+import { SlurmTokenUnreadable } from "../SlurmErrors.js"
 
 /** What nsh sends as `X-SLURM-USER-TOKEN` / `X-SLURM-USER-NAME`. */
 export interface Credentials {
@@ -33,17 +36,43 @@ const osUser = Effect.try(() => Os.userInfo().username).pipe(
   Effect.orElseSucceed(() => process.env["USER"] ?? "")
 )
 
+/**
+ * The token as of now: the loaded one, else the token file read again (it could not be read when
+ * the settings were loaded: it may have been being rewritten).
+ */
+const currentToken = (
+  settings: Settings
+): Effect.Effect<Option.Option<Redacted.Redacted<string>>, SlurmTokenUnreadable> =>
+  Option.isSome(settings.slurmJwtToken) || settings.slurmJwtTokenFile === ""
+    ? Effect.succeed(settings.slurmJwtToken)
+    : Effect.tryPromise({
+      try: () => Fs.readFile(settings.slurmJwtTokenFile, "utf8"),
+      catch: (e) =>
+        new SlurmTokenUnreadable({
+          file: settings.slurmJwtTokenFile,
+          reason: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String((e as Error).message)
+        })
+    }).pipe(
+      Effect.map(tokenFromText),
+      Effect.filterOrFail(
+        (token) => token !== "",
+        () => new SlurmTokenUnreadable({ file: settings.slurmJwtTokenFile, reason: "it is empty" })
+      ),
+      Effect.map((token) => Option.some(Redacted.make(token)))
+    )
+
 /** The credentials from the settings; None when no token is configured. */
-export const credentialsOf = (settings: Settings): Effect.Effect<Option.Option<Credentials>> =>
-  Option.match(settings.slurmJwtToken, {
-    onNone: () => Effect.succeed(Option.none()),
-    onSome: (token) =>
-      Effect.gen(function*() {
-        const claims = claimsOf(token)
-        const userName = settings.slurmUserName || claims.sun || claims.username || (yield* osUser)
-        return Option.some({ token, userName, expiresAt: claims.exp })
-      })
-  })
+export const credentialsOf = (settings: Settings): Effect.Effect<Option.Option<Credentials>, SlurmTokenUnreadable> =>
+  Effect.flatMap(currentToken(settings), (token) =>
+    Option.match(token, {
+      onNone: () => Effect.succeed(Option.none()),
+      onSome: (token) =>
+        Effect.gen(function*() {
+          const claims = claimsOf(token)
+          const userName = settings.slurmUserName || claims.sun || claims.username || (yield* osUser)
+          return Option.some({ token, userName, expiresAt: claims.exp })
+        })
+    }))
 
 const isoSeconds = (epochSeconds: number): string =>
   new Date(epochSeconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z")

@@ -7,7 +7,7 @@
  * does); everything else is handed to the caller to read.
  */
 import { Headers, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { Clock, Data, Duration, Effect, Either, Option, Redacted, Schedule } from "effect"
+import { Clock, Data, Duration, Effect, Either, Option, Redacted, Schedule, Stream } from "effect"
 import type { Settings } from "../../config/Settings.js"
 import { envelopeOf, type SlurmMessage } from "../dialects/Envelope.js"
 import {
@@ -27,13 +27,19 @@ export interface SlurmHttpOptions {
   readonly maxConcurrentRequests: number
   /** Delays between tries after a transient failure (its recurrences bound the number of retries). */
   readonly retrySchedule: Schedule.Schedule<unknown, unknown>
+  /** Bound on an answer's body: GET /jobs lists the whole cluster (slurmrestd cannot filter by user). */
+  readonly maxResponseBytes: number
 }
 
-/** 20 s per request; 8 at once; 5 retries 100 ms, 200 ms, … apart (±20 % jitter), ~3 s in all. */
+/**
+ * 20 s per request; 8 at once; 5 retries 100 ms, 200 ms, … apart (±20 % jitter), ~3 s in all;
+ * answers up to 256 MiB (GET /jobs of some 50 000 jobs).
+ */
 export const defaultHttpOptions: SlurmHttpOptions = {
   requestTimeout: "20 seconds",
   maxConcurrentRequests: 8,
-  retrySchedule: Schedule.exponential("100 millis", 2).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
+  retrySchedule: Schedule.exponential("100 millis", 2).pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5))),
+  maxResponseBytes: 256 * 1024 * 1024
 }
 
 /** An answer that passed screening. `json` is undefined for a non-JSON body (router rejections). */
@@ -43,6 +49,8 @@ export interface Reply {
   readonly text: string
   readonly errors: ReadonlyArray<SlurmMessage>
   readonly warnings: ReadonlyArray<string>
+  /** The user the request was made as (X-SLURM-USER-NAME). */
+  readonly userName: string
 }
 
 /** A failure another try may fix. */
@@ -81,6 +89,22 @@ const authSuspectCodes = new Set([-1, 5005])
 const authCodes = new Set([1007, 6000, 6001])
 const isTransientCode = (code: number) => (code >= 1000 && code < 2000) || (code >= 5000 && code < 6000)
 const gatewayStatuses = new Set([502, 503, 504])
+
+/** An answer's body outgrew `maxResponseBytes`. */
+class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{}> {}
+
+/** A body as text, read only up to `limit` bytes. */
+const boundedText = <E>(body: Stream.Stream<Uint8Array, E>, limit: number): Effect.Effect<string, E | BodyTooLarge> =>
+  Stream.runFoldEffect(
+    body,
+    { size: 0, chunks: [] as Array<Uint8Array> },
+    (read, chunk) =>
+      read.size + chunk.length > limit
+        ? Effect.fail(new BodyTooLarge())
+        : Effect.succeed({ size: read.size + chunk.length, chunks: [...read.chunks, chunk] })
+  ).pipe(
+    Effect.map(({ chunks }) => Buffer.concat(chunks).toString("utf8"))
+  )
 
 const parseJson = (text: string): unknown => Either.try(() => JSON.parse(text) as unknown).pipe(Either.getOrUndefined)
 
@@ -123,7 +147,8 @@ export const makeSlurmHttp = (
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const url = baseUrl(settings)
-    const credentials = yield* credentialsOf(settings)
+    // Resolved per request: a token file unreadable at start (being rewritten) is read again.
+    const credentials = credentialsOf(settings)
     const permits = yield* Effect.makeSemaphore(options.maxConcurrentRequests)
     const timeout = Duration.decode(options.requestTimeout)
 
@@ -142,9 +167,14 @@ export const makeSlurmHttp = (
       const request = body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, body)
       return client.execute(request).pipe(
         Effect.flatMap((response) =>
-          Effect.map(response.text, (text) => ({ status: response.status, text }))
+          Effect.map(boundedText(response.stream, options.maxResponseBytes), (text) => ({
+            status: response.status,
+            text
+          }))
         ),
-        Effect.mapError((e) => describeTransport(url, e)),
+        Effect.mapError((e) =>
+          e instanceof BodyTooLarge ? e : describeTransport(url, e)
+        ),
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () =>
@@ -191,20 +221,48 @@ export const makeSlurmHttp = (
             ? Effect.fail(requestError)
             : Effect.fail(new SlurmProtocolError({ operation, detail: `HTTP ${status} with a body that is not JSON` }))
         }
-        return { status, json, text, errors, warnings } satisfies Reply
+        return { status, json, text, errors, warnings, userName: creds.userName } satisfies Reply
       })
 
     const send: SlurmHttp["send"] = (operation, method, path, body) =>
-      Option.match(credentials, {
-        onNone: () => Effect.fail(new SlurmAuthError({ host: url, reason: "no token configured", missing: true })),
-        onSome: (creds) =>
-          exchange(creds, method, path, body).pipe(
-            Effect.flatMap(({ status, text }) => screen(creds, operation, status, text))
-          )
-      })
+      Effect.flatMap(credentials, (current) =>
+        Option.match(current, {
+          onNone: () => Effect.fail(new SlurmAuthError({ host: url, reason: "no token configured", missing: true })),
+          onSome: (creds) =>
+            exchange(creds, method, path, body).pipe(
+              Effect.catchTag("BodyTooLarge", () =>
+                Effect.fail(
+                  new SlurmProtocolError({
+                    operation,
+                    detail: `the answer is larger than ${options.maxResponseBytes / 1024 / 1024} MiB`
+                  })
+                )),
+              Effect.flatMap(({ status, text }) => screen(creds, operation, status, text))
+            )
+        }))
+
+    // Retried already: the caller learns that a later try may still work.
+    const passing = (error: SlurmUnreachable | SlurmRequestError): SlurmError =>
+      error instanceof SlurmUnreachable
+        ? new SlurmUnreachable({ url: error.url, reason: error.reason, passing: true })
+        : new SlurmRequestError({
+          operation: error.operation,
+          status: error.status,
+          errors: error.errors,
+          ...(error.jobId === undefined ? {} : { jobId: error.jobId }),
+          passing: true
+        })
 
     const giveUp = (transient: Transient): Effect.Effect<never, SlurmError> =>
-      transient.authSuspect && Option.isSome(credentials) ? authError(credentials.value) : Effect.fail(transient.error)
+      transient.authSuspect
+        ? Effect.flatMap(
+          Effect.orElseSucceed(credentials, () => Option.none<Credentials>()),
+          Option.match({
+            onNone: (): Effect.Effect<never, SlurmError> => Effect.fail(passing(transient.error)),
+            onSome: authError
+          })
+        )
+        : Effect.fail(passing(transient.error))
 
     const settle = <A, E>(effect: Effect.Effect<A, E | Transient>): Effect.Effect<A, E | SlurmError> =>
       effect.pipe(
