@@ -1,13 +1,14 @@
 /**
- * `nsh --dry-run <drv> [--json]`: what nsh would do with one derivation — the routing decision,
+ * `nsh --dry-run [--json] DRV…`: what nsh would do with each derivation — the routing decision,
  * the resolved settings and where each came from, the endpoint, and the exact request body —
  * without contacting slurmrestd, any node, or writing anything.
  */
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Either, Option } from "effect"
 import * as path from "node:path"
 import { Config } from "../config/Config.js"
 import { type LoadedSettings, type Settings, type SettingSource, SettingsTable } from "../config/Settings.js"
 import { defaultBuildOptions } from "../dispatch/BuildOptions.js"
+import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { type Route, route } from "../dispatch/Routing.js"
 import { newJobIds } from "../job/JobTag.js"
 import { jobSpecFor, type SubmissionError } from "../job/Submission.js"
@@ -15,13 +16,15 @@ import { SlurmApi } from "../slurm/SlurmApi.js"
 import { renderVersion, SlurmApiRecording, slurmBaseUrl } from "../slurm/SlurmApiRecording.js"
 import type { Derivation } from "../store/Derivation.js"
 import { NixStore } from "../store/NixStore.js"
-import type { StoreError } from "../store/StoreErrors.js"
+import { DerivationError, type StoreError } from "../store/StoreErrors.js"
+import { ExitCode } from "./ExitCodes.js"
 
 /** What can stop a dry run; `dryRunExitCode` maps each to the process exit code. */
 export type DryRunError = StoreError | SubmissionError
 
 /** Exit code for a failed dry run: 2 when the path is not a readable derivation (a usage error), else 1. */
-export const dryRunExitCode = (error: DryRunError): number => (error._tag === "DerivationError" ? 2 : 1)
+export const dryRunExitCode = (error: DryRunError): number =>
+  error._tag === "DerivationError" ? ExitCode.usage : ExitCode.failure
 
 /** Shown in place of the job's nonce: it is a secret of each real submission. */
 export const NoncePlaceholder = "<nonce>"
@@ -38,6 +41,8 @@ export interface ShownSetting {
 /** Everything a dry run shows; `--json` prints it as is. */
 export interface DryRunReport {
   readonly drvPath: string
+  /** The path given on the command line, when it was an output whose deriver is shown. */
+  readonly givenPath?: string
   readonly decision: { readonly accept: true } | { readonly accept: false; readonly reason: string }
   readonly settings: ReadonlyArray<ShownSetting>
   readonly configFiles: ReadonlyArray<string>
@@ -106,12 +111,35 @@ const requiredSystemFeatures = (drv: Derivation): ReadonlyArray<string> => {
 const decisionOf = (r: Route): DryRunReport["decision"] =>
   r._tag === "Accept" ? { accept: true } : { accept: false, reason: r.reason }
 
+/**
+ * The .drv to show for a path given on the command line: a .drv as is, an output path (or any
+ * store path) as the derivation the local store records as its deriver.
+ */
+export const drvPathFor = (given: string): Effect.Effect<string, StoreError, NixStore> => {
+  const resolved = path.resolve(given)
+  if (resolved.endsWith(".drv")) return Effect.succeed(resolved)
+  const notDerivation = (why: string) =>
+    new DerivationError({
+      drvPath: resolved,
+      reason:
+        `it is not a derivation (a .drv), and ${why}; pass the .drv, e.g. from nix-instantiate or nix path-info --derivation`
+    })
+  return Effect.flatMap(NixStore, (store) => store.deriverOf(resolved)).pipe(
+    Effect.catchAll((error) => Effect.fail(notDerivation(`Nix cannot tell what built it (${error.message})`))),
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.fail(notDerivation("the store records no deriver for it")),
+      onSome: Effect.succeed
+    }))
+  )
+}
+
 /** Works out the report for one derivation; reads the drv and the settings, sends nothing. */
-export const dryRunReport = (drvPath: string): Effect.Effect<DryRunReport, DryRunError, Config | NixStore> =>
+export const dryRunReport = (given: string): Effect.Effect<DryRunReport, DryRunError, Config | NixStore> =>
   Effect.gen(function*() {
     const loaded = yield* Config
     const store = yield* NixStore
-    const drv = yield* store.readDerivation(path.resolve(drvPath))
+    const drvPath = yield* drvPathFor(given)
+    const drv = yield* store.readDerivation(drvPath)
     const decision = route(
       {
         amWilling: true,
@@ -129,6 +157,7 @@ export const dryRunReport = (drvPath: string): Effect.Effect<DryRunReport, DryRu
     const { version, note } = renderVersion(loaded.settings.slurmApiVersion)
     return {
       drvPath: drv.drvPath,
+      ...(drv.drvPath === path.resolve(given) ? {} : { givenPath: path.resolve(given) }),
       decision: decisionOf(decision),
       settings: shownSettings(loaded),
       configFiles: loaded.files,
@@ -164,6 +193,7 @@ export const renderText = (report: DryRunReport): string => {
     : `decline: ${report.decision.reason}; Nix would build it locally or on its other builders`
   return [
     `nsh dry run for ${report.drvPath} (nothing was sent or written)`,
+    ...(report.givenPath === undefined ? [] : [`(the derivation that built ${report.givenPath})`]),
     "",
     `Decision: ${decision}`,
     "",
@@ -184,11 +214,28 @@ export const renderText = (report: DryRunReport): string => {
   ].join("\n")
 }
 
-/** Runs `nsh --dry-run`: prints the report (one JSON document with `json`). */
+/**
+ * Runs `nsh --dry-run` on each path: prints the reports (text, or one JSON document: an object
+ * for one path, an array for several) and each failure on stderr; returns the exit code, the
+ * highest of the failures' (0 when every path had a report).
+ */
 export const dryRun = (
-  drvPath: string,
+  paths: ReadonlyArray<string>,
   options: { readonly json: boolean }
-): Effect.Effect<void, DryRunError, Config | NixStore> =>
-  dryRunReport(drvPath).pipe(
-    Effect.flatMap((report) => Console.log(options.json ? JSON.stringify(report, null, 2) : renderText(report)))
-  )
+): Effect.Effect<number, never, Config | NixStore | NixLog> =>
+  Effect.gen(function*() {
+    const log = yield* NixLog
+    const outcomes = yield* Effect.forEach(paths, (given) => Effect.either(dryRunReport(given)))
+    const reports = outcomes.flatMap((o) => (Either.isRight(o) ? [o.right] : []))
+    for (const outcome of outcomes) {
+      if (Either.isLeft(outcome)) yield* log.log(Verbosity.error, `nsh --dry-run: ${outcome.left.message}`)
+    }
+    if (reports.length > 0) {
+      yield* Console.log(
+        options.json
+          ? JSON.stringify(paths.length === 1 ? reports[0] : reports, null, 2)
+          : reports.map(renderText).join("\n\n")
+      )
+    }
+    return Math.max(0, ...outcomes.flatMap((o) => (Either.isLeft(o) ? [dryRunExitCode(o.left)] : [])))
+  })

@@ -2,20 +2,33 @@
  * The layers of nsh's commands (everything but hook mode). Each command gets only what it uses,
  * so `nsh --help` works with a broken nsh.conf and `--dry-run` never reaches slurmrestd.
  */
+import type { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Layer } from "effect"
+import type { Config } from "../config/Config.js"
+import type { NshConfError } from "../config/ConfigErrors.js"
 import { ConfigLive } from "../config/ConfigLive.js"
-import { JournalLive } from "../safety/Journal.js"
+import { type Journal, JournalLive } from "../safety/Journal.js"
+import type { SlurmApi } from "../slurm/SlurmApi.js"
 import { SlurmApiLive } from "../slurm/SlurmApiLive.js"
+import type { NixStore } from "../store/NixStore.js"
 import { NixStoreLive } from "../store/NixStoreLive.js"
+
+/** What each command is given; tests hand in doubles. Built only when the command runs. */
+export interface CliLayers {
+  /** `--dry-run`: the settings and the derivation, nothing that talks to a server. */
+  readonly dryRun: Layer.Layer<Config | NixStore, NshConfError>
+  /** `nsh jobs`, `nsh cancel`: slurmrestd and the journal. */
+  readonly slurm: Layer.Layer<SlurmApi | Journal | FileSystem.FileSystem | Config, NshConfError>
+}
 
 /** What @effect/cli itself needs. */
 export const CliLive = NodeContext.layer
 
-/** `--dry-run`: the settings and the derivation, nothing that talks to a server. */
-export const DryRunLayer = NixStoreLive.pipe(Layer.provideMerge(ConfigLive))
-
-/** `nsh jobs`, `nsh cancel`: slurmrestd and the journal. */
-export const SlurmCommandsLayer = Layer.mergeAll(SlurmApiLive, JournalLive).pipe(
-  Layer.provideMerge(Layer.merge(ConfigLive, NodeContext.layer))
-)
+/** The real pieces for each command. */
+export const CliLayersLive: CliLayers = {
+  dryRun: NixStoreLive.pipe(Layer.provideMerge(ConfigLive), Layer.provide(NodeContext.layer)),
+  slurm: Layer.mergeAll(SlurmApiLive, JournalLive).pipe(
+    Layer.provideMerge(Layer.merge(ConfigLive, NodeContext.layer))
+  )
+}

@@ -5,6 +5,7 @@ import { dryRun, dryRunExitCode, dryRunReport, renderText } from "../../src/cli/
 import { Config } from "../../src/config/Config.js"
 import type { Settings } from "../../src/config/Settings.js"
 import type { Derivation } from "../../src/store/Derivation.js"
+import { NixLogRecording } from "../support/NixLogRecording.js"
 import { NixStoreWith } from "../support/NixStoreRecording.js"
 import { testLoaded } from "../support/settings.js"
 
@@ -45,7 +46,7 @@ const printed = (json: boolean) =>
       ...real,
       log: (...args) => Ref.update(lines, (all) => [...all, args.join(" ")])
     }
-    yield* dryRun(drvPath, { json }).pipe(Effect.withConsole(recording))
+    yield* dryRun([drvPath], { json }).pipe(Effect.withConsole(recording), Effect.provide(NixLogRecording))
     return (yield* Ref.get(lines)).join("\n")
   })
 
