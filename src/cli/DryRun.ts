@@ -11,12 +11,13 @@ import { defaultBuildOptions } from "../dispatch/BuildOptions.js"
 import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { type Route, route } from "../dispatch/Routing.js"
 import { newJobIds } from "../job/JobTag.js"
-import { jobSpecFor, type SubmissionError } from "../job/Submission.js"
+import { type ExtraSource, jobSpecFor, mergedExtras, type SubmissionError } from "../job/Submission.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
 import { renderVersion, SlurmApiRecording, slurmBaseUrl } from "../slurm/SlurmApiRecording.js"
-import type { Derivation } from "../store/Derivation.js"
+import { requiredSystemFeatures } from "../store/Derivation.js"
 import { NixStore } from "../store/NixStore.js"
 import { DerivationError, type StoreError } from "../store/StoreErrors.js"
+import { isJsonObject } from "../util/Json.js"
 import { ExitCode } from "./ExitCodes.js"
 
 /** What can stop a dry run; `dryRunExitCode` maps each to the process exit code. */
@@ -56,6 +57,27 @@ export interface DryRunReport {
   readonly request: unknown
   /** The job script from the body, for reading. */
   readonly script: string
+  /** Each field of the body's `job` object and who set it (nsh, a feature's params, an extra). */
+  readonly jobFieldSources: Readonly<Record<string, string>>
+}
+
+const describeExtraSource = (source: ExtraSource | undefined): string => {
+  switch (source?._tag) {
+    case undefined:
+      return "nsh"
+    case "feature":
+      return `slurm-feature-params "${source.feature}"`
+    case "derivation":
+      return "the derivation's extraSlurmParams"
+    case "conf":
+      return "slurm-extra-submission-params"
+  }
+}
+
+/** Who set each field of the request's `job` object: a field not in the extras is nsh's own. */
+const jobFieldSources = (request: unknown, sources: Readonly<Record<string, ExtraSource>>) => {
+  const job = isJsonObject(request) && isJsonObject(request["job"]) ? request["job"] : {}
+  return Object.fromEntries(Object.keys(job).map((key) => [key, describeExtraSource(sources[key])]))
 }
 
 const describeSource = (source: SettingSource | undefined): string => {
@@ -92,21 +114,6 @@ export const shownSettings = (loaded: LoadedSettings): ReadonlyArray<ShownSettin
     value: kind._tag === "secret" ? tokenShown(loaded) : loaded.settings[fieldOf(key)],
     source: describeSource(loaded.sources.get(key))
   }))
-
-/** The features Nix asks for, as it computes them (2.8 `getRequiredSystemFeatures`). */
-const requiredSystemFeatures = (drv: Derivation): ReadonlyArray<string> => {
-  const attr: unknown = drv.structuredAttrs === undefined
-    ? drv.env["requiredSystemFeatures"]
-    : drv.structuredAttrs["requiredSystemFeatures"]
-  const listed = typeof attr === "string"
-    ? attr.split(/\s+/)
-    : Array.isArray(attr)
-    ? attr.filter((f) => typeof f === "string")
-    : []
-  // Outputs whose paths are not known in advance (floating CA, deferred) need ca-derivations.
-  const ca = drv.outputs.some((o) => o.path === "") ? ["ca-derivations"] : []
-  return [...new Set([...listed.filter((f) => f !== ""), ...ca])].sort()
-}
 
 const decisionOf = (r: Route): DryRunReport["decision"] =>
   r._tag === "Accept" ? { accept: true } : { accept: false, reason: r.reason }
@@ -152,6 +159,7 @@ export const dryRunReport = (given: string): Effect.Effect<DryRunReport, DryRunE
     const { tag } = yield* newJobIds
     // Nix's limits are unknown outside a build; the defaults (none) apply, as for `nix-build` without options.
     const spec = yield* jobSpecFor(drv, loaded.settings, defaultBuildOptions, { tag, nonce: NoncePlaceholder })
+    const { sources } = yield* mergedExtras(drv, loaded.settings)
     const api = yield* SlurmApi
     const request = yield* api.renderSubmission(spec).pipe(Effect.orDie)
     const { version, note } = renderVersion(loaded.settings.slurmApiVersion)
@@ -167,7 +175,8 @@ export const dryRunReport = (given: string): Effect.Effect<DryRunReport, DryRunE
       endpoint: `${slurmBaseUrl(loaded.settings)}/slurm/${version}/job/submit`,
       tag,
       request,
-      script: spec.script
+      script: spec.script,
+      jobFieldSources: jobFieldSources(request, sources)
     }
   }).pipe(Effect.provide(SlurmApiRecording))
 
@@ -188,6 +197,9 @@ export const renderText = (report: DryRunReport): string => {
   const settings = report.settings.map((s) => `${s.key.padEnd(width)} = ${textValue(s.value)}   (${s.source})`).join(
     "\n"
   )
+  const fieldWidth = Math.max(0, ...Object.keys(report.jobFieldSources).map((k) => k.length))
+  const fieldSources = Object.entries(report.jobFieldSources).map(([key, by]) => `${key.padEnd(fieldWidth)}  ${by}`)
+    .join("\n")
   const decision = report.decision.accept
     ? "accept: nsh would submit it as a Slurm job"
     : `decline: ${report.decision.reason}; Nix would build it locally or on its other builders`
@@ -208,6 +220,9 @@ export const renderText = (report: DryRunReport): string => {
     "",
     "Request body:",
     JSON.stringify(report.request, null, 2),
+    "",
+    "Who set each job field (later wins: nsh < slurm-feature-params < extraSlurmParams < slurm-extra-submission-params):",
+    indent(fieldSources),
     "",
     "Job script:",
     report.script

@@ -81,6 +81,32 @@ describe("dryRunReport", () => {
       )
     ))
 
+  it.effect("shows which source set each job field", () =>
+    Effect.gen(function*() {
+      const report = yield* dryRunReport(drvPath)
+      const job = (report.request as { job: Record<string, unknown> }).job
+      assert.strictEqual(job["gres"], "gpu:1")
+      assert.strictEqual(job["partition"], "conf")
+      assert.strictEqual(job["cpus_per_task"], 2)
+      assert.strictEqual(report.jobFieldSources["gres"], `slurm-feature-params "cuda"`)
+      assert.strictEqual(report.jobFieldSources["cpus_per_task"], "the derivation's extraSlurmParams")
+      assert.strictEqual(report.jobFieldSources["partition"], "slurm-extra-submission-params")
+      assert.strictEqual(report.jobFieldSources["name"], "nsh")
+      assert.strictEqual(report.jobFieldSources["time_limit"], "nsh")
+      assert.match(renderText(report), /\n {2}gres +slurm-feature-params "cuda"\n/)
+    }).pipe(
+      Effect.provide(
+        withDrv(
+          { requiredSystemFeatures: "nsh cuda", extraSlurmParams: JSON.stringify({ cpus_per_task: 2 }) },
+          {
+            systemFeatures: ["nsh", "cuda"],
+            slurmFeatureParams: { cuda: { gres: "gpu:1", partition: "gpu", cpus_per_task: 8 } },
+            slurmExtraSubmissionParams: { partition: "conf" }
+          }
+        )
+      )
+    ))
+
   it.effect("declines with the routing reason", () =>
     Effect.gen(function*() {
       const report = yield* dryRunReport(drvPath)
