@@ -4,8 +4,10 @@
  * Loaded lazily by bin.ts so a hook start never pays for @effect/cli.
  */
 import { Args, CliConfig, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Array as Arr, Data, Effect, type Layer } from "effect"
+import { Array as Arr, Console, Data, Effect, type Layer } from "effect"
 import packageJson from "../package.json" with { type: "json" }
+import { allPassed, checksJson, renderChecks } from "./cli/doctor/Check.js"
+import { doctor as runDoctor } from "./cli/doctor/Doctor.js"
 import { dryRun } from "./cli/DryRun.js"
 import { ExitCode, ExitCodes } from "./cli/ExitCodes.js"
 import { cancelOrphans, showJobs } from "./cli/Jobs.js"
@@ -140,7 +142,31 @@ const makeCommand = (layers: CliLayers) => {
     )
   )
 
-  return nsh.pipe(Command.withSubcommands([jobs, cancel]))
+  const doctor = Command.make(
+    "doctor",
+    {
+      job: Options.boolean("job").pipe(
+        Options.withDescription(
+          "Also submit a tiny real job (cancelled afterwards) and check SSH, Nix and slurm-state-dir on its node."
+        )
+      ),
+      json: Options.boolean("json").pipe(Options.withDescription("Print one JSON document instead of text."))
+    },
+    ({ job, json }) =>
+      Effect.scoped(runDoctor(process.env, { job })).pipe(
+        Effect.tap((results) =>
+          Console.log(json ? JSON.stringify(checksJson(results), null, 2) : renderChecks(results))
+        ),
+        Effect.flatMap((results) => (allPassed(results) ? Effect.void : new CliExit({ code: ExitCode.failure }))),
+        Effect.provide(layers.doctor)
+      )
+  ).pipe(
+    Command.withDescription(
+      "Check, in order, everything a build needs: nsh.conf, the token, slurmrestd (versions offered and chosen), and with --job a tiny real job, SSH to its node by name, Nix and slurm-state-dir there. Each check says ✓ or ✗ and the fix; exit 0 only if all pass. Example: nsh doctor --job"
+    )
+  )
+
+  return nsh.pipe(Command.withSubcommands([jobs, cancel, doctor]))
 }
 
 const cliOf = (layers: CliLayers) => Command.run(makeCommand(layers), { name: "nsh", version: packageJson.version })

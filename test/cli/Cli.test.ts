@@ -41,6 +41,7 @@ const config = Config.fromLoaded(testLoaded())
 const layers = (over: Partial<CliLayers> = {}): CliLayers => ({
   dryRun: Layer.merge(store, config),
   slurm: Layer.die("slurmrestd is not part of this test"),
+  doctor: Layer.die("the doctor is tested against the harness (test/e2e/doctor.test.ts)"),
   ...over
 })
 
