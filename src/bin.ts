@@ -4,22 +4,23 @@
  * Nix's first `try` fast, so the CLI (and @effect/cli) is imported only when needed.
  */
 import { runMain } from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect } from "effect"
+import { Effect } from "effect"
 import { NixLogPlain } from "./hook/NixLogLive.js"
 import { logDefect, runHook, teardown } from "./HookMain.js"
 
-const runCli = async () => {
-  const [{ cli, reportFailure }, { CliLive }] = await Promise.all([import("./Cli.js"), import("./layers/Cli.js")])
-  const program = cli(process.argv).pipe(
-    Effect.provide(CliLive),
-    Effect.catchAll(reportFailure),
-    Effect.as(0),
-    Effect.catchAllCause((cause) => {
-      const failure = Cause.failureOption(cause)
-      return failure._tag === "Some" ? Effect.succeed(failure.value.code) : logDefect(cause)
-    }),
-    Effect.provide(NixLogPlain())
-  )
+const startCli = async () => {
+  const [{ runCli, wantsColour }, { CliLayersLive, CliLive }] = await Promise.all([
+    import("./Cli.js"),
+    import("./layers/Cli.js")
+  ])
+  const program = runCli(CliLayersLive, process.argv, {
+    colour: wantsColour(process.stdout.isTTY === true, process.env)
+  })
+    .pipe(
+      Effect.provide(CliLive),
+      Effect.catchAllCause(logDefect),
+      Effect.provide(NixLogPlain())
+    )
   runMain(program, { disableErrorReporting: true, teardown })
 }
 
@@ -30,4 +31,4 @@ else if (args[0] === "__watchdog") {
   void import("./layers/Watchdog.js").then(({ watchdogProgram }) =>
     runMain(watchdogProgram, { disableErrorReporting: true, disablePrettyLogger: true, teardown })
   )
-} else void runCli()
+} else void startCli()

@@ -1,27 +1,31 @@
 /**
- * `nsh --dry-run <drv> [--json]`: what nsh would do with one derivation — the routing decision,
+ * `nsh --dry-run [--json] DRV…`: what nsh would do with each derivation — the routing decision,
  * the resolved settings and where each came from, the endpoint, and the exact request body —
  * without contacting slurmrestd, any node, or writing anything.
  */
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Either, Option } from "effect"
 import * as path from "node:path"
 import { Config } from "../config/Config.js"
 import { type LoadedSettings, type Settings, type SettingSource, SettingsTable } from "../config/Settings.js"
 import { defaultBuildOptions } from "../dispatch/BuildOptions.js"
+import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { type Route, route } from "../dispatch/Routing.js"
 import { newJobIds } from "../job/JobTag.js"
-import { jobSpecFor, type SubmissionError } from "../job/Submission.js"
+import { type ExtraSource, jobSpecFor, mergedExtras, type SubmissionError } from "../job/Submission.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
 import { renderVersion, SlurmApiRecording, slurmBaseUrl } from "../slurm/SlurmApiRecording.js"
-import type { Derivation } from "../store/Derivation.js"
+import { requiredSystemFeatures } from "../store/Derivation.js"
 import { NixStore } from "../store/NixStore.js"
-import type { StoreError } from "../store/StoreErrors.js"
+import { DerivationError, type StoreError } from "../store/StoreErrors.js"
+import { isJsonObject } from "../util/Json.js"
+import { ExitCode } from "./ExitCodes.js"
 
 /** What can stop a dry run; `dryRunExitCode` maps each to the process exit code. */
 export type DryRunError = StoreError | SubmissionError
 
 /** Exit code for a failed dry run: 2 when the path is not a readable derivation (a usage error), else 1. */
-export const dryRunExitCode = (error: DryRunError): number => (error._tag === "DerivationError" ? 2 : 1)
+export const dryRunExitCode = (error: DryRunError): number =>
+  error._tag === "DerivationError" ? ExitCode.usage : ExitCode.failure
 
 /** Shown in place of the job's nonce: it is a secret of each real submission. */
 export const NoncePlaceholder = "<nonce>"
@@ -38,6 +42,8 @@ export interface ShownSetting {
 /** Everything a dry run shows; `--json` prints it as is. */
 export interface DryRunReport {
   readonly drvPath: string
+  /** The path given on the command line, when it was an output whose deriver is shown. */
+  readonly givenPath?: string
   readonly decision: { readonly accept: true } | { readonly accept: false; readonly reason: string }
   readonly settings: ReadonlyArray<ShownSetting>
   readonly configFiles: ReadonlyArray<string>
@@ -51,6 +57,27 @@ export interface DryRunReport {
   readonly request: unknown
   /** The job script from the body, for reading. */
   readonly script: string
+  /** Each field of the body's `job` object and who set it (nsh, a feature's params, an extra). */
+  readonly jobFieldSources: Readonly<Record<string, string>>
+}
+
+const describeExtraSource = (source: ExtraSource | undefined): string => {
+  switch (source?._tag) {
+    case undefined:
+      return "nsh"
+    case "feature":
+      return `slurm-feature-params "${source.feature}"`
+    case "derivation":
+      return "the derivation's extraSlurmParams"
+    case "conf":
+      return "slurm-extra-submission-params"
+  }
+}
+
+/** Who set each field of the request's `job` object: a field not in the extras is nsh's own. */
+const jobFieldSources = (request: unknown, sources: Readonly<Record<string, ExtraSource>>) => {
+  const job = isJsonObject(request) && isJsonObject(request["job"]) ? request["job"] : {}
+  return Object.fromEntries(Object.keys(job).map((key) => [key, describeExtraSource(sources[key])]))
 }
 
 const describeSource = (source: SettingSource | undefined): string => {
@@ -88,30 +115,38 @@ export const shownSettings = (loaded: LoadedSettings): ReadonlyArray<ShownSettin
     source: describeSource(loaded.sources.get(key))
   }))
 
-/** The features Nix asks for, as it computes them (2.8 `getRequiredSystemFeatures`). */
-const requiredSystemFeatures = (drv: Derivation): ReadonlyArray<string> => {
-  const attr: unknown = drv.structuredAttrs === undefined
-    ? drv.env["requiredSystemFeatures"]
-    : drv.structuredAttrs["requiredSystemFeatures"]
-  const listed = typeof attr === "string"
-    ? attr.split(/\s+/)
-    : Array.isArray(attr)
-    ? attr.filter((f) => typeof f === "string")
-    : []
-  // Outputs whose paths are not known in advance (floating CA, deferred) need ca-derivations.
-  const ca = drv.outputs.some((o) => o.path === "") ? ["ca-derivations"] : []
-  return [...new Set([...listed.filter((f) => f !== ""), ...ca])].sort()
-}
-
 const decisionOf = (r: Route): DryRunReport["decision"] =>
   r._tag === "Accept" ? { accept: true } : { accept: false, reason: r.reason }
 
+/**
+ * The .drv to show for a path given on the command line: a .drv as is, an output path (or any
+ * store path) as the derivation the local store records as its deriver.
+ */
+export const drvPathFor = (given: string): Effect.Effect<string, StoreError, NixStore> => {
+  const resolved = path.resolve(given)
+  if (resolved.endsWith(".drv")) return Effect.succeed(resolved)
+  const notDerivation = (why: string) =>
+    new DerivationError({
+      drvPath: resolved,
+      reason:
+        `it is not a derivation (a .drv), and ${why}; pass the .drv, e.g. from nix-instantiate or nix path-info --derivation`
+    })
+  return Effect.flatMap(NixStore, (store) => store.deriverOf(resolved)).pipe(
+    Effect.catchAll((error) => Effect.fail(notDerivation(`Nix cannot tell what built it (${error.message})`))),
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.fail(notDerivation("the store records no deriver for it")),
+      onSome: Effect.succeed
+    }))
+  )
+}
+
 /** Works out the report for one derivation; reads the drv and the settings, sends nothing. */
-export const dryRunReport = (drvPath: string): Effect.Effect<DryRunReport, DryRunError, Config | NixStore> =>
+export const dryRunReport = (given: string): Effect.Effect<DryRunReport, DryRunError, Config | NixStore> =>
   Effect.gen(function*() {
     const loaded = yield* Config
     const store = yield* NixStore
-    const drv = yield* store.readDerivation(path.resolve(drvPath))
+    const drvPath = yield* drvPathFor(given)
+    const drv = yield* store.readDerivation(drvPath)
     const decision = route(
       {
         amWilling: true,
@@ -124,11 +159,13 @@ export const dryRunReport = (drvPath: string): Effect.Effect<DryRunReport, DryRu
     const { tag } = yield* newJobIds
     // Nix's limits are unknown outside a build; the defaults (none) apply, as for `nix-build` without options.
     const spec = yield* jobSpecFor(drv, loaded.settings, defaultBuildOptions, { tag, nonce: NoncePlaceholder })
+    const { sources } = yield* mergedExtras(drv, loaded.settings)
     const api = yield* SlurmApi
     const request = yield* api.renderSubmission(spec).pipe(Effect.orDie)
     const { version, note } = renderVersion(loaded.settings.slurmApiVersion)
     return {
       drvPath: drv.drvPath,
+      ...(drv.drvPath === path.resolve(given) ? {} : { givenPath: path.resolve(given) }),
       decision: decisionOf(decision),
       settings: shownSettings(loaded),
       configFiles: loaded.files,
@@ -138,7 +175,8 @@ export const dryRunReport = (drvPath: string): Effect.Effect<DryRunReport, DryRu
       endpoint: `${slurmBaseUrl(loaded.settings)}/slurm/${version}/job/submit`,
       tag,
       request,
-      script: spec.script
+      script: spec.script,
+      jobFieldSources: jobFieldSources(request, sources)
     }
   }).pipe(Effect.provide(SlurmApiRecording))
 
@@ -159,11 +197,15 @@ export const renderText = (report: DryRunReport): string => {
   const settings = report.settings.map((s) => `${s.key.padEnd(width)} = ${textValue(s.value)}   (${s.source})`).join(
     "\n"
   )
+  const fieldWidth = Math.max(0, ...Object.keys(report.jobFieldSources).map((k) => k.length))
+  const fieldSources = Object.entries(report.jobFieldSources).map(([key, by]) => `${key.padEnd(fieldWidth)}  ${by}`)
+    .join("\n")
   const decision = report.decision.accept
     ? "accept: nsh would submit it as a Slurm job"
     : `decline: ${report.decision.reason}; Nix would build it locally or on its other builders`
   return [
     `nsh dry run for ${report.drvPath} (nothing was sent or written)`,
+    ...(report.givenPath === undefined ? [] : [`(the derivation that built ${report.givenPath})`]),
     "",
     `Decision: ${decision}`,
     "",
@@ -179,16 +221,36 @@ export const renderText = (report: DryRunReport): string => {
     "Request body:",
     JSON.stringify(report.request, null, 2),
     "",
+    "Who set each job field (later wins: nsh < slurm-feature-params < extraSlurmParams < slurm-extra-submission-params):",
+    indent(fieldSources),
+    "",
     "Job script:",
     report.script
   ].join("\n")
 }
 
-/** Runs `nsh --dry-run`: prints the report (one JSON document with `json`). */
+/**
+ * Runs `nsh --dry-run` on each path: prints the reports (text, or one JSON document: an object
+ * for one path, an array for several) and each failure on stderr; returns the exit code, the
+ * highest of the failures' (0 when every path had a report).
+ */
 export const dryRun = (
-  drvPath: string,
+  paths: ReadonlyArray<string>,
   options: { readonly json: boolean }
-): Effect.Effect<void, DryRunError, Config | NixStore> =>
-  dryRunReport(drvPath).pipe(
-    Effect.flatMap((report) => Console.log(options.json ? JSON.stringify(report, null, 2) : renderText(report)))
-  )
+): Effect.Effect<number, never, Config | NixStore | NixLog> =>
+  Effect.gen(function*() {
+    const log = yield* NixLog
+    const outcomes = yield* Effect.forEach(paths, (given) => Effect.either(dryRunReport(given)))
+    const reports = outcomes.flatMap((o) => (Either.isRight(o) ? [o.right] : []))
+    for (const outcome of outcomes) {
+      if (Either.isLeft(outcome)) yield* log.log(Verbosity.error, `nsh --dry-run: ${outcome.left.message}`)
+    }
+    if (reports.length > 0) {
+      yield* Console.log(
+        options.json
+          ? JSON.stringify(paths.length === 1 ? reports[0] : reports, null, 2)
+          : reports.map(renderText).join("\n\n")
+      )
+    }
+    return Math.max(0, ...outcomes.flatMap((o) => (Either.isLeft(o) ? [dryRunExitCode(o.left)] : [])))
+  })

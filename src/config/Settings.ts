@@ -15,7 +15,8 @@ export type SettingKind =
   | { readonly _tag: "bool" }
   | { readonly _tag: "int"; readonly min: number; readonly max: number }
   | { readonly _tag: "enum"; readonly values: ReadonlyArray<string> }
-  | { readonly _tag: "json-object" }
+  /** `of: "objects"`: every value of the object must be an object itself. */
+  | { readonly _tag: "json-object"; readonly of?: "objects" }
   | { readonly _tag: "secret" }
 
 export interface SettingDoc {
@@ -110,6 +111,12 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
     "User name sent as `X-SLURM-USER-NAME`. Default: the token's `sun` claim, else the current user."
   ),
   s(
+    "slurm-feature-params",
+    { _tag: "json-object", of: "objects" },
+    "",
+    "JSON object mapping a Nix system feature to the job fields a derivation requiring it gets, e.g. {\"cuda\": {\"gres\": \"gpu:1\", \"partition\": \"gpu\"}, \"big-parallel\": {\"cpus_per_task\": 32}}. Merged in this order, later winning: nsh's base job, these (features in alphabetical order), the derivation's `extraSlurmParams`, `slurm-extra-submission-params`. `nsh --dry-run` shows which one set each field."
+  ),
+  s(
     "slurm-extra-submission-params",
     { _tag: "json-object" },
     "",
@@ -161,6 +168,8 @@ export interface Settings {
   readonly slurmJwtToken: Option.Option<Redacted.Redacted<string>>
   readonly slurmJwtTokenFile: string
   readonly slurmUserName: string
+  /** Feature → job fields (slurm-feature-params). */
+  readonly slurmFeatureParams: Readonly<Record<string, JsonObject>>
   readonly slurmExtraSubmissionParams: JsonObject
   readonly slurmDefaultTimeLimit: number
   readonly jobLeaseTimeout: number

@@ -5,7 +5,7 @@
  */
 import { Effect, Either, Option, ParseResult, Predicate, Redacted, Schema } from "effect"
 import * as path from "node:path"
-import type { JsonObject } from "../util/Json.js"
+import { isJsonObject, type JsonObject } from "../util/Json.js"
 import { NshConfError } from "./ConfigErrors.js"
 import type { ConfEntry } from "./NshConfParser.js"
 import type { SettingDoc, Settings, SettingSource } from "./Settings.js"
@@ -86,7 +86,9 @@ export const describeKind = (doc: SettingDoc): string => {
     case "path":
       return `an absolute path or one starting with ~/${doc.default === "" ? " (empty = unset)" : ""}`
     case "json-object":
-      return `a JSON object on one line and without '#' (it starts a comment), such as {"partition": "debug"}`
+      return kind.of === "objects"
+        ? `a JSON object of JSON objects on one line and without '#' (it starts a comment), such as {"big-parallel": {"cpus_per_task": 32}}`
+        : `a JSON object on one line and without '#' (it starts a comment), such as {"partition": "debug"}`
   }
 }
 
@@ -103,6 +105,13 @@ const decodeJsonObject = (raw: string): Either.Either<JsonObject, Failure> => {
       )
     )
   )
+}
+
+const objectsOnly = (object: JsonObject): Either.Either<JsonObject, Failure> => {
+  const bad = Object.entries(object).find(([, value]) => !isJsonObject(value))
+  return bad === undefined
+    ? Either.right(object)
+    : Either.left({ got: `got ${jsonKind(bad[1])} for "${bad[0]}"` })
 }
 
 const firstMessage = (e: ParseResult.ParseError): string =>
@@ -134,7 +143,7 @@ const decodeSettingValue = (
       case "path":
         return Schema.decodeEither(AbsolutePath(home, allowEmpty))(raw).pipe(Either.mapLeft(quoted(raw)))
       case "json-object":
-        return decodeJsonObject(raw)
+        return kind.of === "objects" ? Either.flatMap(decodeJsonObject(raw), objectsOnly) : decodeJsonObject(raw)
       case "secret":
         return Schema.decodeEither(Token)(raw).pipe(Either.mapLeft(() => ({ got: "got an unreadable value" })))
     }
@@ -213,6 +222,10 @@ const toSettings = (values: ReadonlyMap<string, SettingValue>): Settings => {
     slurmJwtToken: get("slurm-jwt-token", (v): v is Option.Option<Redacted.Redacted<string>> => Option.isOption(v)),
     slurmJwtTokenFile: str("slurm-jwt-token-file"),
     slurmUserName: str("slurm-user-name"),
+    slurmFeatureParams: get(
+      "slurm-feature-params",
+      (v): v is Record<string, JsonObject> => Predicate.isRecord(v) && !Option.isOption(v)
+    ),
     slurmExtraSubmissionParams: get(
       "slurm-extra-submission-params",
       (v): v is JsonObject => Predicate.isRecord(v) && !Option.isOption(v)

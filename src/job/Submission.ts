@@ -1,8 +1,9 @@
 /**
  * The Slurm job nsh submits for one derivation.
  *
- * Precedence of job fields, lowest first: nsh's base job < the derivation's `extraSlurmParams` <
- * nsh.conf's `slurm-extra-submission-params`. The two extras are merged shallowly into
+ * Precedence of job fields, lowest first: nsh's base job < the job fields nsh.conf's
+ * `slurm-feature-params` gives the features the derivation requires < the derivation's
+ * `extraSlurmParams` < nsh.conf's `slurm-extra-submission-params`. The extras are merged shallowly into
  * `JobSpec.extra`, which the dialects spread over the base fields: a key there replaces the
  * base field of the same name in the request body (e.g. `time_limit`, `environment`). Only the
  * fields the job protocol itself depends on (`script`, `comment`, the output files) are refused.
@@ -11,7 +12,7 @@ import { Data, Either } from "effect"
 import type { Settings } from "../config/Settings.js"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import type { JobSpec } from "../slurm/JobSpec.js"
-import { type Derivation, derivationName } from "../store/Derivation.js"
+import { type Derivation, derivationName, requiredSystemFeatures } from "../store/Derivation.js"
 import { isJsonObject, type JsonObject } from "../util/Json.js"
 import { type ExtraSlurmParamsError, extraSlurmParamsOf } from "./ExtraParams.js"
 import { jobFiles } from "./JobFiles.js"
@@ -96,14 +97,31 @@ const checkProtocolFields = (drvPath: string, extra: JsonObject, source: string)
     )
 }
 
-/** The job for building `drv`: base fields, the script, and both extras merged. */
-export const jobSpecFor = (
-  drv: Derivation,
-  settings: Settings,
-  options: BuildOptions,
-  ids: JobIds
-): Either.Either<JobSpec, SubmissionError> =>
+/** Who set a field of the job's extras, for `--dry-run`. */
+export type ExtraSource =
+  | { readonly _tag: "feature"; readonly feature: string }
+  | { readonly _tag: "derivation" }
+  | { readonly _tag: "conf" }
+
+/** The merged extra job fields and, for each, the source whose value won. */
+export interface MergedExtras {
+  readonly extra: JsonObject
+  readonly sources: Readonly<Record<string, ExtraSource>>
+}
+
+/**
+ * The extra job fields of `drv`, merged lowest first: the params of each feature it requires
+ * (alphabetically), its extraSlurmParams, slurm-extra-submission-params.
+ */
+export const mergedExtras = (drv: Derivation, settings: Settings): Either.Either<MergedExtras, SubmissionError> =>
   Either.gen(function*() {
+    const features = requiredSystemFeatures(drv).flatMap((feature) => {
+      const params = settings.slurmFeatureParams[feature]
+      return params === undefined ? [] : [{ source: { _tag: "feature", feature } as const, params }]
+    })
+    for (const { params, source } of features) {
+      yield* checkProtocolFields(drv.drvPath, params, `slurm-feature-params for "${source.feature}" in nsh.conf`)
+    }
     const fromDrv = yield* extraSlurmParamsOf(drv)
     yield* checkProtocolFields(drv.drvPath, fromDrv, "the derivation's extraSlurmParams")
     yield* checkProtocolFields(
@@ -111,7 +129,31 @@ export const jobSpecFor = (
       settings.slurmExtraSubmissionParams,
       "slurm-extra-submission-params in nsh.conf"
     )
-    const extra = { ...fromDrv, ...settings.slurmExtraSubmissionParams }
+    const layers: ReadonlyArray<{ readonly source: ExtraSource; readonly params: JsonObject }> = [
+      ...features,
+      { source: { _tag: "derivation" }, params: fromDrv },
+      { source: { _tag: "conf" }, params: settings.slurmExtraSubmissionParams }
+    ]
+    const extra: Record<string, unknown> = {}
+    const sources: Record<string, ExtraSource> = {}
+    for (const { params, source } of layers) {
+      for (const [key, value] of Object.entries(params)) {
+        extra[key] = value
+        sources[key] = source
+      }
+    }
+    return { extra, sources }
+  })
+
+/** The job for building `drv`: base fields, the script, and the extras merged (mergedExtras). */
+export const jobSpecFor = (
+  drv: Derivation,
+  settings: Settings,
+  options: BuildOptions,
+  ids: JobIds
+): Either.Either<JobSpec, SubmissionError> =>
+  Either.gen(function*() {
+    const { extra } = yield* mergedExtras(drv, settings)
     const timeLimitMinutes = options.timeout > 0
       ? Math.ceil(options.timeout / 60) + CopyMarginMinutes
       : settings.slurmDefaultTimeLimit

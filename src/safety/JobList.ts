@@ -12,7 +12,12 @@ import { isHookAlive, Journal } from "./Journal.js"
 export interface JobRow {
   readonly jobId: number
   readonly state: string
+  /** Slurm's reason (why it is pending, or how it ended); "None" while running normally. */
+  readonly reason: string
   readonly node: string
+  /** Epoch seconds; 0 when unknown. */
+  readonly submitTime: number
+  readonly startTime: number
   readonly drvPath: string
   /** "alive (pid N)", "gone", "on <host>", or "unknown" without a journal entry here. */
   readonly hook: string
@@ -40,6 +45,15 @@ export const listNshJobs = (all: boolean) =>
           : (yield* isHookAlive(entry))
           ? `alive (pid ${entry.hookPid})`
           : "gone"
-        return { jobId: job.jobId, state: job.rawState, node: job.batchHost, drvPath, hook } satisfies JobRow
+        return {
+          jobId: job.jobId,
+          state: job.rawState,
+          reason: job.reason,
+          node: job.batchHost,
+          submitTime: job.submitTime,
+          startTime: job.startTime,
+          drvPath,
+          hook
+        } satisfies JobRow
       }))
   })

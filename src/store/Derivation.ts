@@ -31,3 +31,18 @@ export const derivationName = (drv: Derivation): string => {
   if (typeof fromAttrs === "string") return fromAttrs
   return drv.env["name"] ?? drv.drvPath.replace(/^.*\/[0-9a-z]{32}-/, "").replace(/\.drv$/, "")
 }
+
+/** The features Nix asks for, as it computes them (2.8 `getRequiredSystemFeatures`), sorted. */
+export const requiredSystemFeatures = (drv: Derivation): ReadonlyArray<string> => {
+  const attr: unknown = drv.structuredAttrs === undefined
+    ? drv.env["requiredSystemFeatures"]
+    : drv.structuredAttrs["requiredSystemFeatures"]
+  const listed = typeof attr === "string"
+    ? attr.split(/\s+/)
+    : Array.isArray(attr)
+    ? attr.filter((f) => typeof f === "string")
+    : []
+  // Outputs whose paths are not known in advance (floating CA, deferred) need ca-derivations.
+  const ca = drv.outputs.some((o) => o.path === "") ? ["ca-derivations"] : []
+  return [...new Set([...listed.filter((f) => f !== ""), ...ca])].sort()
+}

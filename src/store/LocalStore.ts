@@ -2,7 +2,7 @@
  * Operations on the local store (the one the parent Nix builds into), through nix-store.
  */
 import { Command, type CommandExecutor, FileSystem } from "@effect/platform"
-import { Effect, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { nixStoreArgv, type StoreTarget } from "./StoreCommands.js"
 import { StoreCommandError } from "./StoreErrors.js"
 
@@ -45,6 +45,12 @@ const lines = (text: string) => text.split("\n").filter((l) => l.length > 0)
 /** The closure of `paths`, dependencies before dependents (nix-store -qR order). */
 export const requisites = (target: StoreTarget, paths: ReadonlyArray<string>) =>
   paths.length === 0 ? Effect.succeed([] as Array<string>) : run(target, ["-qR", ...paths]).pipe(Effect.map(lines))
+
+/** The derivation that built `path`, if the store records one (`nix-store --query --deriver`). */
+export const deriver = (target: StoreTarget, path: string) =>
+  run(target, ["--query", "--deriver", path]).pipe(
+    Effect.map((out) => Option.liftPredicate(out.trim(), (d) => d.endsWith(".drv")))
+  )
 
 /** The subset of `paths` that is not valid in the store. */
 export const invalidPaths = (target: StoreTarget, paths: ReadonlyArray<string>) =>

@@ -4,7 +4,7 @@
  * store the parent Nix uses (the build's `store` option); remote ones honour remote-store,
  * remote-nix-bin-dir and store-dir from nsh.conf.
  */
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Option } from "effect"
 import type { SshError } from "../ssh/SshErrors.js"
 import type { SshConnection } from "../ssh/SshSession.js"
 import type { Derivation } from "./Derivation.js"
@@ -38,6 +38,8 @@ export interface CopyFromNodeOptions {
 export interface NixStoreService {
   /** Reads and parses a .drv from the local store (or any path, for --dry-run). */
   readonly readDerivation: (drvPath: string) => Effect.Effect<Derivation, StoreError>
+  /** The `.drv` a store path was built from, where the local store knows it (`--dry-run` of an output). */
+  readonly deriverOf: (path: string) => Effect.Effect<Option.Option<string>, StoreError>
   /** Makes the closure of `paths` valid in the node's store, sending only what it lacks. */
   readonly copyToNode: (
     conn: SshConnection,

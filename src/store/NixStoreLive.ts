@@ -9,6 +9,7 @@ import { Config } from "../config/Config.js"
 import { describeFsError } from "../config/ConfigErrors.js"
 import { copyClosureToNode, copyOutputsFromNode } from "./Copy.js"
 import { parseDerivation } from "./DrvParser.js"
+import * as Local from "./LocalStore.js"
 import { NixStore } from "./NixStore.js"
 import * as Remote from "./RemoteStore.js"
 import type { StoreTarget } from "./StoreCommands.js"
@@ -53,6 +54,7 @@ export const NixStoreLive: Layer.Layer<
       )
     return NixStore.of({
       readDerivation: readDerivationWith(fs),
+      deriverOf: (path) => local(Local.deriver(localTarget("auto"), path)),
       copyToNode: (conn, paths, { localStore, ...options }) =>
         local(copyClosureToNode(conn, localTarget(localStore), remote, paths, options)),
       copyFromNode: (conn, outputs, { deriver, localStore, onBytes }) =>

@@ -5,6 +5,7 @@ import { dryRun, dryRunExitCode, dryRunReport, renderText } from "../../src/cli/
 import { Config } from "../../src/config/Config.js"
 import type { Settings } from "../../src/config/Settings.js"
 import type { Derivation } from "../../src/store/Derivation.js"
+import { NixLogRecording } from "../support/NixLogRecording.js"
 import { NixStoreWith } from "../support/NixStoreRecording.js"
 import { testLoaded } from "../support/settings.js"
 
@@ -45,7 +46,7 @@ const printed = (json: boolean) =>
       ...real,
       log: (...args) => Ref.update(lines, (all) => [...all, args.join(" ")])
     }
-    yield* dryRun(drvPath, { json }).pipe(Effect.withConsole(recording))
+    yield* dryRun([drvPath], { json }).pipe(Effect.withConsole(recording), Effect.provide(NixLogRecording))
     return (yield* Ref.get(lines)).join("\n")
   })
 
@@ -76,6 +77,32 @@ describe("dryRunReport", () => {
         withDrv(
           { requiredSystemFeatures: "nsh", extraSlurmParams: JSON.stringify({ partition: "drv", cpus_per_task: 2 }) },
           { slurmExtraSubmissionParams: { partition: "conf" } }
+        )
+      )
+    ))
+
+  it.effect("shows which source set each job field", () =>
+    Effect.gen(function*() {
+      const report = yield* dryRunReport(drvPath)
+      const job = (report.request as { job: Record<string, unknown> }).job
+      assert.strictEqual(job["gres"], "gpu:1")
+      assert.strictEqual(job["partition"], "conf")
+      assert.strictEqual(job["cpus_per_task"], 2)
+      assert.strictEqual(report.jobFieldSources["gres"], `slurm-feature-params "cuda"`)
+      assert.strictEqual(report.jobFieldSources["cpus_per_task"], "the derivation's extraSlurmParams")
+      assert.strictEqual(report.jobFieldSources["partition"], "slurm-extra-submission-params")
+      assert.strictEqual(report.jobFieldSources["name"], "nsh")
+      assert.strictEqual(report.jobFieldSources["time_limit"], "nsh")
+      assert.match(renderText(report), /\n {2}gres +slurm-feature-params "cuda"\n/)
+    }).pipe(
+      Effect.provide(
+        withDrv(
+          { requiredSystemFeatures: "nsh cuda", extraSlurmParams: JSON.stringify({ cpus_per_task: 2 }) },
+          {
+            systemFeatures: ["nsh", "cuda"],
+            slurmFeatureParams: { cuda: { gres: "gpu:1", partition: "gpu", cpus_per_task: 8 } },
+            slurmExtraSubmissionParams: { partition: "conf" }
+          }
         )
       )
     ))

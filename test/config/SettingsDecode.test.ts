@@ -149,6 +149,23 @@ describe("decodeSettings", () => {
       }
     }))
 
+  it.effect("slurm-feature-params maps features to objects of job fields, and refuses anything else", () =>
+    Effect.gen(function*() {
+      const { settings } = yield* decode([
+        "slurm-feature-params",
+        `{"cuda": {"gres": "nshgpu:1"}, "big-parallel": {"cpus_per_task": 32}}`
+      ])
+      assert.deepStrictEqual(settings.slurmFeatureParams, {
+        cuda: { gres: "nshgpu:1" },
+        "big-parallel": { cpus_per_task: 32 }
+      })
+      const e = yield* failure(["slurm-feature-params", `{"cuda": "gres=gpu:1"}`])
+      assert.match(
+        e.message,
+        /slurm-feature-params: expected a JSON object of JSON objects .* got a JSON string for "cuda"$/
+      )
+    }))
+
   it.effect("paths: ~ is the home directory; relative and (where not optional) empty paths are refused", () =>
     Effect.gen(function*() {
       const { settings } = yield* decode(["slurm-jwt-token-file", "~/.config/nsh/token"], ["remote-nix-bin-dir", "~"])

@@ -87,7 +87,7 @@ if mountpoint -q "$NSH_TEST_RUN/ns"; then umount "$NSH_TEST_RUN/ns" || true; fi
 if [ "$purge" = 1 ]; then
   nt_log "purging harness state"
   rm -rf "${NSH_TEST_SRV:?}" "${NSH_TEST_STATE:?}" "${NSH_TEST_LOG:?}" "${NSH_TEST_RUN:?}"
-  if [ "$conf_ours" = 1 ]; then rm -f /etc/slurm/slurm.conf; fi
+  if [ "$conf_ours" = 1 ]; then rm -f /etc/slurm/slurm.conf /etc/slurm/gres.conf; fi
   nt_set_block /etc/hosts append ""
   if [ -f /etc/nix/nix.conf ]; then nt_set_block /etc/nix/nix.conf append ""; fi
   if [ -f /root/.ssh/config ]; then nt_set_block /root/.ssh/config prepend ""; fi

@@ -211,6 +211,22 @@ SlurmdParameters=config_overrides
 ${node_lines}PartitionName=debug Nodes=$node_list Default=YES MaxTime=INFINITE State=UP
 EOF
 )
+# ---------------------------------------------------------------- count-only GRES
+# Every node offers 2 units of a generic resource without a device behind it (gres.conf has no
+# File=): Slurm allocates and shows it like a GPU, so the e2e test of slurm-feature-params
+# (test/e2e/build-feature-params.test.ts) can check that a job asking for one got it. Kept in this
+# one block: GresTypes and a NodeName=DEFAULT line (which the node lines after it inherit) go into
+# slurm.conf just before the node lines.
+NSH_TEST_GRES=${NSH_TEST_GRES:-nshgpu}
+gres_conf="Name=$NSH_TEST_GRES Count=2"
+if [ "$(cat /etc/slurm/gres.conf 2>/dev/null)" != "$gres_conf" ]; then
+  install -d -m 0755 /etc/slurm
+  printf '%s\n' "$gres_conf" >/etc/slurm/gres.conf
+  chmod 0644 /etc/slurm/gres.conf
+  nt_log "wrote /etc/slurm/gres.conf"
+fi
+slurm_conf=${slurm_conf/"$node_lines"/"GresTypes=$NSH_TEST_GRES"$'\n'"NodeName=DEFAULT Gres=$NSH_TEST_GRES:2"$'\n'"$node_lines"}
+
 if [ ! -f /etc/slurm/slurm.conf ] || [ "$(cat /etc/slurm/slurm.conf)" != "$slurm_conf" ]; then
   install -d -m 0755 /etc/slurm
   printf '%s\n' "$slurm_conf" >/etc/slurm/slurm.conf

@@ -5,7 +5,7 @@ import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
 import { extraSlurmParamsOf } from "../../src/job/ExtraParams.js"
 import { newJobIds } from "../../src/job/JobTag.js"
-import { CopyMarginMinutes, JobPath, jobSpecFor, type SubmissionError } from "../../src/job/Submission.js"
+import { CopyMarginMinutes, JobPath, jobSpecFor, mergedExtras, type SubmissionError } from "../../src/job/Submission.js"
 import { submitBody } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import type { Derivation } from "../../src/store/Derivation.js"
@@ -195,4 +195,37 @@ describe("newJobIds", () => {
       assert.notStrictEqual(a.tag, b.tag)
       assert.notStrictEqual(a.nonce, b.nonce)
     }))
+})
+
+describe("mergedExtras", () => {
+  const featureParams = {
+    cuda: { gres: "gpu:1", partition: "gpu", cpus_per_task: 8 },
+    "big-parallel": { cpus_per_task: 32, qos: "feature" },
+    kvm: { constraint: "kvm" }
+  }
+
+  it("merges base < features (alphabetically) < extraSlurmParams < slurm-extra-submission-params", () => {
+    const d = drv({
+      requiredSystemFeatures: "nsh cuda big-parallel",
+      extraSlurmParams: JSON.stringify({ partition: "drv", qos: "drv" })
+    })
+    const settings = testSettings({ slurmFeatureParams: featureParams, slurmExtraSubmissionParams: { qos: "conf" } })
+    const { extra, sources } = Either.getOrThrow(mergedExtras(d, settings))
+    assert.deepStrictEqual(extra, { cpus_per_task: 8, qos: "conf", gres: "gpu:1", partition: "drv" })
+    assert.deepStrictEqual(sources, {
+      cpus_per_task: { _tag: "feature", feature: "cuda" },
+      qos: { _tag: "conf" },
+      gres: { _tag: "feature", feature: "cuda" },
+      partition: { _tag: "derivation" }
+    })
+    // The submitted job carries the merge; kvm's params apply only to derivations requiring kvm.
+    const spec = specOk(d, { slurmFeatureParams: featureParams, slurmExtraSubmissionParams: { qos: "conf" } })
+    assert.deepStrictEqual(spec.extra, extra)
+    assert.notProperty(spec.extra, "constraint")
+  })
+
+  it("refuses a feature's params that set a field of nsh's job protocol", () => {
+    const e = specErr(drv({ requiredSystemFeatures: "cuda" }), { slurmFeatureParams: { cuda: { comment: "x" } } })
+    assert.include(e.message, `slurm-feature-params for "cuda" in nsh.conf sets "comment"`)
+  })
 })

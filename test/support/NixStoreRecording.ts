@@ -3,7 +3,7 @@
  * (and on which node), and answers each with what the test scripts (default: success, one path
  * copied; `onBytes` is called once so the copy's progress shows).
  */
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer, Option, Ref } from "effect"
 import type { SshError } from "../../src/ssh/SshErrors.js"
 import type { SshConnection } from "../../src/ssh/SshSession.js"
 import type { Derivation } from "../../src/store/Derivation.js"
@@ -32,6 +32,8 @@ type Answer<A> = (conn: SshConnection) => Effect.Effect<A, StoreError | SshError
 
 export interface NixStoreScript {
   readonly derivations?: ReadonlyArray<Derivation>
+  /** Output path → the .drv the store records as its deriver. */
+  readonly derivers?: Readonly<Record<string, string>>
   readonly copyToNode?: Answer<CopyStats>
   readonly copyFromNode?: Answer<CopyStats>
   readonly collectGarbage?: Answer<void>
@@ -55,6 +57,7 @@ export const NixStoreRecording = (script: NixStoreScript = {}): Layer.Layer<NixS
             ? Effect.succeed(found)
             : Effect.fail(new DerivationError({ drvPath: path, reason: "no such file" }))
         },
+        deriverOf: (path) => Effect.succeed(Option.fromNullable(script.derivers?.[path])),
         copyToNode: (conn, paths, options) =>
           record({
             _tag: "CopyToNode",
@@ -89,4 +92,8 @@ export const NixStoreRecording = (script: NixStoreScript = {}): Layer.Layer<NixS
 
 /** A NixStore that only knows derivations (for code that only reads them). */
 export const NixStoreWith = (...derivations: ReadonlyArray<Derivation>): Layer.Layer<NixStore> =>
-  Layer.project(NixStoreRecording({ derivations }), NixStore, NixStore, (store) => store)
+  NixStoreKnowing({ derivations })
+
+/** A NixStore that only knows derivations and the derivers of some outputs. */
+export const NixStoreKnowing = (script: Pick<NixStoreScript, "derivations" | "derivers">): Layer.Layer<NixStore> =>
+  Layer.project(NixStoreRecording(script), NixStore, NixStore, (store) => store)

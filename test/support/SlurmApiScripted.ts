@@ -23,6 +23,8 @@ export interface SlurmApiScriptedOptions {
   readonly resubmitted?: ReadonlyArray<JobInfo | SlurmError>
   /** Makes submit fail (nothing is queued). */
   readonly submitError?: SlurmError
+  /** What listJobs answers (default: not scripted, a defect). */
+  readonly listed?: ReadonlyArray<JobInfo>
   /** What a cancel does after it was recorded (default: succeeds at once). */
   readonly cancel?: Effect.Effect<void, SlurmError>
 }
@@ -115,7 +117,7 @@ export const SlurmApiScripted = (options: SlurmApiScriptedOptions): Layer.Layer<
             )
           ),
         cancel: (id) => record({ _tag: "Cancel", jobId: id }).pipe(Effect.zipRight(options.cancel ?? Effect.void)),
-        listJobs: Effect.die("listJobs is not scripted")
+        listJobs: options.listed === undefined ? Effect.die("listJobs is not scripted") : Effect.succeed(options.listed)
       })
       return Context.make(SlurmApi, api).pipe(Context.add(SlurmCalls, calls))
     })

@@ -21,6 +21,7 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   slurmJwtToken: Option.none(),
   slurmJwtTokenFile: "",
   slurmUserName: "",
+  slurmFeatureParams: {},
   slurmExtraSubmissionParams: {},
   slurmDefaultTimeLimit: 1440,
   jobLeaseTimeout: 60,
