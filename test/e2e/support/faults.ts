@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks"
 import { assert } from "vitest"
 import { type BuildEnv, type LiveBuild, scontrolJob, spawnNshBuild } from "./build.js"
 import { cluster, nodeExec, run, slurmFetch, squeueJobs, waitFor } from "./cluster.js"
+import { fillerJobName, resumeIfDown } from "./health.js"
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -256,7 +257,7 @@ export const fillNode1 = Effect.acquireRelease(
   Effect.promise(async () => {
     const submitted = await run("sbatch", [
       "--parsable",
-      "--job-name=nsh-e2e-faults-filler",
+      `--job-name=${fillerJobName}`,
       "--nodelist=node1",
       "--exclusive",
       "--time=10",
@@ -516,13 +517,7 @@ export const cutSshConnections = (hookPid: number) =>
     return killed
   })
 
-const resumeNode1IfDown = async () => {
-  const state = (await run("sinfo", ["-h", "-N", "-n", "node1", "-o", "%T"])).stdout.trim()
-  // The lab has ReturnToService=2: a node whose slurmd answers may be back already.
-  if (!/down|drain|fail/i.test(state)) return
-  const result = await run("scontrol", ["update", "NodeName=node1", "State=RESUME"])
-  assert.strictEqual(result.code, 0, `scontrol update NodeName=node1 State=RESUME: ${result.stderr}`)
-}
+const resumeNode1IfDown = () => resumeIfDown("node1")
 
 /**
  * A node failure as Slurm sees one: node1 set DOWN (its jobs are requeued or end NODE_FAIL), and
