@@ -8,7 +8,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { rm, writeFile } from "node:fs/promises"
 import {
   assertBuiltOnNode1,
   assertCleanedUp,
@@ -19,7 +18,7 @@ import {
   slurmTime,
   submittedJobs
 } from "./support/build.js"
-import { cluster, waitFor } from "./support/cluster.js"
+import { cluster, nodeExec, waitFor } from "./support/cluster.js"
 import { buildEnded, startBuildOf } from "./support/faults.js"
 
 const fixture = () => `${cluster().repoRoot}test/fixtures/e2e-build/builds.nix`
@@ -30,9 +29,11 @@ describe("nsh building ten independent derivations with --max-jobs 10", () => {
     () =>
       Effect.gen(function*() {
         const env = yield* buildEnv("parallel")
-        // Next to the state directory: under /root, which node1 shares.
-        const gate = `${env.stateDir}.gate`
-        yield* Effect.addFinalizer(() => Effect.promise(() => rm(gate, { force: true })))
+        // In node1's own /tmp, where its builds can look (the build users cannot read /root).
+        const gate = `/tmp/nsh-e2e-gate-${env.nonce}`
+        const onNode1 = (cmd: string) =>
+          Effect.promise(() => nodeExec(cmd)).pipe(Effect.map((r) => assert.strictEqual(r.code, 0, r.stderr)))
+        yield* Effect.addFinalizer(() => Effect.promise(() => nodeExec(`rm -f '${gate}'`)))
         const live = yield* startBuildOf(fixture(), env, "ten", ["--max-jobs", "10", "--argstr", "gate", gate], 240_000)
 
         const submitted = () => live.lines.filter((l) => /^nsh: submitted '\S+\.drv' as Slurm job \d+$/.test(l.text))
@@ -49,7 +50,7 @@ describe("nsh building ten independent derivations with --max-jobs 10", () => {
           `only ${submitted().length} of ten jobs submitted while the builds waited at the gate:\n${live.stderr()}`
         )
         assert.notMatch(live.stderr(), /^ten-\d: done$/m, "a build ended before the gate opened")
-        yield* Effect.promise(() => writeFile(gate, ""))
+        yield* onNode1(`touch '${gate}'`)
 
         const build = yield* buildEnded(live, 180_000)
         assert.strictEqual(build.code, 0, build.stderr)
