@@ -213,6 +213,16 @@ const nodeFiles = (world: World, tag: string) => {
   }
 }
 
+/** Accepts, plays a job that builds and prints its end marker, and runs the build: its exit code. */
+const buildsOk = (world: World, wanted: ReadonlyArray<string> = ["out"]) =>
+  Effect.gen(function*() {
+    const { build, tag, nonce } = yield* accept(world)
+    const node = nodeFiles(world, tag)
+    yield* node.built
+    yield* node.writeLog(`ok\n${marker(nonce, 0)}`)
+    return yield* run(build, wanted)
+  })
+
 const errorMessages = Effect.map(messages, (all) => all.filter((m) => m.startsWith("0 ")))
 
 const connects = (ssh: ReadonlyArray<SshCall>) => ssh.filter((c) => c._tag === "Connect").length
@@ -280,13 +290,7 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       const { result, store } = yield* inCluster(
         world,
         { states: [runningOn("node1")] },
-        Effect.gen(function*() {
-          const { build, tag, nonce } = yield* accept(world)
-          const node = nodeFiles(world, tag)
-          yield* node.built
-          yield* node.writeLog(`ok\n${marker(nonce, 0)}`)
-          return yield* run(build, [])
-        })
+        buildsOk(world, [])
       )
       assert.strictEqual(result, 0)
       assert.deepStrictEqual(copiesOut(store).map((c) => c._tag === "CopyFromNode" && c.outputs), [[out, dev]])
@@ -356,13 +360,7 @@ describe("SlurmTryHandler + runBuild, builders-use-substitutes", () => {
       const { result, store } = yield* inCluster(
         world,
         { states: [runningOn("node1")] },
-        Effect.gen(function*() {
-          const { build, tag, nonce } = yield* accept(world)
-          const node = nodeFiles(world, tag)
-          yield* node.built
-          yield* node.writeLog(`ok\n${marker(nonce, 0)}`)
-          return yield* run(build)
-        })
+        buildsOk(world)
       )
       assert.strictEqual(result, 0)
       assert.deepStrictEqual(copiesIn(store).map((c) => c._tag === "CopyToNode" && c.substitute), [true])
