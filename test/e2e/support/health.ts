@@ -2,8 +2,8 @@
  * The shared cluster between e2e files: a fault test puts node1 DOWN, stops slurmrestd or fills
  * node1, and restores it in its scope's finalizers; this is the net under those. Every e2e file
  * (test/e2e/support/setup.ts, vitest's setupFiles) restores what can be restored after each test
- * and then checks that the cluster is healthy, so a test that broke it fails itself instead of
- * every file after it; before each file the check runs again.
+ * and checks that the cluster is healthy before and after the file, so a file that broke it fails
+ * itself instead of every file after it.
  */
 import { cluster, nodeExec, run, slurmFetch, squeueJobs, waitFor } from "./cluster.js"
 
