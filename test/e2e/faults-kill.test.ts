@@ -8,7 +8,7 @@
  * own finalizers, inside the grace. Prints the time from the signal to the job leaving squeue.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, type Scope } from "effect"
+import { Effect, Schedule, type Scope } from "effect"
 import { appendFile } from "node:fs/promises"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
@@ -56,9 +56,17 @@ const phases: Record<string, Phase> = {
     setup: () => Effect.as(fillNode1, []),
     reach: (_, jobId) =>
       Effect.gen(function*() {
-        // Seen pending twice, a second apart: slurmctld had its chance to start it.
-        assert.strictEqual(yield* queueState(jobId), "PENDING")
-        yield* Effect.sleep("1 second")
+        // slurmctld has tried to start it and found node1 taken: pending with a reason.
+        yield* scontrolJob(jobId).pipe(
+          Effect.repeat({
+            until: (job) => job["JobState"] === "PENDING" && /^(Resources|Priority)$/.test(job["Reason"] ?? ""),
+            schedule: Schedule.spaced("100 millis")
+          }),
+          Effect.timeout("30 seconds"),
+          Effect.orElse(() =>
+            Effect.sync(() => assert.fail(`job ${jobId} not pending for Resources or Priority within 30 s`))
+          )
+        )
         assert.strictEqual(yield* queueState(jobId), "PENDING")
       }),
     over: /^nsh: Slurm job \d+ is running on /,
