@@ -20,6 +20,8 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           // Brings the harness cluster up (and down), rebuilds the bundle, provides facts + a token.
           globalSetup: ["test/e2e/globalSetup.ts"],
+          // Per file: the shared cluster is healthy before it and put back after each test.
+          setupFiles: ["test/e2e/support/setup.ts"],
           testTimeout: 300_000,
           hookTimeout: 300_000,
           // One real cluster, one real Nix store: e2e files must not race each other.

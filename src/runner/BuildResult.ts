@@ -51,8 +51,11 @@ export const outcomeMessage = (jobId: number, outcome: JobOutcome, info: JobInfo
         : outcome.exit._tag === "Exited"
         ? `, exit code ${outcome.exit.code}`
         : `, killed by signal ${outcome.exit.signal}`
-      // A job that failed before its script ran most often could not open its log file.
-      const hint = info.reason === "JobLaunchFailure" && outcome.exit?._tag === "Exited" && outcome.exit.code === 0
+      // A job that failed before its script ran most often could not open its log file (22.05
+      // reports exit_code 4021 then, not a wait status); 22.05 also calls a job killed by
+      // SIGKILL/SIGTERM a JobLaunchFailure, and that one did start.
+      const killed = outcome.exit?._tag === "Signaled" && (outcome.exit.signal === 9 || outcome.exit.signal === 15)
+      const hint = info.reason === "JobLaunchFailure" && !killed
         ? `; check that slurm-state-dir (${stateDir}) exists and is writable on the node`
         : ""
       return `${job} failed: ${stateOf(info)}${how}${hint}`

@@ -66,7 +66,11 @@ describe("dryRunReport", () => {
         name: "nix-build-hello-2.12",
         comment: `nsh:${report.tag} ${drvPath}`,
         current_working_directory: "/tmp",
-        environment: body.job["environment"],
+        environment: {
+          PATH: "/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin",
+          HOME: "/tmp/nsh-test-state",
+          NSH_TAG: report.tag
+        },
         standard_output: `/tmp/nsh-test-state/${report.tag}.log`,
         time_limit: 1440,
         partition: "conf",

@@ -73,6 +73,16 @@ describe("nsh building a chain of three derivations with a 20 MiB input source",
         assert.strictEqual(b, `node1\n${outA}\n${a}`)
         assert.strictEqual(c, `node1\n${outB}\n${b}`)
 
+        // The source went to node1 once: only A's input copy carries it (B's and C's copy the
+        // previous output alone, which node1 already holds the source under).
+        const copies = build.lines.flatMap((l) => {
+          const mib = l.text.match(/^nsh: copied \d+ paths \(([\d.]+) MiB\) to node1$/)?.[1]
+          return mib === undefined ? [] : [Number(mib)]
+        })
+        assert.lengthOf(copies, 3, `one input copy per job:\n${build.stderr}`)
+        assert.strictEqual(copies.filter((mib) => mib >= 19).length, 1, `copies (MiB): ${copies.join(", ")}`)
+        assert.isBelow(copies[1]! + copies[2]!, 1, `B's and C's copies carried the source again: ${copies.join(", ")}`)
+
         const copy = copyOfSource(build.lines)
         const throughput = copy.mib / (copy.ms / 1000)
         console.log(

@@ -7,7 +7,6 @@ import { NodeContext } from "@effect/platform-node"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import { fileURLToPath } from "node:url"
-import { JobPath } from "../../src/job/Submission.js"
 
 const repo = fileURLToPath(new URL("../..", import.meta.url))
 const drvsNix = `${repo}test/fixtures/store/e2e-drvs.nix`
@@ -82,7 +81,11 @@ describe("nsh --dry-run", () => {
         name: "nix-build-nsh-e2e-odd+name.x_y__z",
         comment: `nsh:${report.tag} ${drvPath}`,
         current_working_directory: "/tmp",
-        environment: { PATH: JobPath, HOME: stateDir, NSH_TAG: report.tag },
+        environment: {
+          PATH: "/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin",
+          HOME: stateDir,
+          NSH_TAG: report.tag
+        },
         standard_output: `${stateDir}/${report.tag}.log`,
         time_limit: 1440,
         cpus_per_task: 2,

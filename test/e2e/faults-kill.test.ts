@@ -4,20 +4,23 @@
  * it — SIGKILL to its process group (Nix 2.3–2.34), SIGINT to nix-build (Nix 2.8 then SIGKILLs
  * the group), SIGTERM to the group then SIGKILL 500 ms later (Nix 2.35) — and afterwards the job
  * has left squeue, its files and journal entry are gone, and so are the hook and its watchdog.
- * Prints the time from the signal to the job leaving squeue.
+ * In the SIGTERM case the watchdog is stopped meanwhile: the job must be cancelled by the hook's
+ * own finalizers, inside the grace. Prints the time from the signal to the job leaving squeue.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, type Scope } from "effect"
+import { Effect, Schedule, type Scope } from "effect"
 import { appendFile } from "node:fs/promises"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
-import { type BuildEnv, buildEnv, type LiveBuild } from "./support/build.js"
+import { type BuildEnv, buildEnv, type LiveBuild, scontrolJob } from "./support/build.js"
 import { run } from "./support/cluster.js"
 import {
   assertNothingLeft,
   buildEnded,
+  childRunning,
   fillNode1,
   forgetStorePaths,
+  freezeWatchdog,
   goneFromQueue,
   hookOf,
   journalEntry,
@@ -36,11 +39,13 @@ interface Phase {
   /** Prepares the cluster or the inputs; returns extra nix-build arguments. */
   readonly setup: (env: BuildEnv) => Effect.Effect<ReadonlyArray<string>, never, Scope.Scope>
   /** Resolves once the build is in the phase. */
-  readonly reach: (build: LiveBuild, jobId: number) => Effect.Effect<void>
+  readonly reach: (build: LiveBuild, jobId: number, hookPid: number) => Effect.Effect<void>
   /** A line that would show the phase was over when the signal came. */
   readonly over: RegExp
   /** Whether the job's processes on node1 (`tail -F` of its log, the build) name its tag in this phase. */
   readonly onNode: boolean
+  /** Whether the job is still in Slurm's queue in this phase, so someone must cancel it. */
+  readonly jobAlive: boolean
 }
 
 const noSetup = () => Effect.succeed([])
@@ -51,13 +56,22 @@ const phases: Record<string, Phase> = {
     setup: () => Effect.as(fillNode1, []),
     reach: (_, jobId) =>
       Effect.gen(function*() {
-        // Seen pending twice, a second apart: slurmctld had its chance to start it.
-        assert.strictEqual(yield* queueState(jobId), "PENDING")
-        yield* Effect.sleep("1 second")
+        // slurmctld has tried to start it and found node1 taken: pending with a reason.
+        yield* scontrolJob(jobId).pipe(
+          Effect.repeat({
+            until: (job) => job["JobState"] === "PENDING" && /^(Resources|Priority)$/.test(job["Reason"] ?? ""),
+            schedule: Schedule.spaced("100 millis")
+          }),
+          Effect.timeout("30 seconds"),
+          Effect.orElse(() =>
+            Effect.sync(() => assert.fail(`job ${jobId} not pending for Resources or Priority within 30 s`))
+          )
+        )
         assert.strictEqual(yield* queueState(jobId), "PENDING")
       }),
     over: /^nsh: Slurm job \d+ is running on /,
-    onNode: false
+    onNode: false,
+    jobAlive: true
   },
   "copying inputs": {
     attr: "bigInput",
@@ -70,27 +84,37 @@ const phases: Record<string, Phase> = {
         await appendFile(file, `${env.nonce}\n`)
         return ["--argstr", "bigSrc", file]
       }),
-    // The bytes flow for a moment before the signal.
-    reach: (build) =>
-      Effect.zipRight(waitLine(build, /^copying inputs to node1\.\.\.$/, 120_000), Effect.sleep("1 second")),
+    // The bytes flow: the hook's `nix-store --export` runs.
+    reach: (build, _, hookPid) =>
+      Effect.zipRight(
+        waitLine(build, /^copying inputs to node1\.\.\.$/, 120_000),
+        childRunning(hookPid, "--export", 60_000)
+      ),
     over: /^nsh: copied \d+ paths/,
-    onNode: true
+    onNode: true,
+    jobAlive: true
   },
   building: {
     attr: "building",
     setup: noSetup,
     reach: (build) => Effect.asVoid(waitLine(build, /^tick 3\/120 /, 120_000)),
     over: /^tick 120\/120 /,
-    onNode: true
+    onNode: true,
+    jobAlive: true
   },
   "copying outputs": {
     attr: "bigOutput",
     setup: noSetup,
-    reach: (build) =>
-      Effect.zipRight(waitLine(build, /^copying outputs from node1\.\.\.$/, 120_000), Effect.sleep("1 second")),
+    // The bytes flow: the hook's `nix-store --restore` runs.
+    reach: (build, _, hookPid) =>
+      Effect.zipRight(
+        waitLine(build, /^copying outputs from node1\.\.\.$/, 120_000),
+        childRunning(hookPid, "--restore", 60_000)
+      ),
     over: /^nsh: copied \d+ outputs/,
     // The job has ended: the outputs come from node1's store.
-    onNode: false
+    onNode: false,
+    jobAlive: false
   }
 }
 
@@ -135,7 +159,7 @@ describe("nsh killed mid-build leaves nothing behind", () => {
         assert.strictEqual(entry?.jobId, job.jobId, `the journal does not record job ${job.jobId}`)
         assert.strictEqual(entry?.hookPid, hookPid)
 
-        yield* phase.reach(build, job.jobId)
+        yield* phase.reach(build, job.jobId, hookPid)
         // The check for leftover processes can see them (node1 shares this pid namespace).
         if (phase.onNode) assert.isNotEmpty(processesMentioning(job.tag), `no process on node1 names ${job.tag}`)
         const struckAt = performance.now()
@@ -143,7 +167,18 @@ describe("nsh killed mid-build leaves nothing behind", () => {
         if (strike === "SIGINT to nix-build") process.kill(build.pid, "SIGINT")
         else if (strike === "SIGKILL to the hook's group") yield* killHookGroup(hookPid, "SIGKILL")
         else if (strike === "SIGHUP to the hook's group") yield* killHookGroup(hookPid, "SIGHUP")
-        else followedBySigkill = yield* killHookGroup(hookPid, "nix-2.35")
+        else {
+          // With the watchdog stopped, only the hook's own finalizers can cancel the job.
+          const thaw = yield* freezeWatchdog(watchdogPid)
+          followedBySigkill = yield* killHookGroup(hookPid, "nix-2.35")
+          if (phase.jobAlive) {
+            // Well inside job-lease-timeout (60 s): a job nobody cancelled would still be there.
+            yield* goneFromQueue(job.jobId, struckAt, 20_000)
+            const state = (yield* scontrolJob(job.jobId))["JobState"]
+            assert.strictEqual(state, "CANCELLED", `job ${job.jobId} was not cancelled by the hook's finalizers`)
+          }
+          yield* thaw
+        }
 
         const goneMs = yield* goneFromQueue(job.jobId, struckAt)
         const ended = yield* buildEnded(build, 60_000)

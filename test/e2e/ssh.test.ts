@@ -54,11 +54,13 @@ describe("SshSessionLive on node1", () => {
           return new Uint8Array(data)
         })
       )
+      // Per run: another run's file must not be mistaken for this one's.
+      const file = `/tmp/nsh-ssh-e2e-${process.pid}-${Date.now()}`
       const started = performance.now()
-      const result = yield* conn.exec("cat > /tmp/nsh-ssh-e2e && wc -c < /tmp/nsh-ssh-e2e", input)
+      const result = yield* conn.exec(`cat > ${file} && wc -c < ${file}`, input)
       const seconds = (performance.now() - started) / 1000
       assert.strictEqual(text(result.stdout), String(size))
-      const remote = yield* conn.exec("sha256sum /tmp/nsh-ssh-e2e; rm -f /tmp/nsh-ssh-e2e")
+      const remote = yield* conn.exec(`sha256sum ${file}; rm -f ${file}`)
       assert.strictEqual(text(remote.stdout).split(" ")[0], hash.digest("hex"))
       console.log(
         `ssh stdin throughput to node1: ${(size / 1024 / 1024 / seconds).toFixed(1)} MB/s (20 MB in ${
@@ -97,11 +99,18 @@ describe("SshSessionLive on node1", () => {
       const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-ssh-e2e-" })
       yield* Command.string(Command.make("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", `${dir}/impostor`))
       const impostor = (yield* fs.readFileString(`${dir}/impostor.pub`)).split(" ").slice(0, 2).join(" ")
+      // The key and known_hosts `ssh node1` uses, as OpenSSH itself resolves them: with the real
+      // known_hosts this config connects, so the refusals below are the host key's alone.
+      const resolved = (yield* Command.string(Command.make("ssh", "-G", "node1"))).split("\n")
+      const option = (name: string) => resolved.find((l) => l.startsWith(`${name} `))?.slice(name.length + 1) ?? ""
+      const identityFile = option("identityfile").replace(/^~/, process.env["HOME"] ?? "/root")
+      const realKnownHosts = option("userknownhostsfile").split(" ")[0]!
+      assert.isTrue(yield* fs.exists(identityFile), `ssh -G node1 names no existing identity file: ${identityFile}`)
       const config = (knownHosts: string) =>
         [
           "Host node1",
           "  User root",
-          "  IdentityFile /root/.ssh/nshlab_ed25519",
+          `  IdentityFile ${identityFile}`,
           "  IdentitiesOnly yes",
           "  BatchMode yes",
           "  StrictHostKeyChecking yes",
@@ -112,6 +121,9 @@ describe("SshSessionLive on node1", () => {
       yield* fs.writeFileString(`${dir}/known_hosts`, `node1 ${impostor}\n`)
       yield* fs.writeFileString(`${dir}/config`, config(`${dir}/known_hosts`))
       yield* fs.writeFileString(`${dir}/config-empty`, config(`${dir}/nothing`))
+      yield* fs.writeFileString(`${dir}/config-real`, config(realKnownHosts))
+      const real = yield* Effect.provide(node1, SshSessionLayer({ configFile: `${dir}/config-real` }))
+      assert.strictEqual(text((yield* real.exec("hostname")).stdout), "node1")
       const connectWith = (configFile: string) => Effect.flip(Effect.provide(node1, SshSessionLayer({ configFile })))
       const changed = yield* connectWith(`${dir}/config`)
       assert.strictEqual(changed._tag, "SshHostKeyError")

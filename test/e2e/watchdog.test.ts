@@ -15,7 +15,8 @@ import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { cluster, slurmFetch, squeueJobs, ssh, token, waitFor } from "./support/cluster.js"
 
-const stateDir = "/tmp/nsh-e2e-watchdog"
+// node1's /tmp is its own: the state directory is made there, per run (another run's may be alive).
+let stateDir = ""
 let work = ""
 let fakeHook = ""
 const submitted: Array<number> = []
@@ -35,15 +36,16 @@ beforeAll(async () => {
     banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
     logLevel: "warning"
   })
-  const made = await ssh("node1", `mkdir -p ${stateDir}`)
+  const made = await ssh("node1", "mktemp -d /tmp/nsh-e2e-watchdog-XXXXXX")
   assert.strictEqual(made.code, 0, made.stderr)
+  stateDir = made.stdout.trim()
 })
 
 afterAll(async () => {
   // A test that failed half-way may leave its stand-in hook (and so its watchdog) waiting.
   for (const hook of hooks) if (hook.exitCode === null && hook.signalCode === null) process.kill(-hook.pid!, "SIGKILL")
   await Promise.all(submitted.map((id) => slurmFetch(`/job/${id}`, { method: "DELETE" }).catch(() => undefined)))
-  await ssh("node1", `rm -rf ${stateDir}`)
+  if (stateDir !== "") await ssh("node1", `rm -rf '${stateDir}'`)
   await rm(work, { recursive: true, force: true })
 })
 

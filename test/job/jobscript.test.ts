@@ -15,6 +15,13 @@ import { jobScript, LeaseLapsedExitCode } from "../../src/job/JobScript.js"
 import { testSettings } from "../support/settings.js"
 
 const ids = { tag: "nsh-0123456789abcdef", nonce: "fedcba9876543210fedcba9876543210" }
+
+/** The job's files in `stateDir`, named by its tag (written out, not taken from src/job/JobFiles.ts). */
+const filesOf = (stateDir: string) => ({
+  log: `${stateDir}/nsh-0123456789abcdef.log`,
+  lease: `${stateDir}/nsh-0123456789abcdef.lease`,
+  root: `${stateDir}/nsh-0123456789abcdef.root`
+})
 const drvPath = "/nix/store/00000000000000000000000000000000-hello.drv"
 
 // Each call goes to its own file, arguments NUL-terminated, so any byte survives. A realise adds
@@ -132,7 +139,7 @@ describe("jobScript", () => {
       assert.include(run.log, "fake: building\n")
       assert.notInclude(run.log, "this-goes-to-stdout")
       const [realise] = yield* realiseCalls(lab)
-      const files = jobFiles(lab.stateDir, ids.tag)
+      const files = filesOf(lab.stateDir)
       assert.deepStrictEqual(realise, [
         "--realise",
         drvPath,
@@ -204,7 +211,7 @@ describe("jobScript", () => {
     Effect.gen(function*() {
       const lab = yield* makeLab()
       const fs = yield* FileSystem.FileSystem
-      const lease = jobFiles(lab.stateDir, ids.tag).lease
+      const lease = filesOf(lab.stateDir).lease
       yield* fs.makeDirectory(lab.stateDir, { recursive: true })
       const fiber = yield* Effect.fork(runScript(shell, lab, script(lab, { jobLeaseTimeout: 2 })))
       // Renew with a new mtime each time (the script looks for a change, not for recency),
@@ -270,7 +277,7 @@ describe("jobScript", () => {
           `${storeDir}/00000000000000000000000000000000-${odd}.drv`,
           "--quiet",
           "--add-root",
-          jobFiles(stateDir, ids.tag).root,
+          filesOf(stateDir).root,
           "--indirect",
           "--cores",
           "0",

@@ -5,7 +5,12 @@ import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
 import { extraSlurmParamsOf } from "../../src/job/ExtraParams.js"
 import { newJobIds } from "../../src/job/JobTag.js"
-import { CopyMarginMinutes, JobPath, jobSpecFor, mergedExtras, type SubmissionError } from "../../src/job/Submission.js"
+import { jobSpecFor, mergedExtras, type SubmissionError } from "../../src/job/Submission.js"
+
+/** The job's PATH: NixOS's, the default profile's, then the usual system directories. */
+const jobPath = "/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin"
+/** Minutes added to Nix's timeout for copying (the README: "plus 10 minutes"). */
+const copyMargin = 10
 import { submitBody } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import type { Derivation } from "../../src/store/Derivation.js"
@@ -95,7 +100,7 @@ describe("jobSpecFor", () => {
     assert.strictEqual(spec.name, "nix-build-hello-2.12")
     assert.strictEqual(spec.comment, `nsh:${ids.tag} ${drvPath}`)
     assert.strictEqual(spec.currentWorkingDirectory, "/tmp")
-    assert.deepStrictEqual(spec.environment, { PATH: JobPath, HOME: "/home/u/.local/state/nsh", NSH_TAG: ids.tag })
+    assert.deepStrictEqual(spec.environment, { PATH: jobPath, HOME: "/home/u/.local/state/nsh", NSH_TAG: ids.tag })
     assert.strictEqual(spec.standardOutput, `/home/u/.local/state/nsh/${ids.tag}.log`)
     assert.isUndefined(spec.standardError)
     assert.strictEqual(spec.timeLimitMinutes, 120)
@@ -105,8 +110,7 @@ describe("jobSpecFor", () => {
 
   it("puts remote-nix-bin-dir first on PATH", () => {
     const spec = specOk(drv(), { remoteNixBinDir: "/shared/nix/bin" })
-    assert.strictEqual(spec.environment["PATH"], `/shared/nix/bin:${JobPath}`)
-    assert.isTrue(JobPath.startsWith("/run/current-system/sw/bin:"))
+    assert.strictEqual(spec.environment["PATH"], `/shared/nix/bin:${jobPath}`)
   })
 
   it("keeps the job name to safe characters and 100 of them", () => {
@@ -124,15 +128,15 @@ describe("jobSpecFor", () => {
   it("derives the time limit from Nix's timeout plus a copy margin", () => {
     assert.strictEqual(
       specOk(drv(), {}, { ...defaultBuildOptions, timeout: 3600 }).timeLimitMinutes,
-      60 + CopyMarginMinutes
+      60 + copyMargin
     )
     assert.strictEqual(
       specOk(drv(), {}, { ...defaultBuildOptions, timeout: 3601 }).timeLimitMinutes,
-      61 + CopyMarginMinutes
+      61 + copyMargin
     )
     assert.strictEqual(
       specOk(drv(), {}, { ...defaultBuildOptions, timeout: 1 }).timeLimitMinutes,
-      1 + CopyMarginMinutes
+      1 + copyMargin
     )
   })
 

@@ -23,7 +23,7 @@ import {
   SubscriptionRef,
   TestClock
 } from "effect"
-import { existsSync, readdirSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
 import { ActivityType, NixLog, ResultType, Verbosity } from "../../src/dispatch/NixLog.js"
@@ -279,6 +279,16 @@ const nodeFiles = (world: World, tag: string) => {
   }
 }
 
+/** Accepts, plays a job that builds and prints its end marker, and runs the build: its exit code. */
+const buildsOk = (world: World, wanted: ReadonlyArray<string> = ["out"]) =>
+  Effect.gen(function*() {
+    const { build, tag, nonce } = yield* accept(world)
+    const node = nodeFiles(world, tag)
+    yield* node.built
+    yield* node.writeLog(`ok\n${marker(nonce, 0)}`)
+    return yield* run(build, wanted)
+  })
+
 const errorMessages = Effect.map(messages, (all) => all.filter((m) => m.startsWith("0 ")))
 
 const connects = (ssh: ReadonlyArray<SshCall>) => ssh.filter((c) => c._tag === "Connect").length
@@ -354,16 +364,80 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       const { result, store } = yield* inCluster(
         world,
         { states: [runningOn("node1")] },
-        Effect.gen(function*() {
-          const { build, tag, nonce } = yield* accept(world)
-          const node = nodeFiles(world, tag)
-          yield* node.built
-          yield* node.writeLog(`ok\n${marker(nonce, 0)}`)
-          return yield* run(build, [])
-        })
+        buildsOk(world, [])
       )
       assert.strictEqual(result, 0)
       assert.deepStrictEqual(copiesOut(store).map((c) => c._tag === "CopyFromNode" && c.outputs), [[out, dev]])
+    }))
+})
+
+describe("SlurmTryHandler, max-jobs", () => {
+  it.scopedLive("answers postpone while max-jobs live hooks' jobs are in the journal, submitting nothing, and submits below it", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [runningOn("node1")], settings: { maxJobs: 2 } },
+        Effect.gen(function*() {
+          const journal = yield* Journal
+          const handler = yield* TryHandler
+          // Two submissions of live hooks (this process) on this machine.
+          yield* journal.begin({ tag: "nsh-00000000000000a1", drvPath: p("1", "one.drv"), outputs: [] })
+          yield* journal.begin({ tag: "nsh-00000000000000a2", drvPath: p("2", "two.drv"), outputs: [] })
+          const atCap = yield* handler.answer(request, world.options)
+          const submitsAtCap = (yield* submitted).length
+          const talk = yield* messages
+          // One of them ends: room for one more.
+          yield* journal.remove("nsh-00000000000000a2")
+          const below = yield* handler.answer(request, world.options)
+          yield* journal.remove("nsh-00000000000000a1")
+          return { atCap, submitsAtCap, talk, below: below._tag }
+        })
+      )
+      assert.deepStrictEqual(result.atCap, {
+        _tag: "Postpone",
+        reason: "max-jobs (2) of nsh's Slurm jobs are pending or running"
+      })
+      assert.strictEqual(result.submitsAtCap, 0)
+      assert.isTrue(result.talk.some((m) => m.includes(`nsh: postponing '${drvPath}'`)), result.talk.join("\n"))
+      assert.strictEqual(result.below, "Accept")
+      assert.lengthOf(slurm.filter((c) => c._tag === "Submit"), 1)
+    }))
+
+  it.scopedLive("does not count the journal entries of hooks that are gone", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const { result } = yield* inCluster(
+        world,
+        { states: [runningOn("node1")], settings: { maxJobs: 1 } },
+        Effect.gen(function*() {
+          const journal = yield* Journal
+          yield* journal.begin({ tag: "nsh-00000000000000b1", drvPath: p("1", "one.drv"), outputs: [] })
+          const live = yield* (yield* TryHandler).answer(request, world.options)
+          // The entry as a dead hook left it: another pid, which no process has now.
+          const file = journal.fileOf("nsh-00000000000000b1")
+          const entry = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>
+          writeFileSync(file, JSON.stringify({ ...entry, hookPid: 2 ** 22 + 1 }))
+          const answer = yield* (yield* TryHandler).answer(request, world.options)
+          yield* journal.remove("nsh-00000000000000b1")
+          return [live._tag, answer._tag]
+        })
+      )
+      assert.deepStrictEqual(result, ["Postpone", "Accept"])
+    }))
+})
+
+describe("SlurmTryHandler + runBuild, builders-use-substitutes", () => {
+  it.scopedLive("lets the node substitute the inputs when Nix's builders-use-substitutes is set", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld({ buildersUseSubstitutes: true })
+      const { result, store } = yield* inCluster(
+        world,
+        { states: [runningOn("node1")] },
+        buildsOk(world)
+      )
+      assert.strictEqual(result, 0)
+      assert.deepStrictEqual(copiesIn(store).map((c) => c._tag === "CopyToNode" && c.substitute), [true])
     }))
 })
 

@@ -2,15 +2,14 @@
  * The hook's side of the watchdog (src/safety/Watchdog.ts): the idle stage runs in its own session
  * holding none of Nix's descriptors and no token in argv or environment; when the scope closes
  * without `finished` it hands every message to the clean-up stage (here a stand-in,
- * test/fixtures/watchdog/echo-watchdog.mjs, that reports what it got); after `finished` it does not.
+ * test/fixtures/watchdog/echo-watchdog.mjs, that reports what it got into a file); after `finished` it does not.
  */
 import { FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
-import { readFile } from "node:fs/promises"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Watchdog, WatchdogLive, type WatchdogParams } from "../../src/safety/Watchdog.js"
 import { decodeHookMessage } from "../../src/safety/WatchdogProtocol.js"
@@ -39,13 +38,20 @@ const params = (command: ReadonlyArray<string>): WatchdogParams => ({
   command
 })
 
-/** A FIFO the stand-in writes its report into; reading it waits for the stand-in. */
-const reportFifo = Effect.gen(function*() {
+/**
+ * Where the stand-in writes its report. The idle stage waits for the clean-up stage, so once it
+ * exited the report is there if and only if the clean-up stage ran.
+ */
+const reportFile = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
   const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-watchdog-" })
   const path = `${dir}/seen`
-  execFileSync("mkfifo", [path])
-  return { path, read: Effect.promise(() => readFile(path, "utf8")).pipe(Effect.map((s) => JSON.parse(s) as Seen)) }
+  return {
+    path,
+    read: Effect.sync(() =>
+      existsSync(path) ? Option.some(JSON.parse(readFileSync(path, "utf8")) as Seen) : Option.none()
+    )
+  }
 })
 
 /** SLURM_JWT set in the hook's environment for the duration of the scope. */
@@ -70,7 +76,7 @@ const fdTarget = (pid: number, fd: number) =>
   Effect.try(() => execFileSync("readlink", [`/proc/${pid}/fd/${fd}`], { stdio: "pipe" }).toString().trim())
 
 /** Until the (reaped) process is gone: the idle stage is our child, so nothing lingers as a zombie. */
-const exited = (pid: number) =>
+const exited = (pid: number, what: string) =>
   Effect.sync(() => {
     try {
       return procStat(pid)[0] === "Z"
@@ -79,7 +85,10 @@ const exited = (pid: number) =>
     }
   }).pipe(
     Effect.repeat({ until: (gone) => gone, schedule: Schedule.spaced("20 millis") }),
-    Effect.timeout("10 seconds"),
+    Effect.timeoutFail({
+      duration: "10 seconds",
+      onTimeout: () => new Error(`the watchdog (pid ${pid}) still runs 10 s after ${what}`)
+    }),
     Effect.asVoid
   )
 
@@ -111,7 +120,7 @@ describe("Watchdog (hook side)", () => {
 
   it.scopedLive("without finished, the clean-up stage gets every message on stdin, and not the socket", () =>
     Effect.gen(function*() {
-      const report = yield* reportFifo
+      const report = yield* reportFile
       const pid = yield* Effect.scoped(
         Effect.gen(function*() {
           const handle = yield* Watchdog.start(params([process.execPath, echo, report.path]))
@@ -120,7 +129,8 @@ describe("Watchdog (hook side)", () => {
           return handle.pid
         })
       )
-      const seen = yield* report.read
+      yield* exited(pid, "the hook's socket closed")
+      const seen = Option.getOrElse(yield* report.read, () => assert.fail("the clean-up stage did not run"))
       assert.strictEqual(seen.sid, pid, "the clean-up stage left the watchdog's session")
       // Its stdin is the pipe from the idle stage; fd 3 may be node's own (epoll), not the hook's socket.
       assert.deepStrictEqual({ ...seen.fds, 3: undefined }, {
@@ -140,13 +150,11 @@ describe("Watchdog (hook side)", () => {
       assert.strictEqual(Redacted.value(start.slurm.token), "jwt-secret")
       assert.strictEqual(start.tag, "nsh-0123456789abcdef")
       assert.deepStrictEqual(start.localFiles, ["/state/journal/nsh-0123456789abcdef.json"])
-      yield* exited(pid)
     }).pipe(Effect.provide(WatchdogLive), Effect.provide(NodeFileSystem.layer)))
 
   it.scopedLive("after finished the watchdog exits without starting the clean-up stage", () =>
     Effect.gen(function*() {
-      // Had the stand-in run, it would block on this FIFO (nobody reads it) and keep the watchdog alive.
-      const report = yield* reportFifo
+      const report = yield* reportFile
       const pid = yield* Effect.scoped(
         Effect.gen(function*() {
           const handle = yield* Watchdog.start(params([process.execPath, echo, report.path]))
@@ -155,7 +163,8 @@ describe("Watchdog (hook side)", () => {
           return handle.pid
         })
       )
-      yield* exited(pid)
+      yield* exited(pid, "finished and the socket's close")
+      assert.isTrue(Option.isNone(yield* report.read), "the clean-up stage ran after finished")
     }).pipe(Effect.provide(WatchdogLive), Effect.provide(NodeFileSystem.layer)))
 
   it.scopedLive("a clean-up stage that could not run is a WatchdogError at start", () =>

@@ -154,15 +154,19 @@ describe("waitForAllocation", () => {
       const configuring = info({ state: "RUNNING", flags: ["CONFIGURING"], batchHost: "node1" })
       const { allocation } = yield* allocateThenEnd([[0, configuring], [500, running], [1000, completed]])
       assert.deepInclude(allocation, { _tag: "Allocated", batchHost: "node1" })
-      if (allocation._tag === "Allocated") assert.isAtLeast(allocation.info.startTime, 0)
+      // The allocation is the observation after CONFIGURING, not the first RUNNING one.
+      assert.strictEqual(allocation._tag === "Allocated" ? allocation.info : undefined, running)
     }))
 })
 
 describe("waitForEnd", () => {
-  const endOf = (steps: ReadonlyArray<Step>) =>
+  const endOf = (steps: ReadonlyArray<Step>) => Effect.map(endAndPolls(steps), ({ result }) => result)
+  /** The result, and when each poll was made (ms on the TestClock). */
+  const endAndPolls = (steps: ReadonlyArray<Step>) =>
     Effect.gen(function*() {
       const polls = yield* Ref.make<Array<number>>([])
-      return yield* settle(Effect.either(waitForEnd(7).pipe(Effect.provide(playing(steps, polls)))))
+      const result = yield* settle(Effect.either(waitForEnd(7).pipe(Effect.provide(playing(steps, polls)))))
+      return { result, at: yield* Ref.get(polls) }
     })
 
   it.effect("reports a requeue as Retryable: the attempt being followed is gone", () =>
@@ -189,10 +193,16 @@ describe("waitForEnd", () => {
   it.effect("gives up after two minutes of outage, and at once on other errors", () =>
     Effect.gen(function*() {
       const down = new SlurmUnreachable({ url: "http://x", reason: "connection refused" })
-      const outage = yield* endOf([[0, running], [1000, down]])
-      assert.strictEqual(outage._tag === "Left" ? outage.left._tag : "", "SlurmUnreachable")
-      const gone = yield* endOf([[0, running], [1000, new SlurmJobNotFound({ jobId: 7 })]])
-      assert.strictEqual(gone._tag === "Left" ? gone.left._tag : "", "SlurmJobNotFound")
+      // Unreachable from 1 s on: the last poll comes two minutes later (polls are at most 2 s apart).
+      const outage = yield* endAndPolls([[0, running], [1000, down]])
+      assert.strictEqual(outage.result._tag === "Left" ? outage.result.left._tag : "", "SlurmUnreachable")
+      const lastPoll = outage.at.at(-1)!
+      assert.isAtLeast(lastPoll, 121_000, `polls at ${outage.at.join(", ")}`)
+      assert.isAtMost(lastPoll, 123_000, `polls at ${outage.at.join(", ")}`)
+      // Another error ends the wait at the first poll that meets it.
+      const gone = yield* endAndPolls([[0, running], [1000, new SlurmJobNotFound({ jobId: 7 })]])
+      assert.strictEqual(gone.result._tag === "Left" ? gone.result.left._tag : "", "SlurmJobNotFound")
+      assert.lengthOf(gone.at.filter((at) => at >= 1000), 1, `polls at ${gone.at.join(", ")}`)
     }))
 
   it.effect("reports the failure and its exit status", () =>

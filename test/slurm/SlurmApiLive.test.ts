@@ -469,7 +469,18 @@ describe("submit", () => {
       })
       const [request] = fake.requests()
       assert.strictEqual(`${request!.method} ${request!.path}`, "POST /slurm/v0.0.40/job/submit")
-      assert.deepStrictEqual(request!.body, yield* api.renderSubmission(spec))
+      // v0.0.40's shape, written out: the script inside `job`, the environment as K=V, the time limit as a {set, number}.
+      assert.deepStrictEqual(request!.body, {
+        job: {
+          name: "nix-build-hello",
+          comment: "nsh:nsh-0123456789abcdef /nix/store/abc-hello.drv",
+          current_working_directory: "/tmp",
+          standard_output: "/tmp/nsh-0123456789abcdef.log",
+          script: "#!/bin/sh\ntrue\n",
+          environment: ["PATH=/usr/bin:/bin"],
+          time_limit: { set: true, infinite: false, number: 10 }
+        }
+      })
     }))
 
   for (

@@ -27,7 +27,19 @@ describe("SlurmApiRecording", () => {
       const recorded = yield* Ref.get(yield* RecordedSubmissions)
       assert.lengthOf(recorded, 2)
       assert.strictEqual(recorded[0]?.url, "http://slurm.example:6820/slurm/v0.0.40/job/submit")
-      assert.deepStrictEqual(recorded[0]?.body, yield* api.renderSubmission(spec))
+      // v0.0.40's shape, written out: the script inside `job`, the environment as K=V, the time limit as a {set, number}.
+      assert.deepStrictEqual(recorded[0]?.body, {
+        job: {
+          name: "nix-build-x",
+          comment: "nsh:nsh-0123456789abcdef /nix/store/x.drv",
+          current_working_directory: "/tmp",
+          standard_output: "/s/nsh-0123456789abcdef.log",
+          script: "#!/bin/sh\n",
+          environment: ["PATH=/bin"],
+          time_limit: { set: true, infinite: false, number: 60 },
+          partition: "debug"
+        }
+      })
       assert.strictEqual(yield* api.apiVersion, "v0.0.40")
     }).pipe(
       Effect.provide(SlurmApiRecording),

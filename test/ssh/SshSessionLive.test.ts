@@ -39,6 +39,13 @@ const setup = (extra: ReadonlyArray<string> = []) =>
     return { keys, server, config }
   })
 
+/** `effect`, failing with "`what` did not happen within 10 s" instead of hanging. */
+const within = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.timeoutFail(effect, {
+    duration: "10 seconds",
+    onTimeout: () => new Error(`${what} did not happen within 10 s`)
+  })
+
 const blobOf = (publicLine: string) => Buffer.from(publicLine.split(" ")[1]!, "base64")
 
 /** A round trip on another channel: everything the server sent before it has been processed here. */
@@ -89,7 +96,7 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       assert.isAtLeast(produced, chunkSize)
       assert.isAtMost(produced, 10 * 1024 * 1024, "stdin ran ahead of the SSH window")
       yield* Deferred.succeed(server.state.gate, undefined)
-      const result = yield* Fiber.join(fiber)
+      const result = yield* within("the gated command's end", Fiber.join(fiber))
       assert.strictEqual(text(result.stdout), `${chunks * chunkSize} ${expected.digest("hex")}\n`)
     }).pipe(Effect.provide(NodeContext.layer)))
 
@@ -121,7 +128,7 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       const scope = yield* Scope.make()
       yield* conn.spawn("sleep").pipe(Scope.extend(scope))
       yield* Scope.close(scope, Exit.void)
-      assert.strictEqual(yield* Queue.take(server.state.signals), "TERM")
+      assert.strictEqual(yield* within("a signal to the command", Queue.take(server.state.signals)), "TERM")
       // The connection stays usable for other channels.
       assert.strictEqual(text((yield* conn.exec("echo still")).stdout), "still\n")
     }).pipe(Effect.provide(NodeContext.layer)))
@@ -266,18 +273,19 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       const silent = yield* silentServer
       const config = yield* writeConfig(keys, hostBlock(keys, silent.port))
       const fiber = yield* Effect.fork(Effect.scoped(connectWith(config)))
-      yield* Deferred.await(silent.connected)
-      yield* Fiber.interrupt(fiber)
-      yield* Deferred.await(silent.closed)
+      yield* within("the connection to the silent server", Deferred.await(silent.connected))
+      const exit = yield* within("the interrupted connect's end", Fiber.interrupt(fiber))
+      assert.isTrue(Exit.isInterrupted(exit), `the connect ended otherwise: ${String(exit)}`)
+      yield* within("the TCP connection's close", Deferred.await(silent.closed))
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("a closed port is a connect error that says so", () =>
     Effect.gen(function*() {
       const keys = yield* makeKeys
-      const port = yield* Effect.scoped(Effect.map(startServer(keys), (s) => s.port))
-      const config = yield* writeConfig(keys, hostBlock(keys, port))
+      // Port 1 (tcpmux, privileged): nothing listens there, unlike a just-freed port another process may take.
+      const config = yield* writeConfig(keys, hostBlock(keys, 1))
       const error = yield* Effect.flip(connectWith(config))
       assert.strictEqual(error._tag, "SshConnectError")
-      assert.include(error.message, `127.0.0.1:${port} refused the connection`)
+      assert.include(error.message, "127.0.0.1:1 refused the connection")
     }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -60,7 +60,9 @@ const checkToken = (loaded: LoadedSettings) =>
     const { settings } = loaded
     const getOne =
       "get one with `scontrol token lifespan=…` and put it in a file named by slurm-jwt-token-file (chmod 600)"
-    const credentials = yield* credentialsOf(settings)
+    const read = yield* Effect.either(credentialsOf(settings))
+    if (read._tag === "Left") return fail("token", read.left.message, getOne)
+    const credentials = read.right
     if (Option.isNone(credentials)) {
       return fail("token", "no Slurm token: none of slurm-jwt-token, slurm-jwt-token-file, SLURM_JWT is set", getOne)
     }

@@ -8,11 +8,13 @@ import { type Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
 import { readdir, readFile } from "node:fs/promises"
+import { createServer } from "node:net"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { assert } from "vitest"
 import { type BuildEnv, type LiveBuild, scontrolJob, spawnNshBuild } from "./build.js"
 import { cluster, nodeExec, run, slurmFetch, squeueJobs, waitFor } from "./cluster.js"
+import { fillerJobName, resumeIfDown } from "./health.js"
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -95,6 +97,39 @@ export const hookOf = (nixBuildPid: number) =>
     })
   )
 
+/** Waits up to `timeoutMs` for a child of `parentPid` whose argv holds `arg` (e.g. the hook's `nix-store --export`). */
+export const childRunning = (parentPid: number, arg: string, timeoutMs: number) =>
+  Effect.promise(() =>
+    waitFor(
+      () => processes().find((p) => p.ppid === parentPid && p.argv.includes(arg)),
+      timeoutMs,
+      `a child of ${parentPid} with ${arg} in its argv`,
+      20
+    ).catch((e: Error) => assert.fail(e.message))
+  ).pipe(Effect.asVoid)
+
+/**
+ * Stops (SIGSTOP) the watchdog's whole session, so that nothing but the hook itself can cancel its
+ * job; resumed (SIGCONT) by the returned effect or with the scope, whichever comes first.
+ */
+export const freezeWatchdog = (watchdogPid: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      process.kill(-watchdogPid, "SIGSTOP")
+      let thawed = false
+      return Effect.sync(() => {
+        if (thawed) return
+        thawed = true
+        try {
+          process.kill(-watchdogPid, "SIGCONT")
+        } catch {
+          // The session is gone already.
+        }
+      })
+    }),
+    (thaw) => thaw
+  )
+
 /** The hook's watchdog: its child `/bin/sh -c … nsh-watchdog …`, leader of a session of its own. */
 export const watchdogOf = (hookPid: number) =>
   Effect.promise(() =>
@@ -114,20 +149,30 @@ export const watchdogOf = (hookPid: number) =>
 
 const fixture = () => `${cluster().repoRoot}test/fixtures/e2e-faults/faults.nix`
 
-/**
- * Starts nix-build of one attribute of faults.nix with nsh as the build hook (support/build.ts's
- * spawnNshBuild, returning at once so the test can strike mid-build). `-v` is always on: nsh's
- * phase messages (`copying inputs to node1...`) are what the tests wait for. Killed with the scope.
- */
-export const startBuild = (env: BuildEnv, attr: string, args: ReadonlyArray<string> = [], timeoutMs = 180_000) =>
+/** Starts nix-build of one attribute of the Nix file `nixFile` (support/build.ts's spawnNshBuild); killed with the scope. */
+export const startBuildOf = (
+  nixFile: string,
+  env: BuildEnv,
+  attr: string,
+  args: ReadonlyArray<string>,
+  timeoutMs: number
+) =>
   Effect.acquireRelease(
-    Effect.sync(() => spawnNshBuild(fixture(), env, attr, ["-v", ...args], timeoutMs)),
+    Effect.sync(() => spawnNshBuild(nixFile, env, attr, args, timeoutMs)),
     (build) =>
       Effect.promise(async () => {
         if (!processGone(build.pid)) process.kill(build.pid, "SIGKILL")
         await build.ended.catch(() => undefined)
       })
   )
+
+/**
+ * Starts nix-build of one attribute of faults.nix with nsh as the build hook, returning at once so
+ * the test can strike mid-build. `-v` is always on: nsh's phase messages (`copying inputs to
+ * node1...`) are what the tests wait for.
+ */
+export const startBuild = (env: BuildEnv, attr: string, args: ReadonlyArray<string> = [], timeoutMs = 180_000) =>
+  startBuildOf(fixture(), env, attr, ["-v", ...args], timeoutMs)
 
 /** Waits for a stderr line matching `pattern`; fails, showing stderr, if the build ends first or after `timeoutMs`. */
 export const waitLine = (build: LiveBuild, pattern: RegExp, timeoutMs: number) =>
@@ -212,7 +257,7 @@ export const fillNode1 = Effect.acquireRelease(
   Effect.promise(async () => {
     const submitted = await run("sbatch", [
       "--parsable",
-      "--job-name=nsh-e2e-faults-filler",
+      `--job-name=${fillerJobName}`,
       "--nodelist=node1",
       "--exclusive",
       "--time=10",
@@ -411,6 +456,35 @@ export const stopSlurmrestd = Effect.acquireRelease(
   ({ restore }) => restore
 )
 
+/**
+ * While slurmrestd is stopped: listens on its address in its place and resets every connection,
+ * recording when each arrived (performance.now()), so a test can see nsh's requests meet the
+ * outage. Closed by the returned `close` or with the scope (before slurmrestd is restored, when
+ * acquired after stopSlurmrestd).
+ */
+export const standInForSlurmrestd = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const url = new URL(cluster().restUrl)
+    const arrivals: Array<number> = []
+    const server = createServer((socket) => {
+      arrivals.push(performance.now())
+      socket.resetAndDestroy()
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject)
+      server.listen(Number(url.port), url.hostname, resolve)
+    })
+    let closed = false
+    const close = Effect.promise(async () => {
+      if (closed) return
+      closed = true
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    })
+    return { arrivals: arrivals as ReadonlyArray<number>, close }
+  }),
+  ({ close }) => close
+)
+
 /** Whether slurmrestd answers (for asserting that an outage was real). */
 export const slurmrestdAnswers = Effect.promise(restPing)
 
@@ -443,13 +517,7 @@ export const cutSshConnections = (hookPid: number) =>
     return killed
   })
 
-const resumeNode1IfDown = async () => {
-  const state = (await run("sinfo", ["-h", "-N", "-n", "node1", "-o", "%T"])).stdout.trim()
-  // The lab has ReturnToService=2: a node whose slurmd answers may be back already.
-  if (!/down|drain|fail/i.test(state)) return
-  const result = await run("scontrol", ["update", "NodeName=node1", "State=RESUME"])
-  assert.strictEqual(result.code, 0, `scontrol update NodeName=node1 State=RESUME: ${result.stderr}`)
-}
+const resumeNode1IfDown = () => resumeIfDown("node1")
 
 /**
  * A node failure as Slurm sees one: node1 set DOWN (its jobs are requeued or end NODE_FAIL), and
