@@ -46,7 +46,7 @@ const world = Effect.gen(function*() {
     renderSubmission: () => Effect.die("unused"),
     ping: Effect.void,
     submit: () => Effect.die("unused"),
-    getJob: () => Effect.die("unused"),
+    getJob: (jobId) => Effect.succeed(jobs.find((j) => j.jobId === jobId) ?? jobInfo({ jobId })),
     cancel: (jobId) => Ref.update(cancels, (ids) => [...ids, jobId]),
     listJobs: Effect.succeed(jobs)
   })
@@ -79,9 +79,12 @@ describe("nsh jobs", () => {
       const { command } = yield* world
       const lines = yield* command(showJobs({ all: false, json: false }))
       const running = lineOf(lines, 11) ?? assert.fail(`job 11 not listed:\n${lines.join("\n")}`)
-      for (const part of ["RUNNING", "node1", drv("live"), String(process.pid)]) assert.include(running, part)
+      for (const part of ["RUNNING", "node1", String(process.pid)]) assert.include(running, part)
+      // The table names the derivation (the last column); --json has the whole path.
+      assert.isTrue(running.endsWith(" live"), running)
       const pending = lineOf(lines, 12) ?? assert.fail(`job 12 not listed:\n${lines.join("\n")}`)
-      for (const part of ["PENDING", drv("orphan")]) assert.include(pending, part)
+      assert.include(pending, "PENDING")
+      assert.isTrue(pending.endsWith(" orphan"), pending)
       assert.notInclude(pending, String(2 ** 22 + 1), "a dead hook shown by its pid, as if alive")
       assert.isUndefined(lineOf(lines, 13), "a finished job listed without --all")
       assert.isUndefined(lineOf(lines, 14), "a job that is not nsh's listed")
@@ -94,7 +97,8 @@ describe("nsh jobs", () => {
       assert.isDefined(lineOf(lines, 11))
       assert.isDefined(lineOf(lines, 12))
       const done = lineOf(lines, 13) ?? assert.fail(`job 13 not listed:\n${lines.join("\n")}`)
-      for (const part of ["COMPLETED", drv("done")]) assert.include(done, part)
+      assert.include(done, "COMPLETED")
+      assert.isTrue(done.endsWith(" done"), done)
       assert.isUndefined(lineOf(lines, 14))
     }))
 })
