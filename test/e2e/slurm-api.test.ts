@@ -164,10 +164,11 @@ describe("SlurmApi on the harness cluster's slurmrestd", () => {
       assert.strictEqual(failure?._tag, "SlurmRequestError")
       if (failure?._tag === "SlurmRequestError") {
         if (failure.jobId === undefined) {
-          // Slurm 24.11 and later refuse such a job outright (2014), with no job id to take back.
+          // Slurm 24.11 refuses such a job outright (2014), with no job id to take back.
           assert.match(failure.message, /Requested node configuration is not available/)
         } else {
-          // 22.05 queues it and reports the error (lab 41/42): nsh must cancel it.
+          // 22.05 queues it and reports the error (lab 41/42), 26.05 queues it with the reason as a
+          // "non-zero return code" warning: nsh must cancel it.
           assert.match(failure.message, /Requested partition configuration not available now/)
           assert.strictEqual((yield* api.getJob(failure.jobId)).state, "CANCELLED")
         }
