@@ -144,7 +144,7 @@ describe("nsh doctor --job on the harness", () => {
         Effect.provide(Layer.merge(NodeContext.layer, NixLogPlain()))
       )
       const report = JSON.parse(yield* Ref.get(out)) as Report
-      assertFailed(report, code, "ssh", /host key of node1 .* unknown/)
+      assertFailed(report, code, "ssh", /host key of node1 \(SHA256:\S+\) is not known/)
       assert.deepStrictEqual([check(report, "nix").status, check(report, "state-dir").status], ["skip", "skip"])
       yield* assertNoDoctorJob
     }))
