@@ -7,7 +7,7 @@
 export type CheckStatus = "pass" | "fail" | "skip"
 
 export interface CheckResult {
-  /** Stable, for --json and tests: config, token, slurmrestd, job, ssh, nix, state-dir. */
+  /** Stable, for --json and tests: nsh.conf, token, slurmrestd, job, ssh, nix, state-dir. */
   readonly name: string
   readonly status: CheckStatus
   /** One line: what was found. */
