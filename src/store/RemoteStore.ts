@@ -3,7 +3,7 @@
  */
 import { Effect, type Stream } from "effect"
 import type { SshConnection } from "../ssh/SshSession.js"
-import { nixStoreCommand, type StoreTarget } from "./StoreCommands.js"
+import { nixStoreCommand, realPathIn, type StoreTarget } from "./StoreCommands.js"
 import { StoreCommandError } from "./StoreErrors.js"
 
 const decoder = new TextDecoder()
@@ -64,7 +64,7 @@ export const references = (conn: SshConnection, target: StoreTarget, path: strin
 
 /** The NAR of a path in the node's store, as a stream (closed with the scope). */
 export const dump = (conn: SshConnection, target: StoreTarget, path: string) =>
-  conn.spawn(nixStoreCommand(target, ["--dump", path]))
+  conn.spawn(nixStoreCommand(target, ["--dump", realPathIn(target, path)]))
 
 /** Garbage-collects the node's store (collect-garbage = true). */
 export const collectGarbage = (conn: SshConnection, target: StoreTarget) =>

@@ -21,3 +21,17 @@ export const nixStoreArgv = (target: StoreTarget, args: ReadonlyArray<string>): 
 /** The same call as one quoted command line, for SSH exec on a node. */
 export const nixStoreCommand = (target: StoreTarget, args: ReadonlyArray<string>): string =>
   shellCommand(nixStoreArgv(target, args))
+
+/**
+ * Where a store keeps `path` on disk. `nix-store --dump` reads the file system, not the store
+ * (Nix ignores `--store` there), so a store under another root (`/local/store`, `local?root=…`)
+ * must be dumped at its real location.
+ */
+export const realPathIn = (target: StoreTarget, path: string): string => {
+  const root = target.store.startsWith("/")
+    ? target.store
+    : target.store.startsWith("local?")
+    ? new URLSearchParams(target.store.slice("local?".length)).get("root") ?? ""
+    : ""
+  return root === "" ? path : `${root.replace(/\/+$/, "")}${path}`
+}

@@ -163,6 +163,9 @@ describe("NixStoreLive.copyFromNode", () => {
             }))
       )
       assert.include(yield* world.local.calls, `--restore ${out}`)
+      // remote-store is a store under another root: nix-store --dump reads the file system, so
+      // it gets the output where that store keeps it.
+      assert.include(yield* world.node.calls, `--dump ${world.node.dir}${out}`)
       assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
       assert.strictEqual(yield* world.local.registered, `${out}\n${drvPath}\n1\n${glibc}\n`)
       assert.include(yield* world.local.valid, out)
