@@ -129,7 +129,7 @@ start_munge() {
   if nt_pid /run/munge/munged.pid munged >/dev/null; then
     nt_log "munged already running (pid $(nt_pid /run/munge/munged.pid munged))"
   else
-    runuser -u munge -- /usr/sbin/munged || runuser -u munge -- /usr/sbin/munged --force
+    nt_no_inherited_fds runuser -u munge -- /usr/sbin/munged || nt_no_inherited_fds runuser -u munge -- /usr/sbin/munged --force
     touch "$NSH_TEST_RUN/munged.ours" # cluster-down stops munged only if the harness started it
     nt_log "started munged (pid $(cat /run/munge/munged.pid))"
   fi
@@ -246,7 +246,7 @@ if pid=$(nt_pid /run/slurm/slurmctld.pid slurmctld); then
   nt_log "slurmctld already running (pid $pid)"
 else
   # Own UTS namespace so that NoCtldInAddrAny binds to $NSH_TEST_CTL_HOST whatever this machine is called.
-  unshare --uts sh -c 'hostname "$1" && exec /usr/sbin/slurmctld' sh "$NSH_TEST_CTL_HOST"
+  nt_no_inherited_fds unshare --uts sh -c 'hostname "$1" && exec /usr/sbin/slurmctld' sh "$NSH_TEST_CTL_HOST"
   nt_log "started slurmctld"
 fi
 for ((i = 0; i < 100; i++)); do
@@ -353,14 +353,14 @@ for n in "${NODES[@]}"; do
     nt_log "sshd for $n already running (pid $pid)"
   else
     [ -n "${pid:-}" ] && nt_stop_pid "$pid" "stale sshd for $n"
-    nt_node_exec "$n" /usr/sbin/sshd -f "$NSH_TEST_SRV/$n/etc/ssh/sshd_config" -E "$NSH_TEST_LOG/sshd-$n.log"
+    nt_no_inherited_fds nt_node_exec "$n" /usr/sbin/sshd -f "$NSH_TEST_SRV/$n/etc/ssh/sshd_config" -E "$NSH_TEST_LOG/sshd-$n.log"
     nt_log "started sshd for $n on $(nt_node_addr "$n"):22"
   fi
   if pid=$(nt_pid "/run/slurm/slurmd-$n.pid" slurmd) && [ "$(nt_ns_inode "/proc/$pid/ns/mnt")" = "$ns_ino" ]; then
     nt_log "slurmd $n already running (pid $pid)"
   else
     [ -n "${pid:-}" ] && nt_stop_pid "$pid" "stale slurmd $n"
-    nt_node_exec "$n" /usr/sbin/slurmd -N "$n"
+    nt_no_inherited_fds nt_node_exec "$n" /usr/sbin/slurmd -N "$n"
     nt_log "started slurmd $n on $(nt_node_addr "$n"):6818"
   fi
   pid=
@@ -428,16 +428,8 @@ else
   parsers=${NSH_TEST_REST_DATA_PARSERS:-$(nt_rest_data_parsers)}
   if [ -n "$parsers" ]; then rest_plugin_args+=(-d "$parsers"); fi
   cd /tmp
-  # It must not keep any of our caller's descriptors (e.g. the pipe a CI runner reads to its end):
-  # close every fd above 2 in the subshell that becomes the daemon.
-  (
-    for fd in /proc/$BASHPID/fd/*; do
-      fd=${fd##*/}
-      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-    done
-    SLURM_JWT=daemon exec setsid /usr/sbin/slurmrestd -a rest_auth/jwt "${rest_plugin_args[@]}" -u "$NSH_TEST_REST_USER" \
-      "$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT" </dev/null >>"$NSH_TEST_LOG/slurmrestd.log" 2>&1
-  ) &
+  SLURM_JWT=daemon nt_no_inherited_fds setsid /usr/sbin/slurmrestd -a rest_auth/jwt "${rest_plugin_args[@]}" -u "$NSH_TEST_REST_USER" \
+    "$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT" </dev/null >>"$NSH_TEST_LOG/slurmrestd.log" 2>&1 &
   echo $! >"$NSH_TEST_RUN/slurmrestd.pid"
   nt_log "started slurmrestd (pid $!) on $NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT: ${rest_plugin_args[*]}"
   cd /

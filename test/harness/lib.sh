@@ -192,3 +192,16 @@ nt_nodes_ok() {
     [ "$node_store" != "$host_store" ] || return 1
   done
 }
+
+# Runs a daemon's start command holding none of our caller's descriptors above 2: a daemon that
+# inherits one keeps it open for good (the pipe a CI runner reads to its end, a caller's flock).
+nt_no_inherited_fds() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    # exec keeps the pid (slurmrestd's pid file is $!); a shell function cannot be exec'd.
+    if declare -F "$1" >/dev/null; then "$@"; else exec "$@"; fi
+  )
+}
