@@ -428,8 +428,16 @@ else
   parsers=${NSH_TEST_REST_DATA_PARSERS:-$(nt_rest_data_parsers)}
   if [ -n "$parsers" ]; then rest_plugin_args+=(-d "$parsers"); fi
   cd /tmp
-  SLURM_JWT=daemon nt_no_inherited_fds setsid /usr/sbin/slurmrestd -a rest_auth/jwt "${rest_plugin_args[@]}" -u "$NSH_TEST_REST_USER" \
-    "$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT" </dev/null >>"$NSH_TEST_LOG/slurmrestd.log" 2>&1 &
+  # One subshell that becomes the daemon, so that $! is slurmrestd's pid (a function call in the
+  # background would add a shell in between); it keeps none of our caller's descriptors.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    SLURM_JWT=daemon exec setsid /usr/sbin/slurmrestd -a rest_auth/jwt "${rest_plugin_args[@]}" -u "$NSH_TEST_REST_USER" \
+      "$NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT" </dev/null >>"$NSH_TEST_LOG/slurmrestd.log" 2>&1
+  ) &
   echo $! >"$NSH_TEST_RUN/slurmrestd.pid"
   nt_log "started slurmrestd (pid $!) on $NSH_TEST_REST_ADDR:$NSH_TEST_REST_PORT: ${rest_plugin_args[*]}"
   cd /

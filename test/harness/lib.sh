@@ -201,7 +201,7 @@ nt_no_inherited_fds() {
       fd=${fd##*/}
       if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
-    # exec keeps the pid (slurmrestd's pid file is $!); a shell function cannot be exec'd.
+    # A shell function cannot be exec'd; the daemons write their own pid files.
     if declare -F "$1" >/dev/null; then "$@"; else exec "$@"; fi
   )
 }

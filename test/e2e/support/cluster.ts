@@ -172,3 +172,6 @@ export const hookFailureExitCode = (code: 100 | 101): number => {
   const [major, minor] = nixVersion()
   return major > 2 || (major === 2 && minor >= 29) ? 1 : code
 }
+
+/** How `nsh jobs` names a derivation in its last column: `/nix/store/<hash>-hello.drv` → `hello`. */
+export const drvNameOf = (drvPath: string): string => drvPath.replace(/^.*\/[0-9a-z]{32}-/, "").replace(/\.drv$/, "")
