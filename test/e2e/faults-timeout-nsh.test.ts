@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { buildEnv, scontrolJob } from "./support/build.js"
-import { nodeExec } from "./support/cluster.js"
+import { hookFailureExitCode, nodeExec } from "./support/cluster.js"
 import { assertNothingLeft, buildEnded, hookOf, startBuild, submission, watchdogOf } from "./support/faults.js"
 
 /** A directory node1 sees (root's home is shared) with a nix-store that drops `--timeout N` and logs the argv it passes on. */
@@ -55,7 +55,7 @@ describe("Nix's timeout enforced by nsh", () => {
         const watchdogPid = yield* watchdogOf(hookPid)
 
         const ended = yield* buildEnded(build, 90_000)
-        assert.strictEqual(ended.code, 101, ended.stderr)
+        assert.strictEqual(ended.code, hookFailureExitCode(101), ended.stderr)
         assert.include(ended.stderr, `sleeper: sleeping 60 s ${env.nonce}`)
         assert.notInclude(ended.stderr, "sleeper: woke up")
         assert.include(ended.stderr, `nsh: building of '${job.drvPath}' timed out after 5 seconds`)

@@ -17,7 +17,7 @@ import {
   submittedJobs,
   validOnNode1
 } from "./support/build.js"
-import { nodeExec, run } from "./support/cluster.js"
+import { cluster, nodeExec, run } from "./support/cluster.js"
 import { assertNothingLeft } from "./support/faults.js"
 
 /** The tag of a job nsh submitted, from its comment. */
@@ -72,8 +72,9 @@ describe("node settings on node1", () => {
 
   it.scopedLive("remote-store: the job builds into a store on node1's disk, not its /nix/store, and the output comes back", () =>
     Effect.gen(function*() {
-      // node1's /tmp is its own disk, as a node-local store would be.
-      const store = `/tmp/nsh-e2e-store-${process.pid}-${Date.now()}`
+      // node1's /nix is its own disk, as a node-local store would be; not under /tmp, which Nix
+      // 2.34 refuses as a chroot store's parent (world-writable).
+      const store = `/nix/var/nsh-e2e-store-${process.pid}-${Date.now()}`
       yield* Effect.addFinalizer(() => Effect.promise(() => nodeExec(`rm -rf '${store}'`)))
       const env = yield* buildEnv("remote-store", `remote-store = ${store}`)
       // builds.nix's inStore: built by Nix itself, as a chroot store's build must be here (no shell in it).
@@ -93,13 +94,20 @@ describe("node settings on node1", () => {
       yield* assertCleanedUp(env, [job!.jobId])
     }))
 
-  it.scopedLive("slurm-state-dir missing on the node: the job cannot start, and the error says to create it", () =>
+  it.scopedLive("slurm-state-dir missing on the node: Slurm 22.05 cannot start the job, and the error says to create it", () =>
     Effect.gen(function*() {
       // This machine's /tmp is not node1's: nsh creates the directory here, node1 never has it.
       const stateDir = `/tmp/nsh-e2e-no-state-${process.pid}-${Date.now()}`
       yield* Effect.addFinalizer(() => Effect.promise(() => rm(stateDir, { recursive: true, force: true })))
       const env = yield* buildEnv("no-state-dir", `slurm-state-dir = ${stateDir}`)
       const build = yield* nshBuild(env, "single")
+      if (cluster().apiVersion !== "v0.0.38") {
+        // Slurm 24.11 and 26.05 start the job all the same (seen on trixie and sid): it builds.
+        assert.strictEqual(build.code, 0, build.stderr)
+        const there = yield* Effect.promise(() => nodeExec(`test -d '${stateDir}'`))
+        assert.strictEqual(there.code, 0, `${stateDir} is not on node1 after the build`)
+        return
+      }
       assert.notStrictEqual(build.code, 0, build.stderr)
       assert.include(build.stderr, "JobLaunchFailure", build.stderr)
       assert.include(
