@@ -470,10 +470,17 @@ export const standInForSlurmrestd = Effect.acquireRelease(
       arrivals.push(performance.now())
       socket.resetAndDestroy()
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject)
-      server.listen(Number(url.port), url.hostname, resolve)
-    })
+    // The stopped slurmrestd's socket can take a moment to go (EADDRINUSE): try again, bounded.
+    const listen = () =>
+      new Promise<boolean>((resolve, reject) => {
+        const failed = (e: NodeJS.ErrnoException) => (e.code === "EADDRINUSE" ? resolve(false) : reject(e))
+        server.once("error", failed)
+        server.listen(Number(url.port), url.hostname, () => {
+          server.off("error", failed)
+          resolve(true)
+        })
+      })
+    await waitFor(listen, 15_000, `${url.host} to be free for the stand-in`, 100)
     let closed = false
     const close = Effect.promise(async () => {
       if (closed) return
