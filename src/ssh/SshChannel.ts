@@ -7,6 +7,7 @@ import { Cause, Chunk, Deferred, Effect, Exit, Scope, Stream } from "effect"
 import * as os from "node:os"
 import type { Readable } from "node:stream"
 import type * as Ssh2 from "ssh2"
+import { forAnyLoginShell } from "../util/ShellQuote.js"
 import { acquireInterruptible } from "./Interruptible.js"
 import { SshChannelError, type SshError } from "./SshErrors.js"
 import type { ExecResult, RemoteProcess } from "./SshSession.js"
@@ -123,7 +124,7 @@ export const spawnOn = (
       if (conn.state.closed !== undefined) {
         return resume(Effect.fail(fail(`the connection is closed (${conn.state.closed})`)))
       }
-      conn.client.exec(stdin === undefined ? hangupGuard + command : command, onOpen)
+      conn.client.exec(forAnyLoginShell(stdin === undefined ? hangupGuard + command : command), onOpen)
       return Effect.sync(() => {
         interrupted = true
       })

@@ -68,9 +68,17 @@ export interface ServerState {
  * (forever; signals sent to it are recorded), `drop` (some output, then the whole connection
  * is cut).
  */
+/** Undoes the login-shell wrapping by its shape on the wire, not by nsh's own helper. */
+const unwrapLoginShell = (command: string): string => {
+  const match = /^exec \/bin\/sh -c 'eval "\$\(echo ([A-Za-z0-9+/=]+) \| base64 -d\)"'$/.exec(command)
+  if (match === null) throw new Error(`a command not wrapped for the login shell: ${command}`)
+  return Buffer.from(match[1], "base64").toString("utf8")
+}
+
 const runCommand = (command: string, channel: ssh2.ServerChannel, state: ServerState, drop: () => void) => {
-  // No shell here: commands without input arrive behind the hangup guard.
-  const [verb, arg = ""] = command.replace(hangupGuard, "").split(" ")
+  // No shell here: every command arrives wrapped for any login shell, and those without input
+  // behind the hangup guard.
+  const [verb, arg = ""] = unwrapLoginShell(command).replace(hangupGuard, "").split(" ")
   const finish = (code: number) => {
     channel.exit(code)
     channel.end()
