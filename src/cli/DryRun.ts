@@ -6,14 +6,16 @@
 import { Console, Effect, Either, Option } from "effect"
 import * as path from "node:path"
 import { Config } from "../config/Config.js"
+import { slurmEndpoint } from "../config/Endpoint.js"
 import { type LoadedSettings, type Settings, type SettingSource, SettingsTable } from "../config/Settings.js"
 import { defaultBuildOptions } from "../dispatch/BuildOptions.js"
 import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { type Route, route } from "../dispatch/Routing.js"
 import { newJobIds } from "../job/JobTag.js"
 import { type ExtraSource, jobSpecFor, mergedExtras, type SubmissionError } from "../job/Submission.js"
+import { trustedCas } from "../slurm/http/Tls.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
-import { renderVersion, SlurmApiRecording, slurmBaseUrl } from "../slurm/SlurmApiRecording.js"
+import { renderVersion, SlurmApiRecording } from "../slurm/SlurmApiRecording.js"
 import { requiredSystemFeatures } from "../store/Derivation.js"
 import { NixStore } from "../store/NixStore.js"
 import { DerivationError, type StoreError } from "../store/StoreErrors.js"
@@ -51,6 +53,8 @@ export interface DryRunReport {
   readonly apiVersion: string
   readonly apiVersionNote: string | undefined
   readonly endpoint: string
+  /** How requests reach it: TLS and the CAs verified against, or plain HTTP; the token's header. */
+  readonly transport: string
   /** The submission's tag (fresh for each run, as for a real submission). */
   readonly tag: string
   /** The exact JSON body of the submit request, the nonce replaced by NoncePlaceholder. */
@@ -172,13 +176,22 @@ export const dryRunReport = (given: string): Effect.Effect<DryRunReport, DryRunE
       warnings: loaded.warnings,
       apiVersion: version,
       apiVersionNote: note,
-      endpoint: `${slurmBaseUrl(loaded.settings)}/slurm/${version}/job/submit`,
+      endpoint: `${slurmEndpoint(loaded.settings).url}/slurm/${version}/job/submit`,
+      transport: yield* transportOf(loaded.settings),
       tag,
       request,
       script: spec.script,
       jobFieldSources: jobFieldSources(request, sources)
     }
   }).pipe(Effect.provide(SlurmApiRecording))
+
+const transportOf = (settings: Settings) =>
+  Effect.map(trustedCas(settings), (cas) => {
+    const token = settings.slurmApiAuth === "bearer" ? "Authorization: Bearer" : "X-SLURM-USER-TOKEN"
+    return slurmEndpoint(settings).tls
+      ? `TLS, the certificate verified against ${cas.description}; the token as ${token}`
+      : `plain HTTP (no TLS); the token as ${token}`
+  })
 
 const textValue = (value: unknown): string =>
   typeof value === "string"
@@ -216,6 +229,7 @@ export const renderText = (report: DryRunReport): string => {
     "",
     `API version: ${report.apiVersion}${report.apiVersionNote === undefined ? "" : ` (${report.apiVersionNote})`}`,
     `Endpoint: POST ${report.endpoint}`,
+    `Transport: ${report.transport}`,
     `Job tag: ${report.tag} (new for each submission; the nonce is secret and shown as ${NoncePlaceholder})`,
     "",
     "Request body:",

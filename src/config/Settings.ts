@@ -81,8 +81,31 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
     "~/.local/state/nsh",
     "Directory for each job's log file, lease and GC root on the node, and for nsh's job journal on this machine. nsh creates it here; on the nodes it must already exist, because Slurm opens the job's log file there before the job starts: a directory in a home on a shared file system is the usual choice."
   ),
-  s("slurm-api-host", { _tag: "string" }, "localhost", "Host name or address of slurmrestd."),
+  s(
+    "slurm-api-url",
+    { _tag: "string" },
+    "",
+    "URL of slurmrestd, `https://host:port` (TLS) or `http://host:port`, optionally with a path prefix for a proxy (`https://gw.example.org/slurmrestd`); without a port, the scheme's (443, 80). When set it is the endpoint: `slurm-api-host` and `slurm-api-port` may then only repeat its host and port (a contradiction is an error). Empty = `http://` `slurm-api-host`:`slurm-api-port`."
+  ),
+  s(
+    "slurm-api-host",
+    { _tag: "string" },
+    "localhost",
+    "Host name or address of slurmrestd, reached over plain HTTP (for TLS use `slurm-api-url`)."
+  ),
   s("slurm-api-port", { _tag: "int", min: 1, max: 65535 }, "6820", "Port of slurmrestd."),
+  s(
+    "slurm-api-ca-file",
+    { _tag: "path" },
+    "",
+    "PEM file of the CA certificate(s) that slurmrestd's certificate is verified against, instead of the system's CA bundle (`$NIX_SSL_CERT_FILE`, `$SSL_CERT_FILE`, else /etc/ssl/certs/ca-certificates.crt or the distribution's equivalent). Only with an `https://` `slurm-api-url`. nsh never falls back to plain HTTP or skips verification."
+  ),
+  s(
+    "slurm-api-auth",
+    { _tag: "enum", values: ["x-slurm", "bearer"] },
+    "x-slurm",
+    "How the token is sent: `x-slurm` as `X-SLURM-USER-TOKEN` with `X-SLURM-USER-NAME` (every Slurm version), `bearer` as `Authorization: Bearer` (Slurm 23.02 and later; `X-SLURM-USER-NAME` only when `slurm-user-name` is set), for proxies that expect the standard header."
+  ),
   s(
     "slurm-api-version",
     {
@@ -161,8 +184,13 @@ export interface Settings {
   readonly collectGarbage: boolean
   /** Absolute (a leading `~` is expanded at load time). */
   readonly slurmStateDir: string
+  /** As written, "" = unset (use `slurmEndpoint` for the endpoint itself). */
+  readonly slurmApiUrl: string
   readonly slurmApiHost: string
   readonly slurmApiPort: number
+  /** Empty = the system's CA bundle. */
+  readonly slurmApiCaFile: string
+  readonly slurmApiAuth: "x-slurm" | "bearer"
   readonly slurmApiVersion: string
   /** The token from slurm-jwt-token, slurm-jwt-token-file or SLURM_JWT, never printed. */
   readonly slurmJwtToken: Option.Option<Redacted.Redacted<string>>

@@ -7,6 +7,7 @@ import { Effect, Either, Option, ParseResult, Predicate, Redacted, Schema } from
 import * as path from "node:path"
 import { isJsonObject, type JsonObject } from "../util/Json.js"
 import { NshConfError } from "./ConfigErrors.js"
+import { checkEndpoint } from "./Endpoint.js"
 import type { ConfEntry } from "./NshConfParser.js"
 import type { SettingDoc, Settings, SettingSource } from "./Settings.js"
 import { SettingsTable } from "./Settings.js"
@@ -192,6 +193,7 @@ export const decodeSettings = (
       warnings.push(`unknown setting '${entry.key}' in ${entry.file}:${entry.line}`)
     }
     const settings = yield* Effect.sync(() => toSettings(values))
+    yield* checkEndpoint(settings, sources)
     return { settings, sources, warnings }
   })
 
@@ -216,8 +218,11 @@ const toSettings = (values: ReadonlyMap<string, SettingValue>): Settings => {
     remoteNixBinDir: str("remote-nix-bin-dir"),
     collectGarbage: get("collect-garbage", Predicate.isBoolean),
     slurmStateDir: str("slurm-state-dir"),
+    slurmApiUrl: str("slurm-api-url"),
     slurmApiHost: str("slurm-api-host"),
     slurmApiPort: int("slurm-api-port"),
+    slurmApiCaFile: str("slurm-api-ca-file"),
+    slurmApiAuth: get("slurm-api-auth", (v): v is "x-slurm" | "bearer" => v === "x-slurm" || v === "bearer"),
     slurmApiVersion: str("slurm-api-version"),
     slurmJwtToken: get("slurm-jwt-token", (v): v is Option.Option<Redacted.Redacted<string>> => Option.isOption(v)),
     slurmJwtTokenFile: str("slurm-jwt-token-file"),

@@ -2,7 +2,7 @@
  * The layers of nsh's commands (everything but hook mode). Each command gets only what it uses,
  * so `nsh --help` works with a broken nsh.conf and `--dry-run` never reaches slurmrestd.
  */
-import type { FileSystem, HttpClient } from "@effect/platform"
+import type { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Layer } from "effect"
 import type { Config } from "../config/Config.js"
@@ -10,7 +10,7 @@ import type { NshConfError } from "../config/ConfigErrors.js"
 import { ConfigLive } from "../config/ConfigLive.js"
 import { type Journal, JournalLive } from "../safety/Journal.js"
 import type { SlurmApi } from "../slurm/SlurmApi.js"
-import { NodeHttpClientLive, SlurmApiLive } from "../slurm/SlurmApiLive.js"
+import { SlurmApiLive } from "../slurm/SlurmApiLive.js"
 import type { SshSession } from "../ssh/SshSession.js"
 import { SshSessionLive } from "../ssh/SshSessionLive.js"
 import type { NixStore } from "../store/NixStore.js"
@@ -23,7 +23,7 @@ export interface CliLayers {
   /** `nsh jobs`, `nsh cancel`: slurmrestd and the journal. */
   readonly slurm: Layer.Layer<SlurmApi | Journal | FileSystem.FileSystem | Config, NshConfError>
   /** `nsh doctor`: what it loads and reaches itself (it reads nsh.conf as one of its checks). */
-  readonly doctor: Layer.Layer<FileSystem.FileSystem | HttpClient.HttpClient | SshSession>
+  readonly doctor: Layer.Layer<FileSystem.FileSystem | SshSession>
 }
 
 /** What @effect/cli itself needs. */
@@ -35,5 +35,5 @@ export const CliLayersLive: CliLayers = {
   slurm: Layer.mergeAll(SlurmApiLive, JournalLive).pipe(
     Layer.provideMerge(Layer.merge(ConfigLive, NodeContext.layer))
   ),
-  doctor: Layer.mergeAll(NodeContext.layer, NodeHttpClientLive, SshSessionLive)
+  doctor: Layer.mergeAll(NodeContext.layer, SshSessionLive)
 }

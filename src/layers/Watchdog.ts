@@ -9,20 +9,22 @@ import { decodeSettings } from "../config/SettingsDecode.js"
 import { FileRemoverLive } from "../safety/FileRemover.js"
 import { type CleanupLayers, watchdogMain } from "../safety/WatchdogMain.js"
 import type { Start } from "../safety/WatchdogProtocol.js"
-import { layerWith, NodeHttpClientLive } from "../slurm/SlurmApiLive.js"
+import { layerForConfig } from "../slurm/SlurmApiLive.js"
 
 /** SlurmApi for the hook's slurmrestd, API version and token (nsh's defaults for everything else). */
 const slurmApiFor = (start: Start) =>
   Layer.unwrapEffect(
     Effect.map(decodeSettings([], "/"), ({ settings, sources }) =>
-      layerWith().pipe(
-        Layer.provide(NodeHttpClientLive),
+      layerForConfig().pipe(
         Layer.provide(
           Config.fromLoaded({
             settings: {
               ...settings,
+              slurmApiUrl: start.slurm.url,
               slurmApiHost: start.slurm.host,
               slurmApiPort: start.slurm.port,
+              slurmApiCaFile: start.slurm.caFile,
+              slurmApiAuth: start.slurm.auth,
               slurmApiVersion: start.slurm.apiVersion,
               slurmUserName: start.slurm.userName,
               slurmJwtToken: Option.some(start.slurm.token)

@@ -108,8 +108,11 @@ export const SlurmTryHandlerLive = Layer.scoped(
         }
         const handle = yield* watchdog.start({
           slurm: {
+            url: settings.slurmApiUrl,
             host: settings.slurmApiHost,
             port: settings.slurmApiPort,
+            caFile: settings.slurmApiCaFile,
+            auth: settings.slurmApiAuth,
             apiVersion: yield* api.apiVersion,
             userName: credentials.value.userName,
             token: credentials.value.token

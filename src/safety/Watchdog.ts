@@ -29,8 +29,12 @@ export class WatchdogError extends Data.TaggedError("WatchdogError")<{ readonly 
 /** What the watchdog needs to clean up one submission. */
 export interface WatchdogParams {
   readonly slurm: {
+    /** slurmrestd's endpoint settings, as the hook had them. */
+    readonly url: string
     readonly host: string
     readonly port: number
+    readonly caFile: string
+    readonly auth: "x-slurm" | "bearer"
     /** The negotiated API version (e.g. v0.0.38). */
     readonly apiVersion: string
     readonly userName: string

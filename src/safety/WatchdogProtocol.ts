@@ -10,8 +10,12 @@ import { Either, Option, Schema } from "effect"
 
 /** How to reach slurmrestd as the hook does. */
 export const SlurmAccess = Schema.Struct({
+  /** slurm-api-url as the hook had it ("" = host and port). */
+  url: Schema.String,
   host: Schema.String,
   port: Schema.Int,
+  caFile: Schema.String,
+  auth: Schema.Literal("x-slurm", "bearer"),
   /** The API version the hook negotiated (no negotiation in the watchdog). */
   apiVersion: Schema.String,
   userName: Schema.String,

@@ -1,11 +1,12 @@
 /**
  * SlurmApi over slurmrestd's REST API, in the dialect of the negotiated API version.
  */
-import { HttpClient } from "@effect/platform"
+import { HttpClient, HttpClientError } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Data, Effect, Either, Layer, Option } from "effect"
 import * as Os from "node:os"
 import { Config } from "../config/Config.js"
+import { slurmEndpoint } from "../config/Endpoint.js"
 import type { Settings } from "../config/Settings.js"
 import { type ApiVersion, dialectFor, jobsOf, ownJobsOf, pingsOf, submitBody } from "./dialects/index.js"
 import {
@@ -16,6 +17,7 @@ import {
   type SlurmHttpOptions,
   Transient
 } from "./http/SlurmHttp.js"
+import { readCas, trustedCas } from "./http/Tls.js"
 import type { JobInfo, JobSpec } from "./JobSpec.js"
 import { fileVersionMemory, makeVersionChoice, noVersionMemory, type VersionMemory } from "./Negotiate.js"
 import { SlurmApi, type SlurmApiService, type SubmittedJob } from "./SlurmApi.js"
@@ -232,22 +234,64 @@ export const layerWith = (
 ): Layer.Layer<SlurmApi, never, Config | HttpClient.HttpClient> => Layer.effect(SlurmApi, makeSlurmApi(options, memory))
 
 /** The negotiated version, remembered for an hour in the user's cache directory, per slurmrestd. */
-const cachedMemory = (settings: Settings): VersionMemory =>
-  fileVersionMemory(
-    `${
-      process.env["XDG_CACHE_HOME"] || `${Os.homedir()}/.cache`
-    }/nsh/slurmrestd-${settings.slurmApiHost}-${settings.slurmApiPort}.version`,
+const cachedMemory = (settings: Settings): VersionMemory => {
+  const { url } = slurmEndpoint(settings)
+  // http://localhost:6820 keeps the name it had before slurm-api-url: slurmrestd-localhost-6820.
+  const name = url.replace(/^http:\/\//, "").replace(/^https:\/\//, "https-").replace(/[^A-Za-z0-9.-]+/g, "-")
+  return fileVersionMemory(
+    `${process.env["XDG_CACHE_HOME"] || `${Os.homedir()}/.cache`}/nsh/slurmrestd-${name}.version`,
     3_600_000
   )
+}
 
-/** Node's HTTP client with keep-alive: one connection to slurmrestd reused for the whole process. */
-export const NodeHttpClientLive: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerWithoutAgent.pipe(
-  Layer.provide(
-    NodeHttpClient.makeAgentLayer({ keepAlive: true, maxSockets: defaultHttpOptions.maxConcurrentRequests })
+// Keep-alive: one connection to slurmrestd reused for the whole process. `ca` replaces the CAs
+// Node trusts (its own list) by the ones named in `trustedCas`.
+const nodeHttpClient = (ca: string | undefined): Layer.Layer<HttpClient.HttpClient> =>
+  NodeHttpClient.layerWithoutAgent.pipe(
+    Layer.provide(
+      NodeHttpClient.makeAgentLayer({
+        keepAlive: true,
+        maxSockets: defaultHttpOptions.maxConcurrentRequests,
+        ...(ca === undefined ? {} : { ca })
+      })
+    )
   )
-)
+
+/** Node's HTTP client for plain HTTP (and https:// against Node's own CA list). */
+export const NodeHttpClientLive: Layer.Layer<HttpClient.HttpClient> = nodeHttpClient(undefined)
+
+/**
+ * The HTTP client for the settings' endpoint: for https://, verifying against `trustedCas`. A CA
+ * file that cannot be used fails every request with that reason (there is no unverified fallback).
+ */
+export const SlurmHttpClientLive = (settings: Settings): Layer.Layer<HttpClient.HttpClient> => {
+  const endpoint = slurmEndpoint(settings)
+  if (!endpoint.tls) return NodeHttpClientLive
+  return Layer.unwrapEffect(
+    trustedCas(settings).pipe(
+      Effect.flatMap((cas) => readCas(endpoint.url, cas)),
+      Effect.match({
+        onSuccess: nodeHttpClient,
+        onFailure: (error) =>
+          Layer.succeed(
+            HttpClient.HttpClient,
+            HttpClient.make((request) =>
+              Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: error }))
+            )
+          )
+      })
+    )
+  )
+}
+
+/** SlurmApi for the settings of Config, on the HTTP client for their endpoint, without version memory. */
+export const layerForConfig = (
+  options: SlurmHttpOptions = defaultHttpOptions,
+  memory: (settings: Settings) => VersionMemory = () => noVersionMemory
+): Layer.Layer<SlurmApi, never, Config> =>
+  Layer.unwrapEffect(
+    Effect.map(Config, ({ settings }) => layerWith(options, memory).pipe(Layer.provide(SlurmHttpClientLive(settings))))
+  )
 
 /** The production SlurmApi. */
-export const SlurmApiLive: Layer.Layer<SlurmApi, never, Config> = layerWith(defaultHttpOptions, cachedMemory).pipe(
-  Layer.provide(NodeHttpClientLive)
-)
+export const SlurmApiLive: Layer.Layer<SlurmApi, never, Config> = layerForConfig(defaultHttpOptions, cachedMemory)

@@ -4,6 +4,7 @@
  */
 import { Context, Effect, Layer, Ref } from "effect"
 import { Config } from "../config/Config.js"
+import { slurmEndpoint } from "../config/Endpoint.js"
 import type { Settings } from "../config/Settings.js"
 import { type ApiVersion, ApiVersions, submitBody } from "./dialects/index.js"
 import { SlurmApi } from "./SlurmApi.js"
@@ -31,12 +32,6 @@ export const renderVersion = (setting: string): RenderVersion => {
     }
 }
 
-/** `http://host:port` of slurmrestd (IPv6 literals in brackets). */
-export const slurmBaseUrl = (settings: Pick<Settings, "slurmApiHost" | "slurmApiPort">): string => {
-  const host = settings.slurmApiHost.includes(":") ? `[${settings.slurmApiHost}]` : settings.slurmApiHost
-  return `http://${host}:${settings.slurmApiPort}`
-}
-
 /** One submission the recording API received. */
 export interface RecordedSubmission {
   readonly url: string
@@ -51,7 +46,7 @@ export class RecordedSubmissions extends Context.Tag("nsh/RecordedSubmissions")<
 
 const make = (settings: Settings, recorded: Ref.Ref<ReadonlyArray<RecordedSubmission>>) => {
   const { version } = renderVersion(settings.slurmApiVersion)
-  const base = `${slurmBaseUrl(settings)}/slurm/${version}`
+  const base = `${slurmEndpoint(settings).url}/slurm/${version}`
   const refuse = (operation: string) =>
     new SlurmUnreachable({ url: base, reason: `${operation} was not sent: a dry run contacts nothing` })
   return SlurmApi.of({

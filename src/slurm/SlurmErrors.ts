@@ -11,7 +11,22 @@ export class SlurmUnreachable extends Data.TaggedError("SlurmUnreachable")<{
   readonly passing?: boolean
 }> {
   override get message() {
-    return `cannot reach slurmrestd at ${this.url}: ${this.reason} (check slurm-api-host/slurm-api-port in nsh.conf and that slurmrestd is running)`
+    return `cannot reach slurmrestd at ${this.url}: ${this.reason} (check slurm-api-url or slurm-api-host/slurm-api-port in nsh.conf and that slurmrestd is running)`
+  }
+}
+
+/**
+ * slurmrestd's https:// endpoint could not be trusted (unknown CA, expired certificate, another
+ * host's name, no TLS at all) or the CA file could not be read. Never answered by plain HTTP.
+ */
+export class SlurmTlsError extends Data.TaggedError("SlurmTlsError")<{
+  readonly url: string
+  readonly reason: string
+  /** What to do about it. */
+  readonly fix: string
+}> {
+  override get message() {
+    return `cannot trust slurmrestd at ${this.url}: ${this.reason}; ${this.fix} (nsh never falls back to plain HTTP)`
   }
 }
 
@@ -115,6 +130,7 @@ export const isPassingFault = (error: { readonly _tag: string }): boolean =>
 
 export type SlurmError =
   | SlurmUnreachable
+  | SlurmTlsError
   | SlurmAuthError
   | SlurmTokenUnreadable
   | SlurmVersionUnsupported

@@ -28,8 +28,11 @@ const tag = "nsh-0123456789abcdef"
 const start: Start = {
   _tag: "start",
   slurm: {
+    url: "",
     host: "127.0.0.1",
     port: 6820,
+    caFile: "",
+    auth: "x-slurm",
     apiVersion: "v0.0.38",
     userName: "alice",
     token: Redacted.make("jwt-secret")

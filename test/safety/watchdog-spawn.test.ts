@@ -26,8 +26,11 @@ interface Seen {
 
 const params = (command: ReadonlyArray<string>): WatchdogParams => ({
   slurm: {
+    url: "",
     host: "127.0.0.1",
     port: 6820,
+    caFile: "",
+    auth: "x-slurm",
     apiVersion: "v0.0.38",
     userName: "alice",
     token: Redacted.make("jwt-secret")

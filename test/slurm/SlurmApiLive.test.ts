@@ -285,7 +285,7 @@ describe("transient failures", () => {
       assert.strictEqual(error._tag, "SlurmUnreachable")
       assert.match(
         error.message,
-        /^cannot reach slurmrestd at http:\/\/127\.0\.0\.1:\d+: no answer within 300ms \(check slurm-api-host/
+        /^cannot reach slurmrestd at http:\/\/127\.0\.0\.1:\d+: no answer within 300ms \(check slurm-api-url or slurm-api-host/
       )
       assert.strictEqual(fake.requests().length, 4)
     }))
@@ -299,7 +299,7 @@ describe("transient failures", () => {
       )
       const error = failureOf(yield* Effect.exit(api.ping))
       assert.strictEqual(error._tag, "SlurmUnreachable")
-      assert.match(error.message, /connection refused \(check slurm-api-host\/slurm-api-port/)
+      assert.match(error.message, /connection refused \(check slurm-api-url or slurm-api-host\/slurm-api-port/)
     }))
 
   it.scopedLive("does not retry requests slurmrestd refused", () =>

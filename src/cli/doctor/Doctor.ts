@@ -4,21 +4,22 @@
  * slurmrestd, and with `--job` a tiny real job, SSH to its node by name, Nix on that node and
  * `slurm-state-dir` there. A check that needs an earlier one that failed is skipped.
  */
-import { FileSystem, type HttpClient } from "@effect/platform"
+import { FileSystem } from "@effect/platform"
 import { Clock, Duration, Effect, Layer, Option, Schedule, type Scope } from "effect"
 import { Config } from "../../config/Config.js"
 import { describeSource } from "../../config/ConfigErrors.js"
 import { type ConfigEnv, configFiles } from "../../config/ConfigFiles.js"
 import { loadSettings } from "../../config/ConfigLive.js"
+import { slurmEndpoint } from "../../config/Endpoint.js"
 import type { LoadedSettings } from "../../config/Settings.js"
 import { JobPath } from "../../job/Submission.js"
 import { credentialsOf } from "../../slurm/http/Credentials.js"
 import { defaultHttpOptions, makeSlurmHttp } from "../../slurm/http/SlurmHttp.js"
+import { probeTls, readCas, trustedCas } from "../../slurm/http/Tls.js"
 import type { JobInfo } from "../../slurm/JobSpec.js"
 import { offeredVersions } from "../../slurm/Negotiate.js"
 import { SlurmApi } from "../../slurm/SlurmApi.js"
-import { layerWith } from "../../slurm/SlurmApiLive.js"
-import { slurmBaseUrl } from "../../slurm/SlurmApiRecording.js"
+import { layerForConfig, SlurmHttpClientLive } from "../../slurm/SlurmApiLive.js"
 import type { SshError } from "../../ssh/SshErrors.js"
 import { type SshConnection, SshSession } from "../../ssh/SshSession.js"
 import { nixStoreCommand } from "../../store/StoreCommands.js"
@@ -102,22 +103,54 @@ const checkToken = (loaded: LoadedSettings) =>
 
 // ---------------------------------------------------------------- slurmrestd
 
+/** How the connection is protected: the TLS version and what the certificate was verified against. */
+const transport = (loaded: LoadedSettings) =>
+  Effect.gen(function*() {
+    const endpoint = slurmEndpoint(loaded.settings)
+    if (!endpoint.tls) {
+      return {
+        summary: "plain HTTP",
+        details: ["no TLS: the token crosses the network readable (use an https:// slurm-api-url)"]
+      }
+    }
+    const cas = yield* trustedCas(loaded.settings)
+    const facts = yield* Effect.either(
+      Effect.flatMap(readCas(endpoint.url, cas), (ca) => probeTls(endpoint, ca, cas.description))
+    )
+    return facts._tag === "Left"
+      ? { summary: "TLS", details: [`TLS handshake not described: ${facts.left.message}`] }
+      : {
+        summary: facts.right.protocol,
+        details: [
+          `certificate ${facts.right.subject}, issued by ${facts.right.issuer}, valid until ${facts.right.validTo}`,
+          `verified against ${cas.description}, for the host name ${endpoint.host}`
+        ]
+      }
+  })
+
 const checkSlurmrestd = (loaded: LoadedSettings) =>
   Effect.gen(function*() {
-    const url = slurmBaseUrl(loaded.settings)
+    const url = slurmEndpoint(loaded.settings).url
     const api = yield* SlurmApi
     const outcome = yield* Effect.either(Effect.zipLeft(api.apiVersion, api.ping))
     if (outcome._tag === "Left") {
       return fail(
         "slurmrestd",
         outcome.left.message,
-        "check slurm-api-host, slurm-api-port and slurm-api-version in nsh.conf, the token, and that slurmrestd runs with rest_auth/jwt"
+        outcome.left._tag === "SlurmTlsError"
+          ? "fix what the message names (slurm-api-ca-file, the host name in slurm-api-url)"
+          : "check slurm-api-url (or slurm-api-host, slurm-api-port), slurm-api-auth and slurm-api-version in nsh.conf, the token, and that slurmrestd runs with rest_auth/jwt"
       )
     }
-    const http = yield* makeSlurmHttp(loaded.settings, defaultHttpOptions)
+    const http = yield* makeSlurmHttp(loaded.settings, defaultHttpOptions).pipe(
+      Effect.provide(SlurmHttpClientLive(loaded.settings))
+    )
     const offered = yield* offeredVersions(http)
     const how = loaded.settings.slurmApiVersion === "auto" ? "the newest both speak" : "set by slurm-api-version"
-    return pass("slurmrestd", `${url} answers and accepts the token (plain HTTP)`, [
+    const { details, summary } = yield* transport(loaded)
+    return pass("slurmrestd", `${url} answers and accepts the token (${summary})`, [
+      ...details,
+      `token sent as ${loaded.settings.slurmApiAuth === "bearer" ? "Authorization: Bearer" : "X-SLURM-USER-TOKEN"}`,
       `API versions offered: ${offered.length > 0 ? offered.join(", ") : "(its /openapi/v3 lists none)"}`,
       `API version chosen: ${outcome.right} (${how})`
     ])
@@ -322,7 +355,7 @@ export const doctor = (
 ): Effect.Effect<
   ReadonlyArray<CheckResult>,
   never,
-  FileSystem.FileSystem | HttpClient.HttpClient | SshSession | Scope.Scope
+  FileSystem.FileSystem | SshSession | Scope.Scope
 > =>
   Effect.gen(function*() {
     const results: Array<CheckResult> = []
@@ -335,7 +368,7 @@ export const doctor = (
     }
     const loaded = config.loaded.value
     // A fresh negotiation, not the hook's remembered version: the doctor shows what the server says now.
-    const slurm = yield* Layer.build(layerWith(defaultHttpOptions).pipe(Layer.provide(Config.fromLoaded(loaded))))
+    const slurm = yield* Layer.build(layerForConfig(defaultHttpOptions).pipe(Layer.provide(Config.fromLoaded(loaded))))
     const token = yield* checkToken(loaded)
     results.push(token)
     const restd = yield* checkSlurmrestd(loaded).pipe(Effect.provide(slurm))

@@ -10,7 +10,7 @@ import type { Settings } from "../../config/Settings.js"
 import { tokenFromText } from "../../config/Token.js"
 import { SlurmTokenUnreadable } from "../SlurmErrors.js"
 
-/** What nsh sends as `X-SLURM-USER-TOKEN` / `X-SLURM-USER-NAME`. */
+/** What nsh sends as `X-SLURM-USER-TOKEN` (or `Authorization: Bearer`) and `X-SLURM-USER-NAME`. */
 export interface Credentials {
   readonly token: Redacted.Redacted<string>
   readonly userName: string
@@ -90,3 +90,19 @@ export const rejectionReason = (credentials: Credentials, nowMs: number): string
 /** True when the token's own `exp` has passed at `nowMs`. */
 export const isExpired = (credentials: Credentials, nowMs: number): boolean =>
   credentials.expiresAt !== undefined && credentials.expiresAt * 1000 <= nowMs
+
+/**
+ * The request headers carrying the credentials. slurmrestd 23.02+ refuses a request holding both
+ * X-SLURM-USER-TOKEN and Authorization ("mutually exclusive headers"), so a request has one of them;
+ * with Bearer the token names its user, so X-SLURM-USER-NAME goes only when slurm-user-name is set.
+ */
+export const authHeaders = (
+  credentials: Credentials,
+  settings: Pick<Settings, "slurmApiAuth" | "slurmUserName">
+): Record<string, string> =>
+  settings.slurmApiAuth === "bearer"
+    ? {
+      authorization: `Bearer ${Redacted.value(credentials.token)}`,
+      ...(settings.slurmUserName === "" ? {} : { "x-slurm-user-name": credentials.userName })
+    }
+    : { "x-slurm-user-token": Redacted.value(credentials.token), "x-slurm-user-name": credentials.userName }

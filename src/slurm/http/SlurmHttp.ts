@@ -7,7 +7,8 @@
  * does); everything else is handed to the caller to read.
  */
 import { Headers, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { Clock, Data, Duration, Effect, Either, Option, Redacted, Schedule, Stream } from "effect"
+import { Clock, Data, Duration, Effect, Either, Option, Schedule, Stream } from "effect"
+import { type SlurmEndpoint, slurmEndpoint } from "../../config/Endpoint.js"
 import type { Settings } from "../../config/Settings.js"
 import { envelopeOf, type SlurmMessage } from "../dialects/Envelope.js"
 import {
@@ -15,9 +16,11 @@ import {
   type SlurmError,
   SlurmProtocolError,
   SlurmRequestError,
+  SlurmTlsError,
   SlurmUnreachable
 } from "../SlurmErrors.js"
-import { type Credentials, credentialsOf, isExpired, rejectionReason } from "./Credentials.js"
+import { authHeaders, type Credentials, credentialsOf, isExpired, rejectionReason } from "./Credentials.js"
+import { describeTlsFailure, trustedCas } from "./Tls.js"
 
 /** Tuning of the HTTP exchange (defaults in `defaultHttpOptions`). */
 export interface SlurmHttpOptions {
@@ -67,7 +70,7 @@ export type Method = "GET" | "POST" | "DELETE"
 
 /** The HTTP side of SlurmApi. */
 export interface SlurmHttp {
-  /** `http://host:port`, for messages. */
+  /** `https://host:port` or `http://host:port`, for messages. */
   readonly url: string
   /** One try. */
   readonly send: (
@@ -108,9 +111,20 @@ const boundedText = <E>(body: Stream.Stream<Uint8Array, E>, limit: number): Effe
 
 const parseJson = (text: string): unknown => Either.try(() => JSON.parse(text) as unknown).pipe(Either.getOrUndefined)
 
-/** The node error code behind a transport failure: how sure we are the request went out, and whether to retry. */
-const describeTransport = (url: string, error: HttpClientError.HttpClientError): Transient | SlurmUnreachable => {
+/**
+ * The node error code behind a transport failure: how sure we are the request went out, and whether
+ * to retry. A TLS failure is final: another try would meet the same certificate.
+ */
+const describeTransport = (
+  endpoint: SlurmEndpoint,
+  cas: string,
+  error: HttpClientError.HttpClientError
+): Transient | SlurmUnreachable | SlurmTlsError => {
+  if (error.cause instanceof SlurmTlsError) return error.cause
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined
+  const tls = describeTlsFailure(endpoint, cas, cause)
+  if (tls !== undefined) return tls
+  const url = endpoint.url
   const code = typeof cause?.code === "string" ? cause.code : ""
   const unreachable = (reason: string) => new SlurmUnreachable({ url, reason })
   switch (code) {
@@ -131,13 +145,15 @@ const describeTransport = (url: string, error: HttpClientError.HttpClientError):
   return new Transient({ error: unreachable(detail), sent: true, authSuspect: false })
 }
 
-const baseUrl = (settings: Settings): string => {
-  const host = settings.slurmApiHost.includes(":") ? `[${settings.slurmApiHost}]` : settings.slurmApiHost
-  return `http://${host}:${settings.slurmApiPort}`
-}
+// The token headers must not show up in spans or logged requests.
+const redactToken = Effect.locallyWith(
+  Headers.currentRedactedNames,
+  (names) => [...names, "x-slurm-user-token", "authorization"]
+)
 
-// The token header must not show up in spans or logged requests.
-const redactToken = Effect.locallyWith(Headers.currentRedactedNames, (names) => [...names, "x-slurm-user-token"])
+// slurmrestd before 23.02 reads only X-SLURM-USER-TOKEN (src/slurmrestd/plugins/auth/jwt/jwt.c).
+const bearerHint =
+  " (slurm-api-auth = bearer needs Slurm 23.02 or later; older slurmrestd wants slurm-api-auth = x-slurm)"
 
 /** Builds the HTTP side for the given settings on an HttpClient. */
 export const makeSlurmHttp = (
@@ -146,7 +162,9 @@ export const makeSlurmHttp = (
 ): Effect.Effect<SlurmHttp, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    const url = baseUrl(settings)
+    const endpoint = slurmEndpoint(settings)
+    const url = endpoint.url
+    const cas = (yield* trustedCas(settings)).description
     // Resolved per request: a token file unreadable at start (being rewritten) is read again.
     const credentials = credentialsOf(settings)
     const permits = yield* Effect.makeSemaphore(options.maxConcurrentRequests)
@@ -158,10 +176,7 @@ export const makeSlurmHttp = (
 
     const exchange = (creds: Credentials, method: Method, path: string, body: unknown) => {
       const base = HttpClientRequest.make(method)(url + path).pipe(
-        HttpClientRequest.setHeaders({
-          "x-slurm-user-token": Redacted.value(creds.token),
-          "x-slurm-user-name": creds.userName
-        }),
+        HttpClientRequest.setHeaders(authHeaders(creds, settings)),
         HttpClientRequest.acceptJson
       )
       const request = body === undefined ? base : HttpClientRequest.bodyUnsafeJson(base, body)
@@ -173,7 +188,7 @@ export const makeSlurmHttp = (
           }))
         ),
         Effect.mapError((e) =>
-          e instanceof BodyTooLarge ? e : describeTransport(url, e)
+          e instanceof BodyTooLarge ? e : describeTransport(endpoint, cas, e)
         ),
         Effect.timeoutFail({
           duration: timeout,
@@ -196,7 +211,9 @@ export const makeSlurmHttp = (
           return yield* new SlurmAuthError({
             host: url,
             reason:
-              `slurmrestd refused the authentication headers (HTTP 401 ${text.trim()}; user name ${creds.userName})`
+              `slurmrestd refused the authentication headers (HTTP 401 ${text.trim()}; user name ${creds.userName})${
+                settings.slurmApiAuth === "bearer" ? bearerHint : ""
+              }`
           })
         }
         const { errors, warnings } = envelopeOf(json)
