@@ -29,7 +29,7 @@ install_missing_packages() {
   local pair bin pkg
   for pair in nix-store:nix-bin sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client \
     munged:munge slurmctld:slurmctld slurmd:slurmd slurmrestd:slurmrestd scontrol:slurm-client \
-    curl:curl jq:jq nsenter:util-linux; do
+    curl:curl jq:jq nsenter:util-linux nginx:nginx openssl:openssl; do
     bin=${pair%%:*} pkg=${pair#*:}
     command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
   done

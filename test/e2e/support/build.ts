@@ -26,8 +26,11 @@ export interface BuildEnv {
 
 const stateRoot = "/root/.cache/nsh-e2e"
 
-/** Creates a BuildEnv for test `name`; `extraConf` lines are appended to its nsh.conf. */
-export const buildEnv = (name: string, extraConf = "") =>
+/**
+ * Creates a BuildEnv for test `name`; `extraConf` lines are appended to its nsh.conf, and
+ * `endpointConf` replaces its slurm-api-host/slurm-api-port lines (e.g. with a slurm-api-url).
+ */
+export const buildEnv = (name: string, extraConf = "", endpointConf?: string) =>
   Effect.acquireRelease(
     Effect.promise(async (): Promise<BuildEnv> => {
       const dir = await mkdtemp(join(tmpdir(), `nsh-e2e-${name}-`))
@@ -44,8 +47,9 @@ export const buildEnv = (name: string, extraConf = "") =>
           `# test/e2e/build-${name}.test.ts`,
           "system-features = nsh",
           "mandatory-system-features = nsh",
-          `slurm-api-host = ${url.hostname}`,
-          `slurm-api-port = ${url.port}`,
+          ...(endpointConf === undefined
+            ? [`slurm-api-host = ${url.hostname}`, `slurm-api-port = ${url.port}`]
+            : [endpointConf]),
           `slurm-user-name = ${facts.userName}`,
           `slurm-jwt-token-file = ${tokenFile}`,
           `slurm-state-dir = ${stateDir}`,

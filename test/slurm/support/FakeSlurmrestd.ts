@@ -2,10 +2,12 @@
  * A scripted slurmrestd on 127.0.0.1 for fault tests: each request is answered by a handler that
  * may reply with JSON or text, stall, or drop the connection. Like the real router, paths of API
  * versions the fake does not serve get a plain-text 404, and requests without the two auth
- * headers a plain-text 401.
+ * headers (or `Authorization: Bearer`, as from Slurm 23.02) a plain-text 401. With `tls` it
+ * serves HTTPS with that key and certificate.
  */
 import { Effect, Option, Redacted } from "effect"
 import * as Http from "node:http"
+import * as Https from "node:https"
 import type { AddressInfo } from "node:net"
 import { Config } from "../../../src/config/Config.js"
 import type { ApiVersion } from "../../../src/slurm/dialects/index.js"
@@ -70,14 +72,15 @@ const respond = (res: Http.ServerResponse, answer: Answer): void => {
  */
 export const fakeSlurmrestd = (
   served: ReadonlyArray<ApiVersion>,
-  handler: (request: SeenRequest, path: string) => Answer
+  handler: (request: SeenRequest, path: string) => Answer,
+  tls?: { readonly key: string; readonly cert: string }
 ) =>
   Effect.acquireRelease(
     Effect.async<{ server: Http.Server; fake: FakeServer }>((resume) => {
       const seen: Array<SeenRequest> = []
       let inFlight = 0
       let maxInFlight = 0
-      const server = Http.createServer((req, res) => {
+      const listener: Http.RequestListener = (req, res) => {
         const chunks: Array<Buffer> = []
         req.on("data", (c: Buffer) => chunks.push(c))
         req.on("end", () => {
@@ -93,7 +96,11 @@ export const fakeSlurmrestd = (
             remotePort: req.socket.remotePort
           }
           seen.push(request)
-          if (req.headers["x-slurm-user-token"] === undefined || req.headers["x-slurm-user-name"] === undefined) {
+          const bearer = req.headers.authorization?.startsWith("Bearer ") === true
+          if (
+            !bearer &&
+            (req.headers["x-slurm-user-token"] === undefined || req.headers["x-slurm-user-name"] === undefined)
+          ) {
             return respond(res, text("Authentication failure", 401))
           }
           const match = request.path.match(/^\/slurm\/(v\d+\.\d+\.\d+)(\/.*)$/)
@@ -105,7 +112,8 @@ export const fakeSlurmrestd = (
           }
           respond(res, notServed)
         })
-      })
+      }
+      const server: Http.Server = tls === undefined ? Http.createServer(listener) : Https.createServer(tls, listener)
       server.listen(0, "127.0.0.1", () =>
         resume(Effect.succeed({
           server,
