@@ -85,6 +85,34 @@ describe("dryRunReport", () => {
       )
     ))
 
+  it.effect("shows an https:// slurm-api-url, what its certificate is verified against and the token's header", () =>
+    Effect.gen(function*() {
+      const report = yield* dryRunReport(drvPath)
+      assert.strictEqual(report.endpoint, "https://slurm-rest.example.org:6820/slurm/v0.0.38/job/submit")
+      assert.strictEqual(
+        report.transport,
+        "TLS, the certificate verified against slurm-api-ca-file /etc/nsh/ca.pem; the token as Authorization: Bearer"
+      )
+      const text = yield* printed(false)
+      assert.include(text, "Endpoint: POST https://slurm-rest.example.org:6820/slurm/v0.0.38/job/submit\n")
+      assert.include(text, "Transport: TLS, the certificate verified against slurm-api-ca-file /etc/nsh/ca.pem")
+      assert.notInclude(text, secret)
+    }).pipe(
+      Effect.provide(
+        withDrv({ requiredSystemFeatures: "nsh" }, {
+          slurmApiUrl: "https://slurm-rest.example.org:6820",
+          slurmApiCaFile: "/etc/nsh/ca.pem",
+          slurmApiAuth: "bearer"
+        })
+      )
+    ))
+
+  it.effect("says plain HTTP when slurmrestd is reached without TLS", () =>
+    Effect.gen(function*() {
+      const report = yield* dryRunReport(drvPath)
+      assert.strictEqual(report.transport, "plain HTTP (no TLS); the token as X-SLURM-USER-TOKEN")
+    }).pipe(Effect.provide(withDrv({ requiredSystemFeatures: "nsh" }))))
+
   it.effect("shows which source set each job field", () =>
     Effect.gen(function*() {
       const report = yield* dryRunReport(drvPath)
