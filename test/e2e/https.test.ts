@@ -60,6 +60,12 @@ describe("nsh over HTTPS", () => {
           report.check.details,
           `verified against slurm-api-ca-file ${proxy.caFile}, for the host name 127.0.0.1`
         )
+        assert.isTrue(
+          report.check.details.some((d) =>
+            d.startsWith("certificate CN=127.0.0.1, issued by CN=nsh e2e ca, valid until ")
+          ),
+          report.text
+        )
 
         yield* Effect.promise(proxy.clearLog)
         const build = yield* nshBuild(env, "single", [], 120_000)
