@@ -62,7 +62,7 @@ describe("nsh over HTTPS", () => {
         )
         assert.isTrue(
           report.check.details.some((d) =>
-            d.startsWith("certificate CN=127.0.0.1, issued by CN=nsh e2e ca, valid until ")
+            d.startsWith("certificate CN=server, issued by CN=nsh-e2e-ca, valid until ")
           ),
           report.text
         )

@@ -105,6 +105,9 @@ if [ "${1:-}" = __run ]; then
   mount -t tmpfs -o mode=1777 shm "$r/dev/shm"
   mkdir -p "$r$REPO"
   mount -t overlay nsh-repo -o "lowerdir=$REPO,upperdir=$m/repo-upper,workdir=$m/repo-work" "$r$REPO"
+  # A worktree's node_modules may be a symlink to another checkout's, absent in the root: replace
+  # it in the overlay only (the checkout keeps it), or the bind below would follow it.
+  if [ -L "$r$REPO/node_modules" ]; then rm "$r$REPO/node_modules"; fi
   mkdir -p "$r$REPO/node_modules"
   mount --bind "$nm" "$r$REPO/node_modules"
   [ "$release" = bookworm ] && bind_host_node "$r"

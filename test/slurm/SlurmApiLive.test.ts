@@ -3,7 +3,7 @@
  * submits that queue a job despite errors or lose their answer, concurrency.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Schedule } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import type { Settings } from "../../src/config/Settings.js"
 import type { ApiVersion } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
@@ -15,6 +15,8 @@ import {
   drop,
   fakeConfig,
   fakeSlurmrestd,
+  fastHttpOptions,
+  goodToken,
   json,
   type SeenRequest,
   slow,
@@ -23,15 +25,7 @@ import {
 import { sample, synthetic } from "./support/fixtures.js"
 import { jwt } from "./support/jwt.js"
 
-const fast = {
-  requestTimeout: "300 millis",
-  maxConcurrentRequests: 8,
-  retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.intersect(Schedule.recurs(3))),
-  maxResponseBytes: 1024 * 1024
-} as const
-
-const future = Math.floor(Date.now() / 1000) + 3600
-const goodToken = jwt({ exp: future, iat: future - 1800, sun: "alice" })
+const fast = fastHttpOptions
 
 const spec: JobSpec = {
   name: "nix-build-hello",

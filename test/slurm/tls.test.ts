@@ -5,8 +5,7 @@
  * token's two headers.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Option, Redacted, Schedule } from "effect"
-import { execFileSync } from "node:child_process"
+import { Cause, Effect, Exit, Option, Redacted } from "effect"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -14,57 +13,34 @@ import { Config } from "../../src/config/Config.js"
 import type { Settings } from "../../src/config/Settings.js"
 import { makeSlurmApi, NodeHttpClientLive, SlurmHttpClientLive } from "../../src/slurm/SlurmApiLive.js"
 import { testLoaded } from "../support/settings.js"
-import { type Answer, fakeSlurmrestd, json, type SeenRequest, text } from "./support/FakeSlurmrestd.js"
+import { makeCa, makeServerCert } from "../support/TestCerts.js"
+import {
+  type Answer,
+  fakeSlurmrestd,
+  fastHttpOptions,
+  goodToken,
+  json,
+  type SeenRequest,
+  text
+} from "./support/FakeSlurmrestd.js"
 import { sample } from "./support/fixtures.js"
-import { jwt } from "./support/jwt.js"
 
-const fast = {
-  requestTimeout: "2 seconds",
-  maxConcurrentRequests: 8,
-  retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.intersect(Schedule.recurs(3))),
-  maxResponseBytes: 1024 * 1024
-} as const
-
-const future = Math.floor(Date.now() / 1000) + 3600
-const token = jwt({ exp: future, iat: future - 1800, sun: "alice" })
+// A TLS handshake on a loaded machine may take longer than the fake's usual 300 ms.
+const fast = { ...fastHttpOptions, requestTimeout: "2 seconds" } as const
+const token = goodToken
 
 let dir = ""
 const pem = (name: string) => join(dir, `${name}.pem`)
 const key = (name: string) => readFileSync(join(dir, `${name}.key`), "utf8")
 const cert = (name: string) => readFileSync(pem(name), "utf8")
 
-const openssl = (...args: ReadonlyArray<string>) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" })
-const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-const serverCert = (name: string, san: string, days: string) => {
-  openssl("req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`)
-  writeFileSync(join(dir, `${name}.ext`), `subjectAltName = ${san}\n`)
-  openssl(
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    `${name}.pem`,
-    "-days",
-    days,
-    "-extfile",
-    `${name}.ext`
-  )
-}
-
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "nsh-tls-test-"))
-  for (const ca of ["ca", "other-ca"]) {
-    openssl("req", "-x509", ...ec, "-keyout", `${ca}.key`, "-out", `${ca}.pem`, "-days", "2", "-subj", `/CN=${ca}`)
-  }
-  serverCert("good", "IP:127.0.0.1", "2")
-  serverCert("expired", "IP:127.0.0.1", "-1")
-  serverCert("named", "DNS:slurm-rest.example.org", "2")
+  makeCa(dir, "ca")
+  makeCa(dir, "other-ca")
+  makeServerCert(dir, "good", "IP:127.0.0.1")
+  makeServerCert(dir, "expired", "IP:127.0.0.1", -1)
+  makeServerCert(dir, "named", "DNS:slurm-rest.example.org")
   writeFileSync(join(dir, "not-a-ca.pem"), "hello\n")
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -11,7 +11,8 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises"
 import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { cluster, run, waitFor } from "./cluster.js"
+import { makeCa, makeServerCert } from "../../support/TestCerts.js"
+import { cluster, waitFor } from "./cluster.js"
 
 export interface TlsProxy {
   /** `https://127.0.0.1:PORT`, what the certificate names. */
@@ -25,11 +26,6 @@ export interface TlsProxy {
   /** Access log lines since the last `clearLog`: `METHOD URI auth=bearer|none x-slurm-user-token=present|absent STATUS`. */
   readonly log: () => Promise<ReadonlyArray<string>>
   readonly clearLog: () => Promise<void>
-}
-
-const openssl = async (args: ReadonlyArray<string>, cwd: string) => {
-  const result = await run("openssl", args, { cwd })
-  if (result.code !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${result.stderr}`)
 }
 
 const freePort = () =>
@@ -51,27 +47,6 @@ const accepts = (host: string, port: number) =>
     })
     socket.once("error", () => resolve(false))
   })
-
-const makeCa = async (dir: string, name: string) => {
-  await openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:prime256v1",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "2",
-    "-subj",
-    `/CN=nsh e2e ${name}`
-  ], dir)
-  return join(dir, `${name}.pem`)
-}
 
 const nginxConf = (dir: string, port: number, upstream: string) => `
 daemon off;
@@ -107,43 +82,9 @@ http {
 export const tlsProxy = Effect.acquireRelease(
   Effect.promise(async () => {
     const dir = await mkdtemp(join(tmpdir(), "nsh-e2e-tls-"))
-    const caFile = await makeCa(dir, "ca")
-    const otherCaFile = await makeCa(dir, "other-ca")
-    await openssl([
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-      "-subj",
-      "/CN=127.0.0.1"
-    ], dir)
-    await writeFile(
-      join(dir, "server.ext"),
-      "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\nextendedKeyUsage = serverAuth\n"
-    )
-    await openssl([
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "server.pem",
-      "-days",
-      "2",
-      "-extfile",
-      "server.ext"
-    ], dir)
+    const caFile = makeCa(dir, "nsh-e2e-ca")
+    const otherCaFile = makeCa(dir, "nsh-e2e-other-ca")
+    makeServerCert(dir, "server", "IP:127.0.0.1", 2, "nsh-e2e-ca")
     const port = await freePort()
     await writeFile(join(dir, "nginx.conf"), nginxConf(dir, port, cluster().restUrl))
     const nginx = spawn(

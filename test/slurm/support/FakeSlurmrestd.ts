@@ -5,13 +5,14 @@
  * headers (or `Authorization: Bearer`, as from Slurm 23.02) a plain-text 401. With `tls` it
  * serves HTTPS with that key and certificate.
  */
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Option, Redacted, Schedule } from "effect"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import type { AddressInfo } from "node:net"
 import { Config } from "../../../src/config/Config.js"
 import type { ApiVersion } from "../../../src/slurm/dialects/index.js"
 import { testLoaded } from "../../support/settings.js"
+import { jwt } from "./jwt.js"
 
 /** A request as the fake saw it. */
 export interface SeenRequest {
@@ -141,3 +142,16 @@ export const fakeConfig = (port: number, token: string | undefined, overrides: P
       ...overrides
     })
   )
+
+/** HTTP options for tests against the fake: short timeouts, quick retries. */
+export const fastHttpOptions = {
+  requestTimeout: "300 millis",
+  maxConcurrentRequests: 8,
+  retrySchedule: Schedule.exponential("5 millis", 2).pipe(Schedule.intersect(Schedule.recurs(3))),
+  maxResponseBytes: 1024 * 1024
+} as const
+
+const future = Math.floor(Date.now() / 1000) + 3600
+
+/** A JWT for "alice" that expires in an hour. */
+export const goodToken = jwt({ exp: future, iat: future - 1800, sun: "alice" })
