@@ -25,6 +25,7 @@ import {
   Scope
 } from "effect"
 import { Config } from "../config/Config.js"
+import { slurmEndpoint } from "../config/Endpoint.js"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from "../dispatch/TryHandler.js"
@@ -101,7 +102,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
         const credentials = yield* credentialsOf(settings)
         if (credentials._tag === "None") {
           return yield* new SlurmAuthError({
-            host: settings.slurmApiHost,
+            host: slurmEndpoint(settings).url,
             reason: "no token configured",
             missing: true
           })
