@@ -207,3 +207,20 @@ describe("the token's header", () => {
       assert.isUndefined(headers.authorization)
     }))
 })
+
+describe("behind a proxy", () => {
+  it.scopedLive("a proxy's 502 page is reported as the proxy not reaching slurmrestd, not as its HTML", () =>
+    Effect.gen(function*() {
+      const page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+      const { api, fake } = yield* setup("good", (port) => https(port), () => text(page, 502))
+      const error = failureOf(yield* Effect.exit(api.ping))
+      assert.strictEqual(error._tag, "SlurmRequestError")
+      assert.strictEqual(
+        error.message,
+        "slurmrestd refused ping: HTTP 502 from a proxy in front of slurmrestd: it could not reach slurmrestd"
+      )
+      assert.notInclude(error.message, "<html>")
+      // Retried first, as any 502.
+      assert.isAbove(fake.requests().length, 1)
+    }))
+})

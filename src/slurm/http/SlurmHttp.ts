@@ -220,7 +220,12 @@ export const makeSlurmHttp = (
         const requestError = new SlurmRequestError({
           operation,
           status,
-          errors: errors.length > 0 ? errors.map((e) => e.text) : [text.trim() || `HTTP ${status}`]
+          errors: errors.length > 0
+            ? errors.map((e) => e.text)
+            : json === undefined && gatewayStatuses.has(status)
+            // A proxy's own error page (nginx's HTML) says only that slurmrestd behind it did not answer.
+            ? [`HTTP ${status} from a proxy in front of slurmrestd: it could not reach slurmrestd`]
+            : [text.trim() || `HTTP ${status}`]
         })
         const codes = errors.flatMap((e) => e.code === undefined ? [] : [e.code])
         const now = yield* Clock.currentTimeMillis
