@@ -430,28 +430,37 @@ describe.skipIf(realNixpkgsMissing !== undefined)(
     realNixpkgsMissing === undefined ? "" : ` (skipped: ${realNixpkgsMissing})`
   }`,
   () => {
+    /** The JSON value of `body`, a Nix expression in `f`: the flake copied to `dir`, as `nix flake` locks it. */
+    const flakeJson = (dir: string, body: string) =>
+      Effect.flatMap(
+        fetcherCache,
+        (env) =>
+          nixOffline(
+            ["eval", "--impure", "--json", "--expr", `let f = builtins.getFlake "path:${dir}"; in ${body}`],
+            env
+          )
+      ).pipe(Effect.map((r) => {
+        assert.strictEqual(r.exitCode, 0, r.stderr)
+        return JSON.parse(r.stdout) as Record<string, any>
+      }))
+
     it.scoped(
       "the package, its unit-test check and the devShell instantiate on both systems; bin/nsh runs nodejs_22; meta",
       () =>
         Effect.gen(function*() {
           const dir = yield* flakeCopy
-          const env = yield* fetcherCache
           const pkgJson = yield* readJson("package.json")
           for (const system of systems) {
-            const got = yield* nixOffline([
-              "eval",
-              "--impure",
-              "--json",
-              "--expr",
-              `let f = builtins.getFlake "path:${dir}"; p = f.packages.${system}; in {
+            const v = yield* flakeJson(
+              dir,
+              `let p = f.packages.${system}; in {
               inherit (p.default) name drvPath; same = p.default.drvPath == p.nix-scheduler-hook.drvPath;
-              node = builtins.match ".*/nix/store/[0-9a-z]{32}-nodejs-([^/]*)/bin/node.*" p.default.installPhase; main = p.default.meta.mainProgram;
+              node = builtins.match ".*/nix/store/[0-9a-z]{32}-nodejs-([^/]*)/bin/node.*" p.default.installPhase;
+              main = p.default.meta.mainProgram;
               license = p.default.meta.license.spdxId; available = p.default.meta.available;
               unit = f.checks.${system}.unit-tests.drvPath; shell = f.devShells.${system}.default.drvPath;
             }`
-            ], env)
-            assert.strictEqual(got.exitCode, 0, got.stderr)
-            const v = JSON.parse(got.stdout) as Record<string, any>
+            )
             assert.strictEqual(v.name, `nix-scheduler-hook-${pkgJson.version}`)
             for (const drv of [v.drvPath, v.unit, v.shell]) assert.match(drv, /^\/nix\/store\/[0-9a-z]{32}-.*\.drv$/)
             assert.isTrue(v.same)
@@ -481,13 +490,9 @@ describe.skipIf(realNixpkgsMissing !== undefined)(
       () =>
         Effect.gen(function*() {
           const dir = yield* flakeCopy
-          const got = yield* nixOffline([
-            "eval",
-            "--impure",
-            "--json",
-            "--expr",
+          const v = yield* flakeJson(
+            dir,
             `let
-            f = builtins.getFlake "path:${dir}";
             c = (f.inputs.nixpkgs.lib.nixosSystem {
               modules = [ f.nixosModules.default {
                 nixpkgs.hostPlatform = "x86_64-linux";
@@ -509,9 +514,7 @@ describe.skipIf(realNixpkgsMissing !== undefined)(
             failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
             toplevel = c.system.build.toplevel.drvPath;
           }`
-          ], yield* fetcherCache)
-          assert.strictEqual(got.exitCode, 0, got.stderr)
-          const v = JSON.parse(got.stdout) as Record<string, any>
+          )
           assert.deepStrictEqual(v.failed, [])
           assert.strictEqual(v.hook, `${v.package}/bin/nsh`)
           assert.isTrue(v.installed)
