@@ -1,7 +1,9 @@
 {
   description = "nsh, the Nix Scheduler Hook: runs each Nix build as its own Slurm job";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  # nixpkgs-unstable, not nixos-unstable: the flake's nixpkgs only builds the package (the NixOS
+  # module builds it with the system's own pkgs). flake.lock pins one revision of it.
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixpkgs-unstable";
 
   outputs =
     { self, nixpkgs }:
