@@ -48,6 +48,10 @@ const ensureStateDir = (dir: string) =>
     Effect.ignore
   )
 
+/** The derivation asks for a job nsh will not submit (a field it may not set, bad JSON): no wait or other machine helps. */
+const isRefusal = (error: { readonly _tag: string }): boolean =>
+  error._tag === "JobSpecError" || error._tag === "ExtraSlurmParamsError"
+
 /** Faults that pass by themselves: slurmrestd unreachable, slow or busy, the token file being rewritten, the watchdog. */
 const isPassing = (error: { readonly _tag: string }): boolean => error._tag === "WatchdogError" || isPassingFault(error)
 
@@ -122,6 +126,19 @@ export const SlurmTryHandlerLive = Layer.scoped(
         return handle
       })
 
+    /**
+     * A refused derivation fails its build: a decline would let Nix build it on the login node
+     * (or another builder), which is what a derivation asking for another identity must not get.
+     */
+    const refuse = (drvPath: string, reason: string) =>
+      Effect.succeed<TryAnswer>({
+        _tag: "Accept",
+        build: {
+          machine: "nsh, which refuses it",
+          run: () => Effect.as(log.log(Verbosity.error, `nsh: refusing to build '${drvPath}': ${reason}`), 1)
+        }
+      })
+
     // When each derivation met its first passing fault, while it is being postponed.
     const postponedSince = yield* Ref.make(HashMap.empty<string, number>())
 
@@ -164,7 +181,8 @@ export const SlurmTryHandlerLive = Layer.scoped(
       Effect.gen(function*() {
         const drv = yield* store.readDerivation(request.drvPath)
         const ids = yield* newJobIds
-        const spec = jobSpecFor(drv, settings, options, ids)
+        // What a derivation may set depends on the API version (slurm-derivation-params).
+        const spec = jobSpecFor(drv, settings, options, ids, yield* api.apiVersion)
         if (Either.isLeft(spec)) return yield* Effect.fail(spec.left)
         yield* ensureStateDir(settings.slurmStateDir)
         // The intent goes to the journal before the submit, so no interruption can lose the job.
@@ -280,7 +298,9 @@ export const SlurmTryHandlerLive = Layer.scoped(
         }
         const first = yield* Effect.either(start(request, options))
         if (Either.isLeft(first)) {
-          return yield* (isPassing(first.left)
+          return yield* (isRefusal(first.left)
+            ? refuse(request.drvPath, first.left.message)
+            : isPassing(first.left)
             ? postponeOrDecline(request.drvPath, first.left.message)
             : decline(request.drvPath, first.left.message))
         }

@@ -125,6 +125,8 @@ interface Scenario {
   readonly refuseTail?: boolean
   readonly watchdogFails?: WatchdogError
   readonly settings?: Partial<Settings>
+  /** The derivation the store holds at drvPath (default: `drv`). */
+  readonly derivation?: Derivation
   /** How the store answers the copies (default: they succeed). */
   readonly store?: Omit<NixStoreScript, "derivations">
   /** Nix takes this long (on the build's clock) to read each chunk of the build log. */
@@ -192,7 +194,7 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
         ...(scenario.submitError ? { submitError: scenario.submitError } : {}),
         ...(scenario.cancel ? { cancel: scenario.cancel } : {})
       }),
-      NixStoreRecording({ derivations: [drv], ...scenario.store }),
+      NixStoreRecording({ derivations: [scenario.derivation ?? drv], ...scenario.store }),
       (scenario.hangRemoval ? withHangingRemoval : identity)(
         (scenario.refuseTail ? withRefusedTail : identity)(
           SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})
@@ -492,6 +494,30 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.deepStrictEqual(ssh, [])
       // A refused submit queued nothing: the watchdog has nothing to look for, no journal entry stays.
       assert.deepStrictEqual(watchdog, ["Start", "Finished", "Closed"])
+      assert.deepStrictEqual(journal, [])
+    }))
+
+  it.scopedLive("a derivation setting a field it may not set fails its build (never declined to the login node), submits nothing", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const identity = { ...drv, env: { ...drv.env, extraSlurmParams: JSON.stringify({ user_id: "0" }) } }
+      const { journal, result, slurm, ssh, watchdog } = yield* inCluster(
+        world,
+        { states: [jobInfo()], derivation: identity },
+        Effect.gen(function*() {
+          const answer = yield* (yield* TryHandler).answer(request, world.options)
+          if (answer._tag !== "Accept") return assert.fail(`expected Accept, got ${JSON.stringify(answer)}`)
+          return { exit: yield* run(answer.build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.strictEqual(result.errors.length, 1)
+      assert.include(result.errors[0], `nsh: refusing to build '${drvPath}': cannot submit ${drvPath}`)
+      assert.include(result.errors[0], `the derivation's extraSlurmParams sets "user_id"`)
+      assert.include(result.errors[0], "slurm-derivation-params")
+      assert.deepStrictEqual(slurm, [])
+      assert.deepStrictEqual(ssh, [])
+      assert.deepStrictEqual(watchdog, [])
       assert.deepStrictEqual(journal, [])
     }))
 
