@@ -34,7 +34,7 @@ import { jobSpecFor } from "../job/Submission.js"
 import { isHookAlive, Journal } from "../safety/Journal.js"
 import { reapOrphans } from "../safety/Reaper.js"
 import { Watchdog } from "../safety/Watchdog.js"
-import { credentialsOf } from "../slurm/http/Credentials.js"
+import { credentialsOf, tokenSourceOf } from "../slurm/http/Credentials.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
 import { isPassingFault, SlurmAuthError } from "../slurm/SlurmErrors.js"
 import type { SshSession } from "../ssh/SshSession.js"
@@ -64,7 +64,10 @@ const cancelBudget = "400 millis"
 export const SlurmTryHandlerLive = Layer.scoped(
   TryHandler,
   Effect.gen(function*() {
-    const { settings } = yield* Config
+    const loaded = yield* Config
+    const { settings } = loaded
+    // The watchdog reads a token file again too, when the token it was given has expired.
+    const tokenSource = tokenSourceOf(loaded)
     const log = yield* NixLog
     const api = yield* SlurmApi
     const store = yield* NixStore
@@ -116,7 +119,8 @@ export const SlurmTryHandlerLive = Layer.scoped(
             port: settings.slurmApiPort,
             apiVersion: yield* api.apiVersion,
             userName: credentials.value.userName,
-            token: credentials.value.token
+            token: credentials.value.token,
+            ...(tokenSource._tag === "File" ? { tokenFile: tokenSource.file } : {})
           },
           tag,
           nodeFiles: allJobFiles(files, outputs),

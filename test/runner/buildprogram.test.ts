@@ -222,6 +222,8 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       watchdog: (yield* Ref.get(watchdogRef)).map((c) => c._tag),
       /** What the watchdog was told to remove on the node if the hook dies. */
       watchdogNodeFiles: (yield* Ref.get(watchdogRef)).flatMap((c) => c._tag === "Start" ? c.nodeFiles : []),
+      /** The token file each watchdog was told to read again. */
+      watchdogTokenFiles: (yield* Ref.get(watchdogRef)).flatMap((c) => c._tag === "Start" ? [c.tokenFile] : []),
       journal: (yield* journal.list).map((e) => e.tag),
       store: yield* Ref.get(storeRef)
     }
@@ -519,6 +521,32 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       assert.deepStrictEqual(ssh, [])
       assert.deepStrictEqual(watchdog, [])
       assert.deepStrictEqual(journal, [])
+    }))
+
+  it.scopedLive("tells the watchdog the token file to read again, and no file when the token is not from one", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const tokenFile = `${world.dir}/slurm.jwt`
+      writeFileSync(tokenFile, "header.payload.signature\n")
+      const fromFile = yield* inCluster(
+        world,
+        {
+          states: [jobInfo()],
+          submitError: new SlurmRequestError({ operation: "submit", status: 400, errors: ["x"] }),
+          settings: { slurmJwtTokenFile: tokenFile }
+        },
+        TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+      )
+      assert.deepStrictEqual(fromFile.watchdogTokenFiles, [tokenFile])
+      const fromConf = yield* inCluster(
+        world,
+        {
+          states: [jobInfo()],
+          submitError: new SlurmRequestError({ operation: "submit", status: 400, errors: ["x"] })
+        },
+        TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+      )
+      assert.deepStrictEqual(fromConf.watchdogTokenFiles, [undefined])
     }))
 
   it.scoped("an unanswered submit postpones and is left to the watchdog, which looks for a late job", () =>

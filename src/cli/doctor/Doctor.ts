@@ -12,7 +12,7 @@ import { type ConfigEnv, configFiles } from "../../config/ConfigFiles.js"
 import { loadSettings } from "../../config/ConfigLive.js"
 import type { LoadedSettings } from "../../config/Settings.js"
 import { JobPath } from "../../job/Submission.js"
-import { credentialsOf } from "../../slurm/http/Credentials.js"
+import { credentialsOf, tokenSourceOf } from "../../slurm/http/Credentials.js"
 import { defaultHttpOptions, makeSlurmHttp } from "../../slurm/http/SlurmHttp.js"
 import type { JobInfo } from "../../slurm/JobSpec.js"
 import { offeredVersions } from "../../slurm/Negotiate.js"
@@ -114,7 +114,7 @@ const checkSlurmrestd = (loaded: LoadedSettings) =>
         "check slurm-api-host, slurm-api-port and slurm-api-version in nsh.conf, the token, and that slurmrestd runs with rest_auth/jwt"
       )
     }
-    const http = yield* makeSlurmHttp(loaded.settings, defaultHttpOptions)
+    const http = yield* makeSlurmHttp(loaded.settings, defaultHttpOptions, tokenSourceOf(loaded))
     const offered = yield* offeredVersions(http)
     const how = loaded.settings.slurmApiVersion === "auto" ? "the newest both speak" : "set by slurm-api-version"
     return pass("slurmrestd", `${url} answers and accepts the token (plain HTTP)`, [
