@@ -31,7 +31,7 @@ import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from ".
 import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
 import { newJobIds } from "../job/JobTag.js"
 import { jobSpecFor } from "../job/Submission.js"
-import { isHookAlive, Journal } from "../safety/Journal.js"
+import { Journal, liveEntriesHere } from "../safety/Journal.js"
 import { reapOrphans } from "../safety/Reaper.js"
 import { Watchdog } from "../safety/Watchdog.js"
 import { credentialsOf, tokenSourceOf } from "../slurm/http/Credentials.js"
@@ -168,11 +168,10 @@ export const SlurmTryHandlerLive = Layer.scoped(
         return { _tag: "Postpone", reason: why } satisfies TryAnswer
       })
 
-    /** Jobs of live hooks on this machine, when max-jobs caps them. */
+    /** Jobs of live hooks on this login host (not another's sharing the journal), when max-jobs caps them. */
     const atCapacity = Effect.gen(function*() {
       if (settings.maxJobs === 0) return false
-      const entries = yield* journal.list
-      const live = yield* Effect.filter(entries, (entry) => isHookAlive(entry).pipe(Effect.provide(context)))
+      const live = yield* liveEntriesHere(yield* journal.list).pipe(Effect.provide(context))
       return live.length >= settings.maxJobs
     })
 

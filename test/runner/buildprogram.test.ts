@@ -261,6 +261,12 @@ const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     )
   )
 
+/** Changes fields of a journal entry in its file, as another process (or host) would have written them. */
+const rewriteEntry = (journal: Journal["Type"], tag: string, change: Record<string, unknown>) => {
+  const entry = JSON.parse(readFileSync(journal.fileOf(tag), "utf8")) as Record<string, unknown>
+  writeFileSync(journal.fileOf(tag), JSON.stringify({ ...entry, ...change }))
+}
+
 const marker = (nonce: string, rc: number) => `@nsh-end ${nonce} ${rc}\n`
 
 /** The test as the job on the node: its log file, and the files the job script leaves. */
@@ -419,15 +425,39 @@ describe("SlurmTryHandler, max-jobs", () => {
           yield* journal.begin({ tag: "nsh-00000000000000b1", drvPath: p("1", "one.drv"), outputs: [] })
           const live = yield* (yield* TryHandler).answer(request, world.options)
           // The entry as a dead hook left it: another pid, which no process has now.
-          const file = journal.fileOf("nsh-00000000000000b1")
-          const entry = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>
-          writeFileSync(file, JSON.stringify({ ...entry, hookPid: 2 ** 22 + 1 }))
+          rewriteEntry(journal, "nsh-00000000000000b1", { hookPid: 2 ** 22 + 1 })
           const answer = yield* (yield* TryHandler).answer(request, world.options)
           yield* journal.remove("nsh-00000000000000b1")
           return [live._tag, answer._tag]
         })
       )
       assert.deepStrictEqual(result, ["Postpone", "Accept"])
+    }))
+
+  it.scopedLive("does not count another login host's entries, live or not, nor a PID namespace's of the same host name", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const { result } = yield* inCluster(
+        world,
+        { states: [runningOn("node1")], settings: { maxJobs: 1 } },
+        Effect.gen(function*() {
+          const journal = yield* Journal
+          // Entries as this process (alive) would write them, moved to login2 and to another
+          // namespace on this host name: the pid and start time say "alive", yet they are not ours.
+          const elsewhere = [
+            ["nsh-00000000000000c1", { host: "login2" }],
+            ["nsh-00000000000000c2", { pidNamespace: "pid:[4026532999]" }]
+          ] as const
+          for (const [tag, moved] of elsewhere) {
+            yield* journal.begin({ tag, drvPath: p("1", "one.drv"), outputs: [] })
+            rewriteEntry(journal, tag, moved)
+          }
+          const answer = yield* (yield* TryHandler).answer(request, world.options)
+          for (const [tag] of elsewhere) yield* journal.remove(tag)
+          return answer._tag
+        })
+      )
+      assert.strictEqual(result, "Accept")
     }))
 })
 
