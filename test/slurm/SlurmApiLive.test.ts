@@ -662,6 +662,19 @@ describe("a token that changes (short-lived site tokens)", () => {
       assert.deepStrictEqual(tokensSent(fake.requests()), ["expired", "expired", "fresh"])
     }))
 
+  it.scopedLive("a token rejected before its expiry (22.05's -1, retried as a hiccup) is replaced by a renewed file's too", () =>
+    Effect.gen(function*() {
+      const file = yield* tokenFile(freshToken)
+      const { api, fake } = yield* setup(["v0.0.38"], acceptingOnly(freshToken), {
+        token: goodToken,
+        settings: { slurmApiVersion: "v0.0.38", slurmJwtTokenFile: file }
+      })
+      const job = yield* api.getJob(2)
+      assert.isAbove(job.jobId, 0)
+      const sent = fake.requests().map((r) => r.headers["x-slurm-user-token"] === freshToken)
+      assert.deepStrictEqual(sent, [false, false, false, false, true])
+    }))
+
   it.scopedLive("a new token that is rejected too ends it there, saying how to renew", () =>
     Effect.gen(function*() {
       const file = yield* tokenFile(freshToken)

@@ -348,11 +348,28 @@ export const makeSlurmHttp = (
         )
         : Effect.fail(passing(transient.error))
 
-    const settle = <A, E>(effect: Effect.Effect<A, E | Transient>): Effect.Effect<A, E | SlurmError> =>
-      effect.pipe(
-        Effect.retry({ schedule: options.retrySchedule, while: (e) => e instanceof Transient }),
-        Effect.catchIf((e): e is Transient => e instanceof Transient, giveUp)
-      )
+    /** After answers that suspect the token outlasted the retries: a new token from its source, if any. */
+    const renewedAfterSuspect = Effect.flatMap(
+      Effect.orElseSucceed(credentials, () => Option.none<Credentials>()),
+      Option.match({
+        onNone: () => Effect.succeed(Option.none<Credentials>()),
+        onSome: (creds) => Effect.flatMap(Effect.flip(authError(creds)), (rejected) => renewed(creds, rejected))
+      })
+    )
+
+    const isTransient = (e: unknown): e is Transient => e instanceof Transient
+
+    const settle = <A, E>(effect: Effect.Effect<A, E | Transient>): Effect.Effect<A, E | SlurmError> => {
+      const retried = Effect.retry(effect, { schedule: options.retrySchedule, while: isTransient })
+      return Effect.catchIf(retried, isTransient, (transient) =>
+        transient.authSuspect
+          // The token those answers were about may have been renewed meanwhile: once more with the new one.
+          ? Effect.flatMap(
+            renewedAfterSuspect,
+            (fresh) => Option.isSome(fresh) ? Effect.catchIf(retried, isTransient, giveUp) : giveUp(transient)
+          )
+          : giveUp(transient))
+    }
 
     return { url, send, settle, giveUp }
   })
