@@ -78,10 +78,24 @@ const describeExtraSource = (source: ExtraSource | undefined): string => {
   }
 }
 
+/** nsh's own fields that extras only add to (Submission.ts). */
+const addedTo: Readonly<Record<string, string>> = { environment: "nsh, with entries from", comment: "nsh's tag, then" }
+
 /** Who set each field of the request's `job` object: a field not in the extras is nsh's own. */
 const jobFieldSources = (request: unknown, sources: Readonly<Record<string, ExtraSource>>) => {
   const job = isJsonObject(request) && isJsonObject(request["job"]) ? request["job"] : {}
-  return Object.fromEntries(Object.keys(job).map((key) => [key, describeExtraSource(sources[key])]))
+  return Object.fromEntries(
+    Object.keys(job).map((key) => {
+      const source = sources[key]
+      const base = addedTo[key]
+      return [
+        key,
+        source !== undefined && base !== undefined
+          ? `${base} ${describeExtraSource(source)}`
+          : describeExtraSource(source)
+      ]
+    })
+  )
 }
 
 const describeSource = (source: SettingSource | undefined): string => {
@@ -161,12 +175,12 @@ export const dryRunReport = (given: string): Effect.Effect<DryRunReport, DryRunE
       loaded.settings
     )
     const { tag } = yield* newJobIds
+    const { version, note } = renderVersion(loaded.settings.slurmApiVersion)
     // Nix's limits are unknown outside a build; the defaults (none) apply, as for `nix-build` without options.
-    const spec = yield* jobSpecFor(drv, loaded.settings, defaultBuildOptions, { tag, nonce: NoncePlaceholder })
-    const { sources } = yield* mergedExtras(drv, loaded.settings)
+    const spec = yield* jobSpecFor(drv, loaded.settings, defaultBuildOptions, { tag, nonce: NoncePlaceholder }, version)
+    const { sources } = yield* mergedExtras(drv, loaded.settings, version)
     const api = yield* SlurmApi
     const request = yield* api.renderSubmission(spec).pipe(Effect.orDie)
-    const { version, note } = renderVersion(loaded.settings.slurmApiVersion)
     return {
       drvPath: drv.drvPath,
       ...(drv.drvPath === path.resolve(given) ? {} : { givenPath: path.resolve(given) }),

@@ -56,9 +56,11 @@ export const showJobs = (options: { readonly all: boolean; readonly json: boolea
 export const cancelOrphans = Effect.gen(function*() {
   const reaped = yield* reapOrphans
   if (reaped.length === 0) return yield* Console.log("no orphaned jobs: every recorded job's hook is alive")
-  for (const { entry, jobId } of reaped) {
+  for (const { abandoned, entry, jobId } of reaped) {
     yield* Console.log(
-      jobId === undefined
+      abandoned
+        ? `removed the record and files of ${entry.tag} (${entry.drvPath}) left by ${entry.host}: Slurm no longer knows its job`
+        : jobId === undefined
         ? `removed the record of ${entry.tag} (${entry.drvPath}): no job in Slurm`
         : `cancelled Slurm job ${jobId} unless it had already ended (${entry.drvPath}): its hook (pid ${entry.hookPid}) is gone`
     )

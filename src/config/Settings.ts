@@ -140,6 +140,12 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
     "JSON object mapping a Nix system feature to the job fields a derivation requiring it gets, e.g. {\"cuda\": {\"gres\": \"gpu:1\", \"partition\": \"gpu\"}, \"big-parallel\": {\"cpus_per_task\": 32}}. Merged in this order, later winning: nsh's base job, these (features in alphabetical order), the derivation's `extraSlurmParams`, `slurm-extra-submission-params`. `nsh --dry-run` shows which one set each field."
   ),
   s(
+    "slurm-derivation-params",
+    { _tag: "strings" },
+    "default",
+    "The job fields a derivation's `extraSlurmParams` may set; any other field is refused (the build fails, naming the field). `default` stands for the resource and placement fields of the API version in use (CPUs, memory, time, TRES/GRES, partition, qos, constraints, nodes, exclusive/shared, account, comment, environment: see the README), `-KEY` removes a field, any other word adds one: `default reservation` widens the list, `default -account` narrows it. nsh.conf's own params are not restricted."
+  ),
+  s(
     "slurm-extra-submission-params",
     { _tag: "json-object" },
     "",
@@ -199,6 +205,8 @@ export interface Settings {
   /** Feature → job fields (slurm-feature-params). */
   readonly slurmFeatureParams: Readonly<Record<string, JsonObject>>
   readonly slurmExtraSubmissionParams: JsonObject
+  /** slurm-derivation-params as written: `default`, `-key` and key words, read in order. */
+  readonly slurmDerivationParams: ReadonlyArray<string>
   readonly slurmDefaultTimeLimit: number
   readonly jobLeaseTimeout: number
   readonly maxJobs: number

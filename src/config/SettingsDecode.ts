@@ -235,6 +235,7 @@ const toSettings = (values: ReadonlyMap<string, SettingValue>): Settings => {
       "slurm-extra-submission-params",
       (v): v is JsonObject => Predicate.isRecord(v) && !Option.isOption(v)
     ),
+    slurmDerivationParams: words("slurm-derivation-params"),
     slurmDefaultTimeLimit: int("slurm-default-time-limit"),
     jobLeaseTimeout: int("job-lease-timeout"),
     maxJobs: int("max-jobs"),

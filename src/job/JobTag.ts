@@ -1,6 +1,6 @@
 /**
  * How nsh recognises its jobs: every submission has a fresh tag (`nsh-<16 hex>`), public in the
- * job's comment (`nsh:<tag> <drvPath>`) and its file names, and a nonce that only the job script
+ * job's comment (`nsh:<tag> <drvPath>`, then the user's own comment if any) and its file names, and a nonce that only the job script
  * and the hook know (so a build cannot forge the end marker).
  */
 import { Effect, Option } from "effect"
@@ -19,12 +19,17 @@ export const newJobIds: Effect.Effect<JobIds> = Effect.sync(() => ({
   nonce: randomBytes(16).toString("hex")
 }))
 
-/** The comment nsh gives a submission's job. */
-export const jobComment = (tag: string, drvPath: string): string => `nsh:${tag} ${drvPath}`
+/**
+ * The comment nsh gives a submission's job: its tag first (which finds the job), then the comment
+ * the derivation or nsh.conf asked for, so that users keep the field.
+ */
+export const jobComment = (tag: string, drvPath: string, own = ""): string =>
+  own === "" ? `nsh:${tag} ${drvPath}` : `nsh:${tag} ${drvPath} ${own}`
 
 /** An nsh job's tag and derivation, read back from its comment. */
 export const nshTagOf = (info: JobInfo): Option.Option<{ readonly tag: string; readonly drvPath: string }> => {
-  const match = /^nsh:(nsh-[0-9a-f]+) (.*)$/.exec(info.comment)
+  // A store path holds no white space; whatever follows it is the user's comment.
+  const match = /^nsh:(nsh-[0-9a-f]+) (\S+)/.exec(info.comment)
   return match === null ? Option.none() : Option.some({ tag: match[1]!, drvPath: match[2]! })
 }
 

@@ -5,15 +5,19 @@
  * `slurm-feature-params` gives the features the derivation requires < the derivation's
  * `extraSlurmParams` < nsh.conf's `slurm-extra-submission-params`. The extras are merged shallowly into
  * `JobSpec.extra`, which the dialects spread over the base fields: a key there replaces the
- * base field of the same name in the request body (e.g. `time_limit`, `environment`). Only the
- * fields the job protocol itself depends on (`script`, `comment`, the output files) are refused.
+ * base field of the same name in the request body (e.g. `time_limit`). Two fields are nsh's and
+ * only added to: `environment` (entries merged into nsh's) and `comment` (after nsh's tag). The
+ * fields the job protocol depends on (`script`, the output files) are refused from every source,
+ * and a derivation may set only the keys of `slurm-derivation-params` (DerivationParams.ts).
  */
 import { Data, Either } from "effect"
 import type { Settings } from "../config/Settings.js"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
+import type { ApiVersion } from "../slurm/dialects/index.js"
 import type { JobSpec } from "../slurm/JobSpec.js"
 import { type Derivation, derivationName, requiredSystemFeatures } from "../store/Derivation.js"
 import { isJsonObject, type JsonObject } from "../util/Json.js"
+import { derivationParamsProblem, environmentEntries } from "./DerivationParams.js"
 import { type ExtraSlurmParamsError, extraSlurmParamsOf } from "./ExtraParams.js"
 import { jobFiles } from "./JobFiles.js"
 import { jobScript } from "./JobScript.js"
@@ -28,10 +32,10 @@ export const MaxTimeLimitMinutes = 525600
 /** Where the job's PATH looks for programs after remote-nix-bin-dir (NixOS first). */
 export const JobPath = "/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin"
 
-/** `job` fields the job protocol relies on: the tag in the comment, the log in standard_output. */
-const ProtocolFields = ["script", "comment", "standard_output", "standard_error"]
+/** `job` fields the job protocol relies on: the script, the log in standard_output. */
+const ProtocolFields = ["script", "standard_output", "standard_error"]
 
-/** The job nsh would submit is not acceptable (a bad time limit, a protocol field overridden). */
+/** The job nsh would submit is not acceptable (a bad time limit, a protocol field overridden, a field a derivation may not set). */
 export class JobSpecError extends Data.TaggedError("JobSpecError")<{
   readonly drvPath: string
   readonly reason: string
@@ -105,44 +109,72 @@ export type ExtraSource =
 
 /** The merged extra job fields and, for each, the source whose value won. */
 export interface MergedExtras {
+  /** Every field but `environment` and `comment`, which are nsh's and only added to. */
   readonly extra: JsonObject
+  /** For `environment`: the last source that added entries; for `comment`: the one that won. */
   readonly sources: Readonly<Record<string, ExtraSource>>
+  /** Entries merged into nsh's environment, later sources winning. */
+  readonly environment: Readonly<Record<string, string>>
+  /** The comment that follows nsh's tag ("" = none). */
+  readonly comment: string
 }
 
+const describeSource = (source: ExtraSource): string =>
+  source._tag === "feature"
+    ? `slurm-feature-params for "${source.feature}" in nsh.conf`
+    : source._tag === "derivation"
+    ? "the derivation's extraSlurmParams"
+    : "slurm-extra-submission-params in nsh.conf"
+
 /**
- * The extra job fields of `drv`, merged lowest first: the params of each feature it requires
- * (alphabetically), its extraSlurmParams, slurm-extra-submission-params.
+ * The extra job fields of `drv` for the API version `version`, merged lowest first: the params of
+ * each feature it requires (alphabetically), its extraSlurmParams (only the keys
+ * slurm-derivation-params allows), slurm-extra-submission-params.
  */
-export const mergedExtras = (drv: Derivation, settings: Settings): Either.Either<MergedExtras, SubmissionError> =>
+export const mergedExtras = (
+  drv: Derivation,
+  settings: Settings,
+  version: ApiVersion
+): Either.Either<MergedExtras, SubmissionError> =>
   Either.gen(function*() {
+    const fail = (reason: string) => Either.left(new JobSpecError({ drvPath: drv.drvPath, reason }))
     const features = requiredSystemFeatures(drv).flatMap((feature) => {
       const params = settings.slurmFeatureParams[feature]
       return params === undefined ? [] : [{ source: { _tag: "feature", feature } as const, params }]
     })
-    for (const { params, source } of features) {
-      yield* checkProtocolFields(drv.drvPath, params, `slurm-feature-params for "${source.feature}" in nsh.conf`)
-    }
     const fromDrv = yield* extraSlurmParamsOf(drv)
-    yield* checkProtocolFields(drv.drvPath, fromDrv, "the derivation's extraSlurmParams")
-    yield* checkProtocolFields(
-      drv.drvPath,
-      settings.slurmExtraSubmissionParams,
-      "slurm-extra-submission-params in nsh.conf"
-    )
     const layers: ReadonlyArray<{ readonly source: ExtraSource; readonly params: JsonObject }> = [
       ...features,
       { source: { _tag: "derivation" }, params: fromDrv },
       { source: { _tag: "conf" }, params: settings.slurmExtraSubmissionParams }
     ]
+    for (const { params, source } of layers) {
+      yield* checkProtocolFields(drv.drvPath, params, describeSource(source))
+    }
+    const refused = derivationParamsProblem(fromDrv, version, settings.slurmDerivationParams)
+    if (refused !== undefined) return yield* fail(refused)
     const extra: Record<string, unknown> = {}
     const sources: Record<string, ExtraSource> = {}
+    const environment: Record<string, string> = {}
+    let comment = ""
     for (const { params, source } of layers) {
       for (const [key, value] of Object.entries(params)) {
-        extra[key] = value
+        if (key === "environment") {
+          const entries = environmentEntries(value)
+          if (typeof entries === "string") return yield* fail(`${describeSource(source)}: ${entries}`)
+          Object.assign(environment, entries)
+        } else if (key === "comment") {
+          if (typeof value !== "string") {
+            return yield* fail(`${describeSource(source)} sets "comment" to ${JSON.stringify(value)}, not a string`)
+          }
+          comment = value
+        } else {
+          extra[key] = value
+        }
         sources[key] = source
       }
     }
-    return { extra, sources }
+    return { extra, sources, environment, comment }
   })
 
 /** The job for building `drv`: base fields, the script, and the extras merged (mergedExtras). */
@@ -150,17 +182,18 @@ export const jobSpecFor = (
   drv: Derivation,
   settings: Settings,
   options: BuildOptions,
-  ids: JobIds
+  ids: JobIds,
+  version: ApiVersion
 ): Either.Either<JobSpec, SubmissionError> =>
   Either.gen(function*() {
-    const { extra } = yield* mergedExtras(drv, settings)
+    const { comment, environment, extra } = yield* mergedExtras(drv, settings, version)
     const timeLimitMinutes = options.timeout > 0
       ? Math.ceil(options.timeout / 60) + CopyMarginMinutes
       : settings.slurmDefaultTimeLimit
     yield* checkTimeLimit(drv.drvPath, timeLimitMinutes, options.timeout, extra)
     return {
       name: jobName(drv),
-      comment: jobComment(ids.tag, drv.drvPath),
+      comment: jobComment(ids.tag, drv.drvPath, comment),
       script: jobScript(drv.drvPath, settings, options, ids),
       // Mandatory since Slurm 23.11; /tmp exists on every node.
       currentWorkingDirectory: "/tmp",
@@ -169,7 +202,8 @@ export const jobSpecFor = (
         // Slurm sets no HOME for a job submitted this way; nix-store keeps its caches there, and
         // the state directory is the one per-user directory known to exist on the node.
         HOME: settings.slurmStateDir,
-        NSH_TAG: ids.tag
+        NSH_TAG: ids.tag,
+        ...environment
       },
       // No standard_error: Slurm then writes both streams into this one file, the build log.
       standardOutput: slurmFileName(jobFiles(settings.slurmStateDir, ids.tag).log),

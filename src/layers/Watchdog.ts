@@ -11,8 +11,11 @@ import { type CleanupLayers, watchdogMain } from "../safety/WatchdogMain.js"
 import type { Start } from "../safety/WatchdogProtocol.js"
 import { layerForConfig } from "../slurm/SlurmApiLive.js"
 
-/** SlurmApi for the hook's slurmrestd, API version and token (nsh's defaults for everything else). */
-const slurmApiFor = (start: Start) =>
+/**
+ * SlurmApi for the hook's slurmrestd, API version and token (nsh's defaults for everything else);
+ * a rejected token is replaced by the one in the hook's token file, if it named one.
+ */
+export const slurmApiFor = (start: Start) =>
   Layer.unwrapEffect(
     Effect.map(decodeSettings([], "/"), ({ settings, sources }) =>
       layerForConfig().pipe(
@@ -27,7 +30,9 @@ const slurmApiFor = (start: Start) =>
               slurmApiAuth: start.slurm.auth,
               slurmApiVersion: start.slurm.apiVersion,
               slurmUserName: start.slurm.userName,
-              slurmJwtToken: Option.some(start.slurm.token)
+              slurmJwtToken: Option.some(start.slurm.token),
+              // With every source at its default, Credentials.tokenSourceOf takes this file as the token's.
+              slurmJwtTokenFile: start.slurm.tokenFile ?? ""
             },
             sources,
             files: [],

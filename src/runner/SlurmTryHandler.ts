@@ -32,10 +32,10 @@ import { type BuildExit, type BuildRequest, type TryAnswer, TryHandler } from ".
 import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
 import { newJobIds } from "../job/JobTag.js"
 import { jobSpecFor } from "../job/Submission.js"
-import { isHookAlive, Journal } from "../safety/Journal.js"
+import { Journal, liveEntriesHere } from "../safety/Journal.js"
 import { reapOrphans } from "../safety/Reaper.js"
 import { Watchdog } from "../safety/Watchdog.js"
-import { credentialsOf } from "../slurm/http/Credentials.js"
+import { credentialsOf, tokenSourceOf } from "../slurm/http/Credentials.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
 import { isPassingFault, SlurmAuthError } from "../slurm/SlurmErrors.js"
 import type { SshSession } from "../ssh/SshSession.js"
@@ -49,6 +49,10 @@ const ensureStateDir = (dir: string) =>
     Effect.ignore
   )
 
+/** The derivation asks for a job nsh will not submit (a field it may not set, bad JSON): no wait or other machine helps. */
+const isRefusal = (error: { readonly _tag: string }): boolean =>
+  error._tag === "JobSpecError" || error._tag === "ExtraSlurmParamsError"
+
 /** Faults that pass by themselves: slurmrestd unreachable, slow or busy, the token file being rewritten, the watchdog. */
 const isPassing = (error: { readonly _tag: string }): boolean => error._tag === "WatchdogError" || isPassingFault(error)
 
@@ -61,7 +65,10 @@ const cancelBudget = "400 millis"
 export const SlurmTryHandlerLive = Layer.scoped(
   TryHandler,
   Effect.gen(function*() {
-    const { settings } = yield* Config
+    const loaded = yield* Config
+    const { settings } = loaded
+    // The watchdog reads a token file again too, when the token it was given has expired.
+    const tokenSource = tokenSourceOf(loaded)
     const log = yield* NixLog
     const api = yield* SlurmApi
     const store = yield* NixStore
@@ -116,7 +123,8 @@ export const SlurmTryHandlerLive = Layer.scoped(
             auth: settings.slurmApiAuth,
             apiVersion: yield* api.apiVersion,
             userName: credentials.value.userName,
-            token: credentials.value.token
+            token: credentials.value.token,
+            ...(tokenSource._tag === "File" ? { tokenFile: tokenSource.file } : {})
           },
           tag,
           nodeFiles: allJobFiles(files, outputs),
@@ -124,6 +132,19 @@ export const SlurmTryHandlerLive = Layer.scoped(
         })
         yield* handle.ready
         return handle
+      })
+
+    /**
+     * A refused derivation fails its build: a decline would let Nix build it on the login node
+     * (or another builder), which is what a derivation asking for another identity must not get.
+     */
+    const refuse = (drvPath: string, reason: string) =>
+      Effect.succeed<TryAnswer>({
+        _tag: "Accept",
+        build: {
+          machine: "nsh, which refuses it",
+          run: () => Effect.as(log.log(Verbosity.error, `nsh: refusing to build '${drvPath}': ${reason}`), 1)
+        }
       })
 
     // When each derivation met its first passing fault, while it is being postponed.
@@ -151,11 +172,10 @@ export const SlurmTryHandlerLive = Layer.scoped(
         return { _tag: "Postpone", reason: why } satisfies TryAnswer
       })
 
-    /** Jobs of live hooks on this machine, when max-jobs caps them. */
+    /** Jobs of live hooks on this login host (not another's sharing the journal), when max-jobs caps them. */
     const atCapacity = Effect.gen(function*() {
       if (settings.maxJobs === 0) return false
-      const entries = yield* journal.list
-      const live = yield* Effect.filter(entries, (entry) => isHookAlive(entry).pipe(Effect.provide(context)))
+      const live = yield* liveEntriesHere(yield* journal.list).pipe(Effect.provide(context))
       return live.length >= settings.maxJobs
     })
 
@@ -168,7 +188,8 @@ export const SlurmTryHandlerLive = Layer.scoped(
       Effect.gen(function*() {
         const drv = yield* store.readDerivation(request.drvPath)
         const ids = yield* newJobIds
-        const spec = jobSpecFor(drv, settings, options, ids)
+        // What a derivation may set depends on the API version (slurm-derivation-params).
+        const spec = jobSpecFor(drv, settings, options, ids, yield* api.apiVersion)
         if (Either.isLeft(spec)) return yield* Effect.fail(spec.left)
         yield* ensureStateDir(settings.slurmStateDir)
         // The intent goes to the journal before the submit, so no interruption can lose the job.
@@ -284,7 +305,9 @@ export const SlurmTryHandlerLive = Layer.scoped(
         }
         const first = yield* Effect.either(start(request, options))
         if (Either.isLeft(first)) {
-          return yield* (isPassing(first.left)
+          return yield* (isRefusal(first.left)
+            ? refuse(request.drvPath, first.left.message)
+            : isPassing(first.left)
             ? postponeOrDecline(request.drvPath, first.left.message)
             : decline(request.drvPath, first.left.message))
         }

@@ -2,11 +2,10 @@
  * `nsh jobs`: nsh's jobs in Slurm, each with whether the hook that submitted it still runs.
  */
 import { Effect, Option } from "effect"
-import * as Os from "node:os"
 import { nshJobsOf, nshTagOf } from "../job/JobTag.js"
 import type { JobInfo } from "../slurm/JobSpec.js"
 import { SlurmApi } from "../slurm/SlurmApi.js"
-import { isHookAlive, Journal } from "./Journal.js"
+import { isEntryOf, isHookAlive, Journal, thisLoginHost } from "./Journal.js"
 
 /** One of nsh's jobs as `nsh jobs` shows it. */
 export interface JobRow {
@@ -19,7 +18,10 @@ export interface JobRow {
   readonly submitTime: number
   readonly startTime: number
   readonly drvPath: string
-  /** "alive (pid N)", "gone", "on <host>", or "unknown" without a journal entry here. */
+  /**
+   * "alive (pid N)", "gone", "on <host>" for another login host's (its liveness only that host can
+   * tell), or "unknown" without a journal entry.
+   */
   readonly hook: string
 }
 
@@ -33,6 +35,7 @@ export const listNshJobs = (all: boolean) =>
     const api = yield* SlurmApi
     const journal = yield* Journal
     const entries = new Map((yield* journal.list).map((e) => [e.tag, e]))
+    const here = yield* thisLoginHost
     const jobs = nshJobsOf(yield* api.listJobs).filter((job) => all || isLive(job))
     return yield* Effect.forEach(jobs, (job) =>
       Effect.gen(function*() {
@@ -40,8 +43,8 @@ export const listNshJobs = (all: boolean) =>
         const entry = entries.get(tag)
         const hook = entry === undefined
           ? "unknown"
-          : entry.host !== Os.hostname()
-          ? `on ${entry.host}`
+          : !isEntryOf(here)(entry)
+          ? `on ${entry.host === here.host ? `${entry.host} (${entry.pidNamespace})` : entry.host}`
           : (yield* isHookAlive(entry))
           ? `alive (pid ${entry.hookPid})`
           : "gone"

@@ -3,6 +3,11 @@
  * before the submit (the intent: derivation, tag, which hook process on which machine), updated with
  * the job id right after, removed once the build finished and cleaned up. An entry whose hook is
  * dead points at a job (or files) that may have been left behind: `nsh cancel --orphans` reads them.
+ *
+ * Several login nodes may share the journal (a shared home). Only the login host that wrote an
+ * entry can tell whether its hook still runs, so an entry names that host: its host name, its PID
+ * namespace and its boot. Two containers on one kernel share the boot id and may share a host
+ * name, never a PID namespace; a pid and start time mean something only inside that namespace.
  */
 import { FileSystem } from "@effect/platform"
 import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
@@ -17,6 +22,8 @@ export const JournalEntry = Schema.Struct({
   outputs: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** The machine the hook ran on: a journal in a shared home directory holds several machines' entries. */
   host: Schema.String,
+  /** The hook's PID namespace (`/proc/self/ns/pid`, e.g. `pid:[4026531836]`); "" in entries of older nsh. */
+  pidNamespace: Schema.optionalWith(Schema.String, { default: () => "" }),
   hookPid: Schema.Int,
   /** The hook's start time (clock ticks since boot, /proc/<pid>/stat): with bootId it tells the hook from a reused pid. */
   hookStartTicks: Schema.Number,
@@ -72,20 +79,47 @@ export const processIdentity = (
     return Option.some({ pid, startTicks: stat.value.startTicks, bootId: bootId.value })
   })
 
+/** The login host as entries name it: host name and PID namespace (the boot is the process's). */
+export interface LoginHost {
+  readonly host: string
+  readonly pidNamespace: string
+}
+
+/** This process's login host. */
+export const thisLoginHost: Effect.Effect<LoginHost, never, FileSystem.FileSystem> = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const pidNamespace = yield* fs.readLink("/proc/self/ns/pid").pipe(Effect.orElseSucceed(() => ""))
+  return { host: Os.hostname(), pidNamespace }
+})
+
 /**
- * True while the entry's hook process still runs. An entry from another machine counts as alive:
- * only that machine can tell, and reaping a live build's job would break it.
+ * Whether `entry` was written on login host `here`. After a reboot it still was (the boot id then
+ * tells its hook is dead); an entry of older nsh, without a namespace, goes by the host name.
+ */
+export const isEntryOf = (here: LoginHost) => (entry: JournalEntry): boolean =>
+  entry.host === here.host && (entry.pidNamespace === "" || entry.pidNamespace === here.pidNamespace)
+
+/**
+ * True while the entry's hook process still runs. An entry from another login host counts as
+ * alive: only that host can tell, and reaping a live build's job would break it.
  */
 export const isHookAlive = (entry: JournalEntry): Effect.Effect<boolean, never, FileSystem.FileSystem> =>
-  entry.host !== Os.hostname()
-    ? Effect.succeed(true)
-    : Effect.map(
-      processIdentity(entry.hookPid),
-      Option.match({
-        onNone: () => false,
-        onSome: (now) => now.bootId === entry.bootId && now.startTicks === entry.hookStartTicks
-      })
-    )
+  Effect.flatMap(thisLoginHost, (here) =>
+    !isEntryOf(here)(entry)
+      ? Effect.succeed(true)
+      : Effect.map(
+        processIdentity(entry.hookPid),
+        Option.match({
+          onNone: () => false,
+          onSome: (now) => now.bootId === entry.bootId && now.startTicks === entry.hookStartTicks
+        })
+      ))
+
+/** The entries `max-jobs` counts: this login host's, whose hook still runs (another host's never block). */
+export const liveEntriesHere = (
+  entries: ReadonlyArray<JournalEntry>
+): Effect.Effect<ReadonlyArray<JournalEntry>, never, FileSystem.FileSystem> =>
+  Effect.flatMap(thisLoginHost, (here) => Effect.filter(entries.filter(isEntryOf(here)), isHookAlive))
 
 const entryFile = /^nsh-[0-9a-f]+\.json$/
 
@@ -159,11 +193,13 @@ export const makeJournal = (dir: string): Effect.Effect<JournalService, never, F
       Effect.gen(function*() {
         const me = yield* Effect.provideService(processIdentity(process.pid), FileSystem.FileSystem, fs)
         if (Option.isNone(me)) return yield* new JournalError({ path: dir, reason: "cannot read /proc/self/stat" })
+        const here = yield* Effect.provideService(thisLoginHost, FileSystem.FileSystem, fs)
         return yield* write({
           tag,
           drvPath,
           outputs,
-          host: Os.hostname(),
+          host: here.host,
+          pidNamespace: here.pidNamespace,
           hookPid: me.value.pid,
           hookStartTicks: me.value.startTicks,
           bootId: me.value.bootId,

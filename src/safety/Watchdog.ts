@@ -39,6 +39,8 @@ export interface WatchdogParams {
     readonly apiVersion: string
     readonly userName: string
     readonly token: Redacted.Redacted<string>
+    /** The file the token came from: read again when slurmctld rejects the token. */
+    readonly tokenFile?: string
   }
   /** The submission's tag (`nsh-<16 hex>`): the job's comment starts with `nsh:<tag> `. */
   readonly tag: string

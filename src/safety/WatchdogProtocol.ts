@@ -19,7 +19,9 @@ export const SlurmAccess = Schema.Struct({
   /** The API version the hook negotiated (no negotiation in the watchdog). */
   apiVersion: Schema.String,
   userName: Schema.String,
-  token: Schema.Redacted(Schema.String)
+  token: Schema.Redacted(Schema.String),
+  /** The file the token came from, read again when slurmctld rejects the token (short-lived tokens). */
+  tokenFile: Schema.optional(Schema.String)
 })
 export type SlurmAccess = typeof SlurmAccess.Type
 

@@ -7,7 +7,7 @@
 export interface JobSpec {
   /** Readable in squeue, e.g. `nix-build-hello-2.12`. */
   readonly name: string
-  /** Tags the job as nsh's: `nsh:<tag> <drvPath>`; the tag is unique per submission. */
+  /** Tags the job as nsh's: `nsh:<tag> <drvPath>`, then any comment the user asked for; the tag is unique per submission. */
   readonly comment: string
   readonly script: string
   readonly currentWorkingDirectory: string

@@ -17,9 +17,16 @@ export const pollSchedule: Schedule.Schedule<Duration.Duration> = Schedule.expon
 /** How to poll (defaults: `pollSchedule`, tolerate 2 minutes of slurmrestd being unreachable). */
 export interface PollOptions {
   readonly schedule?: Schedule.Schedule<unknown, unknown>
-  /** How long polls may keep failing with SlurmUnreachable (a slurmrestd restart) before giving up. */
+  /**
+   * How long polls may keep failing with SlurmUnreachable (a slurmrestd restart), or with a
+   * rejected token from a file nsh reads again at each poll (being renewed), before giving up.
+   */
   readonly outageTolerance?: Duration.DurationInput
 }
+
+/** A failure a later poll may not meet: slurmrestd away, or an expired token whose file is being renewed. */
+const isOutage = (error: SlurmError): boolean =>
+  error._tag === "SlurmUnreachable" || (error._tag === "SlurmAuthError" && error.renewable === true)
 
 /** Told of every observation of a job still waiting in the queue (the caller shows it to the user). */
 export type OnQueued = (info: JobInfo) => Effect.Effect<void>
@@ -65,7 +72,7 @@ const watch = <A>(
       if (observed._tag === "Left") {
         const now = yield* Clock.currentTimeMillis
         outageSince ??= now
-        if (observed.left._tag !== "SlurmUnreachable" || now - outageSince >= tolerance) return yield* observed.left
+        if (!isOutage(observed.left) || now - outageSince >= tolerance) return yield* observed.left
         yield* wait
         continue
       }

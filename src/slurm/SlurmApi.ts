@@ -4,6 +4,7 @@
  * `--dry-run` substitute recording doubles.
  */
 import { Context, type Effect } from "effect"
+import type { ApiVersion } from "./dialects/index.js"
 import type { JobInfo, JobSpec } from "./JobSpec.js"
 import type { SlurmError } from "./SlurmErrors.js"
 
@@ -15,7 +16,7 @@ export interface SubmittedJob {
 
 export interface SlurmApiService {
   /** The API version in use (negotiated once per process when slurm-api-version = auto). */
-  readonly apiVersion: Effect.Effect<string, SlurmError>
+  readonly apiVersion: Effect.Effect<ApiVersion, SlurmError>
   /** The exact JSON body `submit` would send for a spec, for --dry-run and tests. */
   readonly renderSubmission: (spec: JobSpec) => Effect.Effect<unknown, SlurmError>
   /** Checks reachability and the token with one authenticated round trip. */

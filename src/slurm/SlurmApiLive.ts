@@ -9,6 +9,7 @@ import { Config } from "../config/Config.js"
 import { slurmEndpoint } from "../config/Endpoint.js"
 import type { Settings } from "../config/Settings.js"
 import { type ApiVersion, dialectFor, jobsOf, ownJobsOf, pingsOf, submitBody } from "./dialects/index.js"
+import { tokenSourceOf } from "./http/Credentials.js"
 import {
   defaultHttpOptions,
   makeSlurmHttp,
@@ -58,8 +59,9 @@ export const makeSlurmApi = (
   memory: (settings: Settings) => VersionMemory = () => noVersionMemory
 ): Effect.Effect<SlurmApiService, never, Config | HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const { settings } = yield* Config
-    const http = yield* makeSlurmHttp(settings, options)
+    const loaded = yield* Config
+    const { settings } = loaded
+    const http = yield* makeSlurmHttp(settings, options, tokenSourceOf(loaded))
     const versions = yield* makeVersionChoice(http, settings.slurmApiVersion, memory(settings))
 
     // A plain-text 404 is slurmrestd's router: the version went away (an upgrade), so negotiate anew next time.

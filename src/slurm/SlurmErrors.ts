@@ -36,11 +36,17 @@ export class SlurmAuthError extends Data.TaggedError("SlurmAuthError")<{
   readonly reason: string
   /** No token was configured at all (nothing was sent). */
   readonly missing?: boolean
+  /** How to renew the token, said for where it came from (once nsh has read that source again). */
+  readonly renewal?: string
+  /** The token comes from a file that nsh reads again at each request: a new token there helps at once. */
+  readonly renewable?: boolean
 }> {
   override get message() {
     return this.missing === true
       ? `no Slurm token is configured for ${this.host}: get one with \`scontrol token\` and put it in SLURM_JWT, in the file named by slurm-jwt-token-file, or in slurm-jwt-token in nsh.conf`
-      : `the Slurm token was rejected by ${this.host}: ${this.reason} (get a new one with \`scontrol token\` and put it in SLURM_JWT or slurm-jwt-token-file)`
+      : `the Slurm token was rejected by ${this.host}: ${this.reason} (${
+        this.renewal ?? "get a new one with `scontrol token` and put it in SLURM_JWT or slurm-jwt-token-file"
+      })`
   }
 }
 

@@ -5,7 +5,7 @@ import { dryRun, dryRunExitCode, dryRunReport, renderText } from "../../src/cli/
 import { Config } from "../../src/config/Config.js"
 import type { Settings } from "../../src/config/Settings.js"
 import type { Derivation } from "../../src/store/Derivation.js"
-import { NixLogRecording } from "../support/NixLogRecording.js"
+import { messages, NixLogRecording } from "../support/NixLogRecording.js"
 import { NixStoreWith } from "../support/NixStoreRecording.js"
 import { testLoaded } from "../support/settings.js"
 
@@ -197,4 +197,39 @@ describe("dryRunReport", () => {
       assert.strictEqual(bad._tag, "ExtraSlurmParamsError")
       assert.strictEqual(dryRunExitCode(bad), 1)
     }).pipe(Effect.provide(withDrv({}))))
+
+  it.effect("shows the refusal of a field a derivation may not set, and exits 1", () =>
+    Effect.gen(function*() {
+      const code = yield* dryRun([drvPath], { json: false }).pipe(
+        Effect.provide(withDrv({ extraSlurmParams: JSON.stringify({ environment: { PATH: "/x" } }) }))
+      )
+      assert.strictEqual(code, 1)
+      const said = yield* messages
+      assert.strictEqual(said.length, 1)
+      assert.include(
+        said[0],
+        `0 nsh --dry-run: cannot submit ${drvPath}: the derivation's extraSlurmParams sets environment.PATH`
+      )
+    }).pipe(Effect.provide(NixLogRecording)))
+
+  it.effect("shows a derivation's environment and comment as added to nsh's", () =>
+    Effect.gen(function*() {
+      const report = yield* dryRunReport(drvPath)
+      assert.strictEqual(
+        report.jobFieldSources["environment"],
+        "nsh, with entries from the derivation's extraSlurmParams"
+      )
+      assert.strictEqual(report.jobFieldSources["comment"], "nsh's tag, then the derivation's extraSlurmParams")
+      assert.strictEqual(report.jobFieldSources["partition"], "the derivation's extraSlurmParams")
+      const job = (report.request as { job: { environment: Record<string, string>; comment: string } }).job
+      assert.strictEqual(job.environment["OMP_NUM_THREADS"], "2")
+      assert.isDefined(job.environment["PATH"])
+      assert.match(job.comment, / mine$/)
+    }).pipe(
+      Effect.provide(
+        withDrv({
+          extraSlurmParams: JSON.stringify({ environment: { OMP_NUM_THREADS: "2" }, comment: "mine", partition: "p" })
+        })
+      )
+    ))
 })

@@ -8,6 +8,7 @@ import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Console, Effect, Layer, Ref } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import * as Os from "node:os"
 import { cancelOrphans, showJobs } from "../../src/cli/Jobs.js"
 import type { Config } from "../../src/config/Config.js"
 import { Journal, makeJournal } from "../../src/safety/Journal.js"
@@ -74,6 +75,28 @@ const lineOf = (lines: ReadonlyArray<string>, jobId: number) =>
   lines.find((l) => new RegExp(`(^|\\s)${jobId}(\\s|$)`).test(l))
 
 describe("nsh jobs", () => {
+  it.scopedLive("shows another login host's job as on that host, and cancel --orphans leaves it alone", () =>
+    Effect.gen(function*() {
+      const { cancels, command, journal, orphanLog } = yield* world
+      const file = journal.fileOf(orphan)
+      const entry = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>
+      for (
+        const [moved, shown] of [
+          [{ host: "login2" }, "on login2"],
+          [{ pidNamespace: "pid:[4026532999]" }, `on ${Os.hostname()} (pid:[4026532999])`]
+        ] as const
+      ) {
+        // Its hook's pid is dead here, which says nothing about a process in another namespace.
+        writeFileSync(file, JSON.stringify({ ...entry, ...moved }))
+        const lines = yield* command(showJobs({ all: false, json: false }))
+        assert.include(lineOf(lines, 12), shown, lines.join("\n"))
+        yield* command(cancelOrphans)
+        assert.deepStrictEqual(yield* Ref.get(cancels), [])
+        assert.isTrue(existsSync(orphanLog))
+        assert.isTrue(existsSync(file))
+      }
+    }))
+
   it.scopedLive("lists nsh's pending and running jobs with state, node, derivation and the hook's pid when alive", () =>
     Effect.gen(function*() {
       const { command } = yield* world

@@ -1,20 +1,23 @@
 import { describe, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, Option } from "effect"
 import { assert } from "vitest"
 import type { Settings } from "../../src/config/Settings.js"
 import { type BuildOptions, defaultBuildOptions } from "../../src/dispatch/BuildOptions.js"
+import { DefaultDerivationParams } from "../../src/job/DerivationParams.js"
 import { extraSlurmParamsOf } from "../../src/job/ExtraParams.js"
-import { newJobIds } from "../../src/job/JobTag.js"
+import { hasTag, newJobIds, nshTagOf } from "../../src/job/JobTag.js"
 import { jobSpecFor, mergedExtras, type SubmissionError } from "../../src/job/Submission.js"
 
 /** The job's PATH: NixOS's, the default profile's, then the usual system directories. */
 const jobPath = "/run/current-system/sw/bin:/nix/var/nix/profiles/default/bin:/usr/local/bin:/usr/bin:/bin"
 /** Minutes added to Nix's timeout for copying (the README: "plus 10 minutes"). */
 const copyMargin = 10
-import { submitBody } from "../../src/slurm/dialects/index.js"
+import { type ApiVersion, ApiVersions, submitBody } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
 import type { Derivation } from "../../src/store/Derivation.js"
+import { declaredJobKeys } from "../slurm/support/openapi.js"
 import { testSettings } from "../support/settings.js"
+import { jobInfo } from "../support/SlurmApiScripted.js"
 
 const drvPath = "/nix/store/00000000000000000000000000000000-hello-2.12.drv"
 const ids = { tag: "nsh-0123456789abcdef", nonce: "fedcba9876543210fedcba9876543210" }
@@ -34,9 +37,10 @@ const drv = (env: Record<string, string> = {}, structuredAttrs?: Record<string, 
 const specOk = (
   d: Derivation,
   settings: Partial<Settings> = {},
-  options: BuildOptions = defaultBuildOptions
+  options: BuildOptions = defaultBuildOptions,
+  version: ApiVersion = "v0.0.38"
 ): JobSpec => {
-  const result = jobSpecFor(d, testSettings(settings), options, ids)
+  const result = jobSpecFor(d, testSettings(settings), options, ids, version)
   assert.isTrue(Either.isRight(result), Either.isLeft(result) ? result.left.message : "")
   return Either.getOrThrow(result)
 }
@@ -44,9 +48,10 @@ const specOk = (
 const specErr = (
   d: Derivation,
   settings: Partial<Settings> = {},
-  options: BuildOptions = defaultBuildOptions
+  options: BuildOptions = defaultBuildOptions,
+  version: ApiVersion = "v0.0.38"
 ): SubmissionError => {
-  const result = jobSpecFor(d, testSettings(settings), options, ids)
+  const result = jobSpecFor(d, testSettings(settings), options, ids, version)
   assert.isTrue(Either.isLeft(result), "expected the job to be refused")
   return Either.getOrThrow(Either.flip(result))
 }
@@ -178,8 +183,8 @@ describe("jobSpecFor", () => {
   })
 
   it("refuses extras that would break the job protocol, naming where they came from", () => {
-    const fromDrv = specErr(drv({ extraSlurmParams: JSON.stringify({ comment: "mine" }) }))
-    assert.include(fromDrv.message, `the derivation's extraSlurmParams sets "comment"`)
+    const fromDrv = specErr(drv({ extraSlurmParams: JSON.stringify({ script: "#!/bin/sh\n" }) }))
+    assert.include(fromDrv.message, `the derivation's extraSlurmParams sets "script", which nsh sets itself`)
     const fromConf = specErr(drv(), { slurmExtraSubmissionParams: { standard_error: "/tmp/err" } })
     assert.include(fromConf.message, `slurm-extra-submission-params in nsh.conf sets "standard_error"`)
   })
@@ -214,7 +219,7 @@ describe("mergedExtras", () => {
       extraSlurmParams: JSON.stringify({ partition: "drv", qos: "drv" })
     })
     const settings = testSettings({ slurmFeatureParams: featureParams, slurmExtraSubmissionParams: { qos: "conf" } })
-    const { extra, sources } = Either.getOrThrow(mergedExtras(d, settings))
+    const { extra, sources } = Either.getOrThrow(mergedExtras(d, settings, "v0.0.38"))
     assert.deepStrictEqual(extra, { cpus_per_task: 8, qos: "conf", gres: "gpu:1", partition: "drv" })
     assert.deepStrictEqual(sources, {
       cpus_per_task: { _tag: "feature", feature: "cuda" },
@@ -229,7 +234,116 @@ describe("mergedExtras", () => {
   })
 
   it("refuses a feature's params that set a field of nsh's job protocol", () => {
-    const e = specErr(drv({ requiredSystemFeatures: "cuda" }), { slurmFeatureParams: { cuda: { comment: "x" } } })
-    assert.include(e.message, `slurm-feature-params for "cuda" in nsh.conf sets "comment"`)
+    const e = specErr(drv({ requiredSystemFeatures: "cuda" }), {
+      slurmFeatureParams: { cuda: { standard_output: "x" } }
+    })
+    assert.include(e.message, `slurm-feature-params for "cuda" in nsh.conf sets "standard_output"`)
+  })
+})
+
+describe("what a derivation may set (slurm-derivation-params)", () => {
+  const withParams = (params: Record<string, unknown>) => drv({ extraSlurmParams: JSON.stringify(params) })
+
+  it("refuses user_id, current_working_directory and environment.PATH on every API version, naming the key and the setting", () => {
+    for (const version of ApiVersions) {
+      for (
+        const [params, named] of [
+          [{ user_id: "0" }, `"user_id"`],
+          [{ current_working_directory: "/root" }, `"current_working_directory"`],
+          [{ environment: { PATH: "/evil/bin" } }, "environment.PATH"],
+          [{ environment: ["LD_PRELOAD=/tmp/x.so"] }, "environment.LD_PRELOAD"],
+          [{ environment: { NIX_CONF_DIR: "/tmp" } }, "environment.NIX_CONF_DIR"]
+        ] as const
+      ) {
+        const error = specErr(withParams(params), {}, defaultBuildOptions, version)
+        assert.strictEqual(error._tag, "JobSpecError", version)
+        assert.include(error.message, drvPath)
+        assert.include(error.message, `the derivation's extraSlurmParams sets ${named}`, version)
+        assert.include(error.message, "slurm-extra-submission-params", version)
+        if (!named.startsWith("environment")) assert.include(error.message, "slurm-derivation-params", version)
+      }
+    }
+  })
+
+  it("accepts each version's default keys, all of which that version's OpenAPI schema declares", () => {
+    for (const version of ApiVersions) {
+      const declared = declaredJobKeys(version)
+      const defaults = DefaultDerivationParams[version]
+      assert.deepStrictEqual(defaults.filter((key) => !declared.includes(key)), [], version)
+      for (const key of ["cpus_per_task", "memory_per_node", "time_limit", "partition", "qos", "account"]) {
+        assert.include(defaults, key, version)
+      }
+    }
+    assert.include(DefaultDerivationParams["v0.0.38"], "gres")
+    assert.include(DefaultDerivationParams["v0.0.40"], "tres_per_node")
+    assert.include(DefaultDerivationParams["v0.0.41"], "exclusive")
+    assert.notInclude(DefaultDerivationParams["v0.0.42"], "exclusive")
+    const spec = specOk(
+      withParams({ cpus_per_task: 4, tres_per_node: "gres/gpu:1", shared: ["none"] }),
+      {},
+      undefined,
+      "v0.0.44"
+    )
+    assert.deepStrictEqual(spec.extra, { cpus_per_task: 4, tres_per_node: "gres/gpu:1", shared: ["none"] })
+  })
+
+  it("widens with `default KEY`, narrows with `-KEY` or a list of its own", () => {
+    const reservation = withParams({ reservation: "maint" })
+    assert.include(specErr(reservation).message, `sets "reservation"`)
+    assert.deepStrictEqual(specOk(reservation, { slurmDerivationParams: ["default", "reservation"] }).extra, {
+      reservation: "maint"
+    })
+    const account = withParams({ account: "physics" })
+    assert.deepStrictEqual(specOk(account).extra, { account: "physics" })
+    const narrowed = specErr(account, { slurmDerivationParams: ["default", "-account"] })
+    assert.include(narrowed.message, `sets "account"`)
+    assert.notInclude(narrowed.message.split("for v0.0.38 now: ")[1] ?? "", "account")
+    assert.include(
+      specErr(withParams({ qos: "high" }), { slurmDerivationParams: ["cpus_per_task"] }).message,
+      "now: cpus_per_task)"
+    )
+  })
+
+  it("leaves nsh.conf's own params unrestricted", () => {
+    const spec = specOk(drv(), {
+      slurmExtraSubmissionParams: { user_id: "1000", environment: { PATH: "/site/bin" } },
+      slurmDerivationParams: []
+    })
+    assert.deepStrictEqual(spec.extra, { user_id: "1000" })
+    assert.strictEqual(spec.environment["PATH"], "/site/bin")
+  })
+
+  it("merges a derivation's environment into nsh's, in either shape, and never replaces it", () => {
+    const fromObject = specOk(withParams({ environment: { OMP_NUM_THREADS: "4" } }), { slurmStateDir: "/s" })
+    assert.deepStrictEqual(fromObject.environment, {
+      PATH: jobPath,
+      HOME: "/s",
+      NSH_TAG: ids.tag,
+      OMP_NUM_THREADS: "4"
+    })
+    assert.notProperty(fromObject.extra, "environment")
+    const fromList = specOk(withParams({ environment: ["A=1=2"] }), {}, undefined, "v0.0.40")
+    assert.strictEqual(fromList.environment["A"], "1=2")
+    assert.strictEqual(fromList.environment["PATH"], jobPath)
+    // The body carries nsh's variables too, in the version's shape.
+    const job = submitBody("v0.0.40", fromList)["job"] as Record<string, unknown>
+    assert.includeMembers(job["environment"] as Array<string>, ["A=1=2", `PATH=${jobPath}`, `NSH_TAG=${ids.tag}`])
+    assert.include(specErr(withParams({ environment: { A: 1 } })).message, "environment.A is 1, not a string")
+  })
+
+  it("keeps a user's comment after nsh's tag, where nsh's job listing still finds the job", () => {
+    const spec = specOk(withParams({ comment: "project x, run 7" }))
+    assert.strictEqual(spec.comment, `nsh:${ids.tag} ${drvPath} project x, run 7`)
+    assert.notProperty(spec.extra, "comment")
+    const info = { ...jobInfo(), comment: spec.comment }
+    assert.deepStrictEqual(nshTagOf(info), Option.some({ tag: ids.tag, drvPath }))
+    assert.isTrue(hasTag(ids.tag)(info))
+    assert.isFalse(hasTag("nsh-0123456789abcde")(info))
+    // nsh.conf's comment wins over the derivation's, after the tag too.
+    assert.strictEqual(
+      specOk(withParams({ comment: "drv" }), { slurmExtraSubmissionParams: { comment: "site" } }).comment,
+      `nsh:${ids.tag} ${drvPath} site`
+    )
+    assert.include(specErr(withParams({ comment: 7 })).message, `sets "comment" to 7, not a string`)
   })
 })

@@ -125,6 +125,8 @@ interface Scenario {
   readonly refuseTail?: boolean
   readonly watchdogFails?: WatchdogError
   readonly settings?: Partial<Settings>
+  /** The derivation the store holds at drvPath (default: `drv`). */
+  readonly derivation?: Derivation
   /** How the store answers the copies (default: they succeed). */
   readonly store?: Omit<NixStoreScript, "derivations">
   /** Nix takes this long (on the build's clock) to read each chunk of the build log. */
@@ -192,7 +194,7 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
         ...(scenario.submitError ? { submitError: scenario.submitError } : {}),
         ...(scenario.cancel ? { cancel: scenario.cancel } : {})
       }),
-      NixStoreRecording({ derivations: [drv], ...scenario.store }),
+      NixStoreRecording({ derivations: [scenario.derivation ?? drv], ...scenario.store }),
       (scenario.hangRemoval ? withHangingRemoval : identity)(
         (scenario.refuseTail ? withRefusedTail : identity)(
           SshSessionTest(scenario.failConnect ? { failConnect: scenario.failConnect } : {})
@@ -220,6 +222,8 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
       watchdog: (yield* Ref.get(watchdogRef)).map((c) => c._tag),
       /** What the watchdog was told to remove on the node if the hook dies. */
       watchdogNodeFiles: (yield* Ref.get(watchdogRef)).flatMap((c) => c._tag === "Start" ? c.nodeFiles : []),
+      /** The token file each watchdog was told to read again. */
+      watchdogTokenFiles: (yield* Ref.get(watchdogRef)).flatMap((c) => c._tag === "Start" ? [c.tokenFile] : []),
       journal: (yield* journal.list).map((e) => e.tag),
       store: yield* Ref.get(storeRef)
     }
@@ -256,6 +260,12 @@ const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       )
     )
   )
+
+/** Changes fields of a journal entry in its file, as another process (or host) would have written them. */
+const rewriteEntry = (journal: Journal["Type"], tag: string, change: Record<string, unknown>) => {
+  const entry = JSON.parse(readFileSync(journal.fileOf(tag), "utf8")) as Record<string, unknown>
+  writeFileSync(journal.fileOf(tag), JSON.stringify({ ...entry, ...change }))
+}
 
 const marker = (nonce: string, rc: number) => `@nsh-end ${nonce} ${rc}\n`
 
@@ -415,15 +425,39 @@ describe("SlurmTryHandler, max-jobs", () => {
           yield* journal.begin({ tag: "nsh-00000000000000b1", drvPath: p("1", "one.drv"), outputs: [] })
           const live = yield* (yield* TryHandler).answer(request, world.options)
           // The entry as a dead hook left it: another pid, which no process has now.
-          const file = journal.fileOf("nsh-00000000000000b1")
-          const entry = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>
-          writeFileSync(file, JSON.stringify({ ...entry, hookPid: 2 ** 22 + 1 }))
+          rewriteEntry(journal, "nsh-00000000000000b1", { hookPid: 2 ** 22 + 1 })
           const answer = yield* (yield* TryHandler).answer(request, world.options)
           yield* journal.remove("nsh-00000000000000b1")
           return [live._tag, answer._tag]
         })
       )
       assert.deepStrictEqual(result, ["Postpone", "Accept"])
+    }))
+
+  it.scopedLive("does not count another login host's entries, live or not, nor a PID namespace's of the same host name", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const { result } = yield* inCluster(
+        world,
+        { states: [runningOn("node1")], settings: { maxJobs: 1 } },
+        Effect.gen(function*() {
+          const journal = yield* Journal
+          // Entries as this process (alive) would write them, moved to login2 and to another
+          // namespace on this host name: the pid and start time say "alive", yet they are not ours.
+          const elsewhere = [
+            ["nsh-00000000000000c1", { host: "login2" }],
+            ["nsh-00000000000000c2", { pidNamespace: "pid:[4026532999]" }]
+          ] as const
+          for (const [tag, moved] of elsewhere) {
+            yield* journal.begin({ tag, drvPath: p("1", "one.drv"), outputs: [] })
+            rewriteEntry(journal, tag, moved)
+          }
+          const answer = yield* (yield* TryHandler).answer(request, world.options)
+          for (const [tag] of elsewhere) yield* journal.remove(tag)
+          return answer._tag
+        })
+      )
+      assert.strictEqual(result, "Accept")
     }))
 })
 
@@ -493,6 +527,56 @@ describe("SlurmTryHandler + runBuild, a phase fails", () => {
       // A refused submit queued nothing: the watchdog has nothing to look for, no journal entry stays.
       assert.deepStrictEqual(watchdog, ["Start", "Finished", "Closed"])
       assert.deepStrictEqual(journal, [])
+    }))
+
+  it.scopedLive("a derivation setting a field it may not set fails its build (never declined to the login node), submits nothing", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const identity = { ...drv, env: { ...drv.env, extraSlurmParams: JSON.stringify({ user_id: "0" }) } }
+      const { journal, result, slurm, ssh, watchdog } = yield* inCluster(
+        world,
+        { states: [jobInfo()], derivation: identity },
+        Effect.gen(function*() {
+          const answer = yield* (yield* TryHandler).answer(request, world.options)
+          if (answer._tag !== "Accept") return assert.fail(`expected Accept, got ${JSON.stringify(answer)}`)
+          return { exit: yield* run(answer.build), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.strictEqual(result.errors.length, 1)
+      assert.include(result.errors[0], `nsh: refusing to build '${drvPath}': cannot submit ${drvPath}`)
+      assert.include(result.errors[0], `the derivation's extraSlurmParams sets "user_id"`)
+      assert.include(result.errors[0], "slurm-derivation-params")
+      assert.deepStrictEqual(slurm, [])
+      assert.deepStrictEqual(ssh, [])
+      assert.deepStrictEqual(watchdog, [])
+      assert.deepStrictEqual(journal, [])
+    }))
+
+  it.scopedLive("tells the watchdog the token file to read again, and no file when the token is not from one", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const tokenFile = `${world.dir}/slurm.jwt`
+      writeFileSync(tokenFile, "header.payload.signature\n")
+      const fromFile = yield* inCluster(
+        world,
+        {
+          states: [jobInfo()],
+          submitError: new SlurmRequestError({ operation: "submit", status: 400, errors: ["x"] }),
+          settings: { slurmJwtTokenFile: tokenFile }
+        },
+        TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+      )
+      assert.deepStrictEqual(fromFile.watchdogTokenFiles, [tokenFile])
+      const fromConf = yield* inCluster(
+        world,
+        {
+          states: [jobInfo()],
+          submitError: new SlurmRequestError({ operation: "submit", status: 400, errors: ["x"] })
+        },
+        TryHandler.pipe(Effect.flatMap((handler) => handler.answer(request, world.options)))
+      )
+      assert.deepStrictEqual(fromConf.watchdogTokenFiles, [undefined])
     }))
 
   it.scoped("an unanswered submit postpones and is left to the watchdog, which looks for a late job", () =>

@@ -8,7 +8,16 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, TestClock } from "effect"
 import { spawnSync } from "node:child_process"
 import * as Os from "node:os"
-import { isHookAlive, type JournalEntry, listJournal, makeJournal, processIdentity } from "../../src/safety/Journal.js"
+import {
+  isEntryOf,
+  isHookAlive,
+  type JournalEntry,
+  listJournal,
+  liveEntriesHere,
+  makeJournal,
+  processIdentity,
+  thisLoginHost
+} from "../../src/safety/Journal.js"
 
 const tag = "nsh-0123456789abcdef"
 const drvPath = "/nix/store/00000000000000000000000000000000-hello.drv"
@@ -81,6 +90,7 @@ describe("Journal", () => {
         drvPath,
         outputs,
         host: Os.hostname(),
+        pidNamespace: (yield* thisLoginHost).pidNamespace,
         hookPid: me.pid,
         hookStartTicks: me.startTicks,
         bootId: me.bootId,
@@ -93,5 +103,47 @@ describe("Journal", () => {
       const gone = spawnSync("true").pid
       assert.isFalse(yield* isHookAlive({ ...entry, hookPid: gone }))
       assert.isTrue(yield* isHookAlive({ ...entry, host: `${Os.hostname()}-elsewhere`, hookPid: gone }))
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.scoped("names the login host by host name and PID namespace: another namespace on one kernel and host name is another host", () =>
+    Effect.gen(function*() {
+      const journal = yield* makeJournal(`${yield* tempDir}/journal`)
+      const entry = yield* journal.begin({ tag, drvPath, outputs })
+      const here = yield* thisLoginHost
+      assert.match(here.pidNamespace, /^pid:\[\d+\]$/)
+      assert.strictEqual(entry.pidNamespace, here.pidNamespace)
+      assert.isTrue(isEntryOf(here)(entry))
+      // login2 in a container on this kernel: same boot id, maybe the same pid (its own namespace).
+      const gone = spawnSync("true").pid
+      const container = { ...entry, pidNamespace: "pid:[4026532999]", hookPid: gone }
+      assert.isFalse(isEntryOf(here)(container))
+      assert.isTrue(yield* isHookAlive(container), "only its own host can tell")
+      // Entries of older nsh (no namespace) go by the host name, as they did.
+      const { pidNamespace: _, ...legacy } = entry
+      assert.isTrue(isEntryOf(here)({ ...legacy, pidNamespace: "" }))
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("max-jobs counts only this login host's entries whose hook is alive", () =>
+    Effect.gen(function*() {
+      const me = Option.getOrThrow(yield* processIdentity(process.pid))
+      const here = yield* thisLoginHost
+      const mine: JournalEntry = {
+        tag,
+        drvPath,
+        outputs,
+        host: here.host,
+        pidNamespace: here.pidNamespace,
+        hookPid: me.pid,
+        hookStartTicks: me.startTicks,
+        bootId: me.bootId,
+        createdAt: 0
+      }
+      const entries = [
+        mine,
+        { ...mine, tag: "nsh-1", hookPid: spawnSync("true").pid },
+        { ...mine, tag: "nsh-2", host: "login2" },
+        { ...mine, tag: "nsh-3", pidNamespace: "pid:[4026532999]" }
+      ]
+      assert.deepStrictEqual((yield* liveEntriesHere(entries)).map((e) => e.tag), [tag])
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })

@@ -7,7 +7,15 @@ import { Effect, Option, Redacted } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"
 import * as path from "node:path"
-import { claimsOf, credentialsOf, isExpired, rejectionReason } from "../../src/slurm/http/Credentials.js"
+import type { Settings, SettingSource } from "../../src/config/Settings.js"
+import {
+  claimsOf,
+  credentialsOf,
+  isExpired,
+  rejectionReason,
+  rereadCredentials,
+  tokenSourceOf
+} from "../../src/slurm/http/Credentials.js"
 import { isPassingFault } from "../../src/slurm/SlurmErrors.js"
 import { testSettings } from "../support/settings.js"
 import { jwt } from "./support/jwt.js"
@@ -79,4 +87,46 @@ describe("rejectionReason", () => {
   it("says a token without expiry is not a readable JWT", () => {
     assert.match(rejectionReason({ ...creds, expiresAt: undefined }, 0), /not a readable JWT/)
   })
+})
+
+describe("tokenSourceOf and rereadCredentials", () => {
+  const old = jwt({ exp: 1000, sun: "alice" })
+  const fresh = jwt({ exp: 4000000000, sun: "alice" })
+  const loadedWith = (settings: Partial<Settings>, sources: ReadonlyArray<[string, SettingSource]>) => ({
+    settings: testSettings(settings),
+    sources: new Map(sources),
+    files: [],
+    warnings: []
+  })
+  const fileLine: SettingSource = { _tag: "file", file: "/etc/nix/nsh.conf", line: 4 }
+
+  it.effect("reads SLURM_JWT again, and nothing for a token from nsh.conf", () =>
+    Effect.gen(function*() {
+      const fromEnv = loadedWith({ slurmJwtToken: Option.some(Redacted.make(old)) }, [
+        ["slurm-jwt-token", { _tag: "env", variable: "SLURM_JWT" }]
+      ])
+      assert.deepStrictEqual(tokenSourceOf(fromEnv), { _tag: "Env" })
+      const saved = process.env["SLURM_JWT"]
+      process.env["SLURM_JWT"] = `SLURM_JWT=${fresh}`
+      const again = yield* rereadCredentials(fromEnv.settings, { _tag: "Env" }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => saved === undefined ? delete process.env["SLURM_JWT"] : (process.env["SLURM_JWT"] = saved))
+        )
+      )
+      assert.strictEqual(Option.map(again, (c) => Redacted.value(c.token)).pipe(Option.getOrUndefined), fresh)
+
+      // slurm-jwt-token in nsh.conf wins over a token file, and is what it is.
+      const fromConf = loadedWith({ slurmJwtToken: Option.some(Redacted.make(old)), slurmJwtTokenFile: "/t" }, [
+        ["slurm-jwt-token", { ...fileLine, line: 3 }],
+        ["slurm-jwt-token-file", fileLine]
+      ])
+      assert.deepStrictEqual(tokenSourceOf(fromConf), { _tag: "Setting" })
+      assert.isTrue(Option.isNone(yield* rereadCredentials(fromConf.settings, { _tag: "Setting" })))
+      // The file's token carries the file line's source.
+      const fromFile = loadedWith({ slurmJwtToken: Option.some(Redacted.make(old)), slurmJwtTokenFile: "/t" }, [
+        ["slurm-jwt-token", fileLine],
+        ["slurm-jwt-token-file", fileLine]
+      ])
+      assert.deepStrictEqual(tokenSourceOf(fromFile), { _tag: "File", file: "/t" })
+    }))
 })

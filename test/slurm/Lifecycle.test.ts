@@ -9,7 +9,7 @@ import { waitShowingQueue } from "../../src/runner/QueueStatus.js"
 import type { JobInfo } from "../../src/slurm/JobSpec.js"
 import { waitForAllocation, waitForEnd } from "../../src/slurm/Lifecycle.js"
 import { SlurmApi } from "../../src/slurm/SlurmApi.js"
-import { type SlurmError, SlurmJobNotFound, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
+import { SlurmAuthError, type SlurmError, SlurmJobNotFound, SlurmUnreachable } from "../../src/slurm/SlurmErrors.js"
 import { jobInfo } from "../support/SlurmApiScripted.js"
 
 const info = (over: Partial<JobInfo>): JobInfo => jobInfo({ jobId: 7, name: "nix-build-x", ...over })
@@ -45,7 +45,8 @@ const playing = (steps: ReadonlyArray<Step>, polls: Ref.Ref<Array<number>>) =>
             const now = (yield* Clock.currentTimeMillis) - start
             yield* Ref.update(polls, (at) => [...at, now])
             const current = steps.filter(([at]) => at <= now).at(-1)![1]
-            return current instanceof SlurmUnreachable || current instanceof SlurmJobNotFound
+            return current instanceof SlurmUnreachable || current instanceof SlurmJobNotFound ||
+                current instanceof SlurmAuthError
               ? yield* current
               : current as JobInfo
           })
@@ -203,6 +204,21 @@ describe("waitForEnd", () => {
       const gone = yield* endAndPolls([[0, running], [1000, new SlurmJobNotFound({ jobId: 7 })]])
       assert.strictEqual(gone.result._tag === "Left" ? gone.result.left._tag : "", "SlurmJobNotFound")
       assert.lengthOf(gone.at.filter((at) => at >= 1000), 1, `polls at ${gone.at.join(", ")}`)
+    }))
+
+  it.effect("keeps polling while a rejected token's file is being renewed; a token nsh cannot read again ends the wait at once", () =>
+    Effect.gen(function*() {
+      const expired = { host: "http://x", reason: "expired at 2026-12-04T21:00:00Z" }
+      const renewable = new SlurmAuthError({ ...expired, renewable: true })
+      const renewed = yield* endOf([[0, running], [1000, renewable], [40_000, completed]])
+      assert.deepStrictEqual(renewed._tag === "Right" ? renewed.right.outcome : undefined, { _tag: "Succeeded" })
+      // Never renewed: bounded like an outage, so the build does not hang.
+      const never = yield* endAndPolls([[0, running], [1000, renewable]])
+      assert.strictEqual(never.result._tag === "Left" ? never.result.left._tag : "", "SlurmAuthError")
+      assert.isAtMost(never.at.at(-1)!, 123_000, `polls at ${never.at.join(", ")}`)
+      const fixed = yield* endAndPolls([[0, running], [1000, new SlurmAuthError(expired)]])
+      assert.strictEqual(fixed.result._tag === "Left" ? fixed.result.left._tag : "", "SlurmAuthError")
+      assert.lengthOf(fixed.at.filter((at) => at >= 1000), 1, `polls at ${fixed.at.join(", ")}`)
     }))
 
   it.effect("reports the failure and its exit status", () =>

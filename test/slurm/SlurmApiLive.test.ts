@@ -2,8 +2,11 @@
  * SlurmApiLive against a scripted slurmrestd: negotiation, retries, timeouts, token rejection,
  * submits that queue a job despite errors or lose their answer, concurrency.
  */
+import { FileSystem } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, Effect, Exit } from "effect"
+import { writeFile } from "node:fs/promises"
 import type { Settings } from "../../src/config/Settings.js"
 import type { ApiVersion } from "../../src/slurm/dialects/index.js"
 import type { JobSpec } from "../../src/slurm/JobSpec.js"
@@ -16,6 +19,7 @@ import {
   fakeConfig,
   fakeSlurmrestd,
   fastHttpOptions,
+  future,
   goodToken,
   json,
   type SeenRequest,
@@ -595,5 +599,97 @@ describe("submit", () => {
         ).length,
         1
       )
+    }))
+})
+
+describe("a token that changes (short-lived site tokens)", () => {
+  const expiredToken = jwt({ exp: Math.floor(Date.now() / 1000) - 60, sun: "alice" })
+  const freshToken = jwt({ exp: future, sun: "alice", n: 2 })
+  // slurmctld 22.05 as the lab saw it: a request with the expired token gets HTTP 500, error -1.
+  const acceptingOnly = (accepted: string) => (request: SeenRequest, path: string) =>
+    request.headers["x-slurm-user-token"] !== accepted
+      ? json(sample("55-auth-expired-token-job.json"), 500)
+      : path === "/ping"
+      ? json(sample("01-ping-v0.0.38.json"))
+      : json(sample("07-job-running.json"))
+  const tokenFile = (text: string) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-token-" })
+      const file = `${dir}/slurm.jwt`
+      yield* fs.writeFileString(file, text)
+      return file
+    }).pipe(Effect.provide(NodeContext.layer))
+  const tokensSent = (requests: ReadonlyArray<SeenRequest>) =>
+    requests.map((r) => r.headers["x-slurm-user-token"] === freshToken ? "fresh" : "expired")
+
+  it.scopedLive("reads the token file again when the token is rejected, tries once more with the new one, and keeps it", () =>
+    Effect.gen(function*() {
+      // Loaded at start (then expired), the file rewritten since: slurmctld's rejection sends nsh to it.
+      const file = yield* tokenFile(`SLURM_JWT=${freshToken}\n`)
+      const { api, fake } = yield* setup(["v0.0.38"], acceptingOnly(freshToken), {
+        token: expiredToken,
+        settings: { slurmApiVersion: "v0.0.38", slurmJwtTokenFile: file }
+      })
+      const job = yield* api.getJob(2)
+      assert.isAbove(job.jobId, 0)
+      yield* api.ping
+      assert.deepStrictEqual(tokensSent(fake.requests()), ["expired", "fresh", "fresh"])
+    }))
+
+  it.scopedLive("fails naming the file and `scontrol token` when the file holds no better token; polls may wait for it", () =>
+    Effect.gen(function*() {
+      const file = yield* tokenFile(`${expiredToken}\n`)
+      const { api, fake } = yield* setup(["v0.0.38"], acceptingOnly(freshToken), {
+        token: expiredToken,
+        settings: { slurmApiVersion: "v0.0.38", slurmJwtTokenFile: file }
+      })
+      const error = failureOf(yield* Effect.exit(api.getJob(2)))
+      assert.strictEqual(error._tag, "SlurmAuthError")
+      assert.include(error.message, "expired at ")
+      assert.include(error.message, `nsh read ${file} again`)
+      assert.include(error.message, `\`scontrol token lifespan=SECONDS > ${file}\``)
+      assert.isTrue(error._tag === "SlurmAuthError" && error.renewable === true)
+      assert.strictEqual(fake.requests().length, 1)
+      // The file is renewed: the next request finds the new token.
+      yield* Effect.promise(() => writeFile(file, freshToken))
+      yield* api.getJob(2)
+      assert.deepStrictEqual(tokensSent(fake.requests()), ["expired", "expired", "fresh"])
+    }))
+
+  it.scopedLive("a token rejected before its expiry (22.05's -1, retried as a hiccup) is replaced by a renewed file's too", () =>
+    Effect.gen(function*() {
+      const file = yield* tokenFile(freshToken)
+      const { api, fake } = yield* setup(["v0.0.38"], acceptingOnly(freshToken), {
+        token: goodToken,
+        settings: { slurmApiVersion: "v0.0.38", slurmJwtTokenFile: file }
+      })
+      const job = yield* api.getJob(2)
+      assert.isAbove(job.jobId, 0)
+      const sent = fake.requests().map((r) => r.headers["x-slurm-user-token"] === freshToken)
+      assert.deepStrictEqual(sent, [false, false, false, false, true])
+    }))
+
+  it.scopedLive("a new token that is rejected too ends it there, saying how to renew", () =>
+    Effect.gen(function*() {
+      const file = yield* tokenFile(freshToken)
+      const { api, fake } = yield* setup(["v0.0.38"], acceptingOnly("nobody's"), {
+        token: expiredToken,
+        settings: { slurmApiVersion: "v0.0.38", slurmJwtTokenFile: file }
+      })
+      const error = failureOf(yield* Effect.exit(api.getJob(2)))
+      assert.strictEqual(error._tag, "SlurmAuthError")
+      assert.include(error.message, `scontrol token lifespan=SECONDS > ${file}`)
+      // The fresh token is not expired: slurmctld's -1 is retried as a hiccup first, then given up.
+      assert.deepStrictEqual(tokensSent(fake.requests()), ["expired", "fresh", "fresh", "fresh", "fresh"])
+    }))
+
+  it.scopedLive("a token from nsh.conf is not read again: the message says to replace it or use a file", () =>
+    Effect.gen(function*() {
+      const { api, fake } = yield* setup(["v0.0.38"], acceptingOnly(freshToken), { token: expiredToken })
+      const error = failureOf(yield* Effect.exit(api.getJob(2)))
+      assert.include(error.message, "slurm-jwt-token in nsh.conf: replace it with a new one from `scontrol token`")
+      assert.isFalse(error._tag === "SlurmAuthError" && error.renewable === true)
+      assert.strictEqual(fake.requests().length, 1)
     }))
 })

@@ -94,7 +94,7 @@ export const SlurmApiScripted = (options: SlurmApiScriptedOptions): Layer.Layer<
           return [left[0], left.length > 1 ? new Map(all).set(id, left.slice(1)) : all] as const
         })
       const api = SlurmApi.of({
-        apiVersion: Effect.succeed("v0.0.38"),
+        apiVersion: Effect.succeed("v0.0.38" as const),
         renderSubmission: () => Effect.die("renderSubmission is not scripted"),
         ping: Effect.void,
         submit: (spec) =>

@@ -12,6 +12,8 @@ export type WatchdogCall =
     readonly tag: string
     readonly nodeFiles: ReadonlyArray<string>
     readonly localFiles: ReadonlyArray<string>
+    /** The token file the watchdog reads again when its token is rejected. */
+    readonly tokenFile: string | undefined
   }
   | { readonly _tag: "JobSubmitted"; readonly jobId: number }
   | { readonly _tag: "NodeKnown"; readonly node: string }
@@ -34,7 +36,13 @@ export const WatchdogRecording = (failStart?: WatchdogError): Layer.Layer<Watchd
           failStart !== undefined
             ? Effect.fail(failStart)
             : Effect.acquireRelease(
-              record({ _tag: "Start", tag: params.tag, nodeFiles: params.nodeFiles, localFiles: params.localFiles }),
+              record({
+                _tag: "Start",
+                tag: params.tag,
+                nodeFiles: params.nodeFiles,
+                localFiles: params.localFiles,
+                tokenFile: params.slurm.tokenFile
+              }),
               () => record({ _tag: "Closed" })
             ).pipe(
               Effect.as({

@@ -26,6 +26,7 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   slurmUserName: "",
   slurmFeatureParams: {},
   slurmExtraSubmissionParams: {},
+  slurmDerivationParams: ["default"],
   slurmDefaultTimeLimit: 1440,
   jobLeaseTimeout: 60,
   maxJobs: 0,

@@ -13,7 +13,7 @@ import { loadSettings } from "../../config/ConfigLive.js"
 import { slurmEndpoint } from "../../config/Endpoint.js"
 import type { LoadedSettings } from "../../config/Settings.js"
 import { JobPath } from "../../job/Submission.js"
-import { credentialsOf } from "../../slurm/http/Credentials.js"
+import { credentialsOf, tokenSourceOf } from "../../slurm/http/Credentials.js"
 import { defaultHttpOptions, makeSlurmHttp } from "../../slurm/http/SlurmHttp.js"
 import { probeTls, readCas, trustedCas } from "../../slurm/http/Tls.js"
 import type { JobInfo } from "../../slurm/JobSpec.js"
@@ -142,7 +142,7 @@ const checkSlurmrestd = (loaded: LoadedSettings) =>
           : "check slurm-api-url (or slurm-api-host, slurm-api-port), slurm-api-auth and slurm-api-version in nsh.conf, the token, and that slurmrestd runs with rest_auth/jwt"
       )
     }
-    const http = yield* makeSlurmHttp(loaded.settings, defaultHttpOptions).pipe(
+    const http = yield* makeSlurmHttp(loaded.settings, defaultHttpOptions, tokenSourceOf(loaded)).pipe(
       Effect.provide(SlurmHttpClientLive(loaded.settings))
     )
     const offered = yield* offeredVersions(http)

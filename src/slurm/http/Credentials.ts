@@ -6,7 +6,7 @@
 import { Effect, Either, Option, Redacted, Schema } from "effect"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
-import type { Settings } from "../../config/Settings.js"
+import type { LoadedSettings, Settings } from "../../config/Settings.js"
 import { tokenFromText } from "../../config/Token.js"
 import { SlurmTokenUnreadable } from "../SlurmErrors.js"
 
@@ -106,3 +106,56 @@ export const authHeaders = (
       ...(settings.slurmUserName === "" ? {} : { "x-slurm-user-name": credentials.userName })
     }
     : { "x-slurm-user-token": Redacted.value(credentials.token), "x-slurm-user-name": credentials.userName }
+
+/**
+ * Where the token in use was read. Sites hand out short-lived tokens: when slurmctld rejects the
+ * token, nsh reads a file or SLURM_JWT again before giving up; a token in nsh.conf stays as it is.
+ */
+export type TokenSource =
+  | { readonly _tag: "File"; readonly file: string }
+  | { readonly _tag: "Env" }
+  | { readonly _tag: "Setting" }
+
+/** The source of the loaded token, by the precedence of src/config/Token.ts. */
+export const tokenSourceOf = (loaded: LoadedSettings): TokenSource => {
+  const { settings, sources } = loaded
+  const source = sources.get("slurm-jwt-token")
+  if (source?._tag === "env") return { _tag: "Env" }
+  // The token file's token carries the source of the slurm-jwt-token-file line (Token.ts).
+  const fromFile = Option.isNone(settings.slurmJwtToken) ||
+    JSON.stringify(source) === JSON.stringify(sources.get("slurm-jwt-token-file"))
+  return settings.slurmJwtTokenFile !== "" && fromFile
+    ? { _tag: "File", file: settings.slurmJwtTokenFile }
+    : { _tag: "Setting" }
+}
+
+/** The credentials the source holds now (None: none there, or a source nsh does not read again). */
+export const rereadCredentials = (
+  settings: Settings,
+  source: TokenSource
+): Effect.Effect<Option.Option<Credentials>, SlurmTokenUnreadable> => {
+  switch (source._tag) {
+    case "File":
+      return credentialsOf({ ...settings, slurmJwtToken: Option.none(), slurmJwtTokenFile: source.file })
+    case "Env": {
+      const token = tokenFromText(process.env["SLURM_JWT"] ?? "")
+      return token === ""
+        ? Effect.succeed(Option.none())
+        : credentialsOf({ ...settings, slurmJwtToken: Option.some(Redacted.make(token)) })
+    }
+    case "Setting":
+      return Effect.succeed(Option.none())
+  }
+}
+
+/** How to renew a rejected token from `source`, once nsh has read it again and found nothing better. */
+export const renewalAdvice = (source: TokenSource): string => {
+  switch (source._tag) {
+    case "File":
+      return `nsh read ${source.file} again and found no accepted token there: write a new one with \`scontrol token lifespan=SECONDS > ${source.file}\` (nsh reads the file again at its next request)`
+    case "Env":
+      return "SLURM_JWT is read when nsh starts: export a new one from `scontrol token`, or put it in the file named by slurm-jwt-token-file, which nsh reads again whenever a token is rejected"
+    case "Setting":
+      return "slurm-jwt-token in nsh.conf: replace it with a new one from `scontrol token`, or use slurm-jwt-token-file, which nsh reads again whenever a token is rejected"
+  }
+}

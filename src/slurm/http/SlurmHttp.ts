@@ -2,12 +2,13 @@
  * One authenticated exchange with slurmrestd, and the rules for what deserves another try.
  *
  * Every answer is screened the same way whatever the endpoint: 401/511 and rejected-token
- * bodies become SlurmAuthError; connection trouble, 502–504 and slurmctld hiccups reported as 500
+ * bodies become SlurmAuthError, after one more try with a new token if the token's source (a
+ * file, SLURM_JWT) holds one by then; connection trouble, 502–504 and slurmctld hiccups reported as 500
  * become `Transient` (retried by `settle`, or by the caller when a retry needs care, as a submit
  * does); everything else is handed to the caller to read.
  */
 import { Headers, HttpClient, type HttpClientError, HttpClientRequest } from "@effect/platform"
-import { Clock, Data, Duration, Effect, Either, Option, Schedule, Stream } from "effect"
+import { Clock, Data, Duration, Effect, Either, Option, Redacted, Ref, Schedule, Stream } from "effect"
 import { type SlurmEndpoint, slurmEndpoint } from "../../config/Endpoint.js"
 import type { Settings } from "../../config/Settings.js"
 import { envelopeOf, type SlurmMessage } from "../dialects/Envelope.js"
@@ -19,7 +20,16 @@ import {
   SlurmTlsError,
   SlurmUnreachable
 } from "../SlurmErrors.js"
-import { authHeaders, type Credentials, credentialsOf, isExpired, rejectionReason } from "./Credentials.js"
+import {
+  authHeaders,
+  type Credentials,
+  credentialsOf,
+  isExpired,
+  rejectionReason,
+  renewalAdvice,
+  rereadCredentials,
+  type TokenSource
+} from "./Credentials.js"
 import { describeTlsFailure, trustedCas } from "./Tls.js"
 
 /** Tuning of the HTTP exchange (defaults in `defaultHttpOptions`). */
@@ -155,24 +165,87 @@ const redactToken = Effect.locallyWith(
 const bearerHint =
   " (slurm-api-auth = bearer needs Slurm 23.02 or later; older slurmrestd wants slurm-api-auth = x-slurm)"
 
-/** Builds the HTTP side for the given settings on an HttpClient. */
+const sameToken = (a: Credentials, b: Credentials) => Redacted.value(a.token) === Redacted.value(b.token)
+
+/** Builds the HTTP side for the given settings on an HttpClient; `source` is where a new token is read. */
 export const makeSlurmHttp = (
   settings: Settings,
-  options: SlurmHttpOptions
+  options: SlurmHttpOptions,
+  source: TokenSource
 ): Effect.Effect<SlurmHttp, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     const endpoint = slurmEndpoint(settings)
     const url = endpoint.url
     const cas = (yield* trustedCas(settings)).description
-    // Resolved per request: a token file unreadable at start (being rewritten) is read again.
-    const credentials = credentialsOf(settings)
+    // The token in use: the loaded one until slurmctld rejects it, then what its source holds.
+    const inUse = yield* Ref.make(Option.none<Credentials>())
+    // Resolved until there is one: a token file unreadable at start (being rewritten) is read again.
+    const credentials = Effect.flatMap(
+      Ref.get(inUse),
+      Option.match({
+        onSome: (creds) => Effect.succeed(Option.some(creds)),
+        onNone: () => Effect.tap(credentialsOf(settings), (found) => Ref.set(inUse, found))
+      })
+    )
+    // The rejected token already said so, so that a build polling through a long wait says it once.
+    const warned = yield* Ref.make(Option.none<Credentials>())
     const permits = yield* Effect.makeSemaphore(options.maxConcurrentRequests)
     const timeout = Duration.decode(options.requestTimeout)
 
     const authError = (creds: Credentials) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.fail(new SlurmAuthError({ host: url, reason: rejectionReason(creds, now) })))
+
+    /** The rejected token, worded with how to renew it from its source (said once per token). */
+    const rejectedFinally = (creds: Credentials, rejected: SlurmAuthError) =>
+      Effect.gen(function*() {
+        const error = new SlurmAuthError({
+          host: rejected.host,
+          reason: rejected.reason,
+          renewal: renewalAdvice(source),
+          renewable: source._tag === "File"
+        })
+        const said = yield* Ref.getAndSet(warned, Option.some(creds))
+        if (Option.isNone(said) || !sameToken(said.value, creds)) {
+          yield* Effect.logWarning(`nsh: ${error.message}`)
+        }
+        return yield* error
+      })
+
+    /** After `creds` was rejected: the token its source holds now, if another one (then in use). */
+    const renewed = (creds: Credentials, rejected: SlurmAuthError) =>
+      Effect.gen(function*() {
+        const fresh = yield* rereadCredentials(settings, source).pipe(
+          Effect.orElseSucceed(() =>
+            Option.none<Credentials>()
+          )
+        )
+        if (Option.isNone(fresh) || sameToken(fresh.value, creds)) return Option.none<Credentials>()
+        yield* Ref.set(inUse, fresh)
+        yield* Effect.logInfo(
+          `nsh: slurmrestd rejected the Slurm token (${rejected.reason}); using the new one from ${
+            source._tag === "File" ? source.file : "SLURM_JWT"
+          }`
+        )
+        return fresh
+      })
+
+    /** `rejected` was answered for `creds`: one more try with a new token from its source, if there is one. */
+    const renewing = <A>(
+      creds: Credentials,
+      rejected: SlurmAuthError,
+      retry: (fresh: Credentials) => Effect.Effect<A, SlurmError | Transient>
+    ): Effect.Effect<A, SlurmError | Transient> =>
+      Effect.flatMap(renewed(creds, rejected), (fresh) =>
+        Option.isNone(fresh)
+          ? rejectedFinally(creds, rejected)
+          : retry(fresh.value).pipe(
+            Effect.catchIf(
+              (e): e is SlurmAuthError => e instanceof SlurmAuthError && e.missing !== true,
+              (e) => rejectedFinally(fresh.value, e)
+            )
+          ))
 
     const exchange = (creds: Credentials, method: Method, path: string, body: unknown) => {
       const base = HttpClientRequest.make(method)(url + path).pipe(
@@ -187,9 +260,7 @@ export const makeSlurmHttp = (
             text
           }))
         ),
-        Effect.mapError((e) =>
-          e instanceof BodyTooLarge ? e : describeTransport(endpoint, cas, e)
-        ),
+        Effect.mapError((e) => e instanceof BodyTooLarge ? e : describeTransport(endpoint, cas, e)),
         Effect.timeoutFail({
           duration: timeout,
           onTimeout: () =>
@@ -246,20 +317,28 @@ export const makeSlurmHttp = (
         return { status, json, text, errors, warnings, userName: creds.userName } satisfies Reply
       })
 
+    const sendAs = (creds: Credentials, operation: string, method: Method, path: string, body: unknown) =>
+      exchange(creds, method, path, body).pipe(
+        Effect.catchTag("BodyTooLarge", () =>
+          Effect.fail(
+            new SlurmProtocolError({
+              operation,
+              detail: `the answer is larger than ${options.maxResponseBytes / 1024 / 1024} MiB`
+            })
+          )),
+        Effect.flatMap(({ status, text }) => screen(creds, operation, status, text))
+      )
+
     const send: SlurmHttp["send"] = (operation, method, path, body) =>
       Effect.flatMap(credentials, (current) =>
         Option.match(current, {
           onNone: () => Effect.fail(new SlurmAuthError({ host: url, reason: "no token configured", missing: true })),
           onSome: (creds) =>
-            exchange(creds, method, path, body).pipe(
-              Effect.catchTag("BodyTooLarge", () =>
-                Effect.fail(
-                  new SlurmProtocolError({
-                    operation,
-                    detail: `the answer is larger than ${options.maxResponseBytes / 1024 / 1024} MiB`
-                  })
-                )),
-              Effect.flatMap(({ status, text }) => screen(creds, operation, status, text))
+            sendAs(creds, operation, method, path, body).pipe(
+              Effect.catchTag(
+                "SlurmAuthError",
+                (rejected) => renewing(creds, rejected, (fresh) => sendAs(fresh, operation, method, path, body))
+              )
             )
         }))
 
@@ -281,16 +360,39 @@ export const makeSlurmHttp = (
           Effect.orElseSucceed(credentials, () => Option.none<Credentials>()),
           Option.match({
             onNone: (): Effect.Effect<never, SlurmError> => Effect.fail(passing(transient.error)),
-            onSome: authError
+            // A new token in its source may be what was missing: the next request uses it.
+            onSome: (creds) =>
+              Effect.flatMap(Effect.flip(authError(creds)), (rejected) =>
+                Effect.flatMap(renewed(creds, rejected), (fresh) =>
+                  Option.isSome(fresh)
+                    ? Effect.fail(passing(transient.error))
+                    : rejectedFinally(creds, rejected)))
           })
         )
         : Effect.fail(passing(transient.error))
 
-    const settle = <A, E>(effect: Effect.Effect<A, E | Transient>): Effect.Effect<A, E | SlurmError> =>
-      effect.pipe(
-        Effect.retry({ schedule: options.retrySchedule, while: (e) => e instanceof Transient }),
-        Effect.catchIf((e): e is Transient => e instanceof Transient, giveUp)
-      )
+    /** After answers that suspect the token outlasted the retries: a new token from its source, if any. */
+    const renewedAfterSuspect = Effect.flatMap(
+      Effect.orElseSucceed(credentials, () => Option.none<Credentials>()),
+      Option.match({
+        onNone: () => Effect.succeed(Option.none<Credentials>()),
+        onSome: (creds) => Effect.flatMap(Effect.flip(authError(creds)), (rejected) => renewed(creds, rejected))
+      })
+    )
+
+    const isTransient = (e: unknown): e is Transient => e instanceof Transient
+
+    const settle = <A, E>(effect: Effect.Effect<A, E | Transient>): Effect.Effect<A, E | SlurmError> => {
+      const retried = Effect.retry(effect, { schedule: options.retrySchedule, while: isTransient })
+      return Effect.catchIf(retried, isTransient, (transient) =>
+        transient.authSuspect
+          // The token those answers were about may have been renewed meanwhile: once more with the new one.
+          ? Effect.flatMap(
+            renewedAfterSuspect,
+            (fresh) => Option.isSome(fresh) ? Effect.catchIf(retried, isTransient, giveUp) : giveUp(transient)
+          )
+          : giveUp(transient))
+    }
 
     return { url, send, settle, giveUp }
   })

@@ -151,7 +151,7 @@ export const fastHttpOptions = {
   maxResponseBytes: 1024 * 1024
 } as const
 
-const future = Math.floor(Date.now() / 1000) + 3600
+export const future = Math.floor(Date.now() / 1000) + 3600
 
 /** A JWT for "alice" that expires in an hour. */
 export const goodToken = jwt({ exp: future, iat: future - 1800, sun: "alice" })
