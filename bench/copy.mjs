@@ -142,28 +142,17 @@ const stages = [
       return Date.now() - t0
     }
   },
-  ...[undefined, "aes128-ctr"].map((cipher) => ({
-    label: `ssh2 → cat > /dev/null, cipher ${cipher ?? "default"}`,
+  ...[
+    ["ssh2", ssh2Throughput, undefined],
+    ["ssh2", ssh2Throughput, "aes128-ctr"],
+    ["OpenSSH (control master)", opensshThroughput, undefined],
+    ["OpenSSH (control master)", opensshThroughput, "aes128-gcm@openssh.com"]
+  ].map(([transport, throughput, cipher]) => ({
+    label: `${transport} → cat > /dev/null, cipher ${cipher ?? "default"}`,
     time: async () => {
-      const r = await ssh2Throughput("node1", sizeMiB, cipher)
-      return {
-        ms: r.ms,
-        note: `ssh2 ${cipher ?? "default"}: ${r.cipher}, connect ${Math.round(r.connectMs)} ms, \`true\` ${
-          Math.round(r.roundTripMs)
-        } ms`
-      }
-    }
-  })),
-  ...[undefined, "aes128-gcm@openssh.com"].map((cipher) => ({
-    label: `OpenSSH (control master) → cat > /dev/null, cipher ${cipher ?? "default"}`,
-    time: async () => {
-      const r = await opensshThroughput("node1", sizeMiB, cipher)
-      return {
-        ms: r.ms,
-        note: `OpenSSH ${cipher ?? "default"}: ${r.cipher}, master ${Math.round(r.connectMs)} ms, \`true\` ${
-          Math.round(r.roundTripMs)
-        } ms`
-      }
+      const r = await throughput("node1", sizeMiB, cipher)
+      const times = `connect ${Math.round(r.connectMs)} ms, then \`true\` ${Math.round(r.roundTripMs)} ms`
+      return { ms: r.ms, note: `${transport}, cipher ${cipher ?? "default"}: ${r.cipher}, ${times}` }
     }
   }))
 ]
