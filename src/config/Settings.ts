@@ -76,6 +76,12 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
   ),
   s("collect-garbage", { _tag: "bool" }, "false", "Run `nix-store --gc` on the node's store after each build."),
   s(
+    "ssh-transport",
+    { _tag: "enum", values: ["auto", "ssh2", "openssh"] },
+    "auto",
+    "How nsh reaches the nodes over SSH: `ssh2` (in-process), `openssh` (the system's `ssh`, one shared connection per build), or `auto`: OpenSSH when your ssh config for the node needs what ssh2 cannot do (a `CertificateFile` or a `-cert.pub` beside an `IdentityFile`, `GSSAPIAuthentication yes`, `PKCS11Provider`, a FIDO `sk-` key, `HostbasedAuthentication`, `ProxyCommand`, `KnownHostsCommand`), else ssh2."
+  ),
+  s(
     "slurm-state-dir",
     { _tag: "path" },
     "~/.local/state/nsh",
@@ -188,6 +194,7 @@ export interface Settings {
   /** Empty = rely on the node's PATH. */
   readonly remoteNixBinDir: string
   readonly collectGarbage: boolean
+  readonly sshTransport: "auto" | "ssh2" | "openssh"
   /** Absolute (a leading `~` is expanded at load time). */
   readonly slurmStateDir: string
   /** As written, "" = unset (use `slurmEndpoint` for the endpoint itself). */

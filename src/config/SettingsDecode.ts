@@ -217,6 +217,10 @@ const toSettings = (values: ReadonlyMap<string, SettingValue>): Settings => {
     remoteStore: str("remote-store"),
     remoteNixBinDir: str("remote-nix-bin-dir"),
     collectGarbage: get("collect-garbage", Predicate.isBoolean),
+    sshTransport: get(
+      "ssh-transport",
+      (v): v is Settings["sshTransport"] => v === "auto" || v === "ssh2" || v === "openssh"
+    ),
     slurmStateDir: str("slurm-state-dir"),
     slurmApiUrl: str("slurm-api-url"),
     slurmApiHost: str("slurm-api-host"),

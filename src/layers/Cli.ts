@@ -12,7 +12,7 @@ import { type Journal, JournalLive } from "../safety/Journal.js"
 import type { SlurmApi } from "../slurm/SlurmApi.js"
 import { SlurmApiLive } from "../slurm/SlurmApiLive.js"
 import type { SshSession } from "../ssh/SshSession.js"
-import { SshSessionLive } from "../ssh/SshSessionLive.js"
+import { SshSessionLayer, SshSessionLive } from "../ssh/SshSessionLive.js"
 import type { NixStore } from "../store/NixStore.js"
 import { NixStoreLive } from "../store/NixStoreLive.js"
 
@@ -35,5 +35,13 @@ export const CliLayersLive: CliLayers = {
   slurm: Layer.mergeAll(SlurmApiLive, JournalLive).pipe(
     Layer.provideMerge(Layer.merge(ConfigLive, NodeContext.layer))
   ),
-  doctor: Layer.mergeAll(NodeContext.layer, SshSessionLive)
+  // ssh-transport from nsh.conf when it loads; a broken nsh.conf is the doctor's to report, so `auto` then.
+  doctor: Layer.mergeAll(
+    NodeContext.layer,
+    SshSessionLive.pipe(
+      Layer.provide(ConfigLive),
+      Layer.provide(NodeContext.layer),
+      Layer.catchAll(() => SshSessionLayer({}))
+    )
+  )
 }

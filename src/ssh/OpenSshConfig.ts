@@ -78,12 +78,24 @@ export const OpenSshHost = Schema.Struct({
   batchMode: Schema.optionalWith(Flag, { default: () => false }).pipe(Schema.fromKey("batchmode")),
   hashKnownHosts: Schema.optionalWith(Flag, { default: () => false }).pipe(Schema.fromKey("hashknownhosts")),
   hostKeyAlias: optionalSetting(Schema.String, "hostkeyalias"),
-  identityAgent: optionalSetting(Schema.String, "identityagent")
+  identityAgent: optionalSetting(Schema.String, "identityagent"),
+  // What only OpenSSH itself can do (see TransportChoice.ts).
+  certificateFiles: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }).pipe(
+    Schema.fromKey("certificatefile")
+  ),
+  gssapiAuthentication: Schema.optionalWith(Flag, { default: () => false }).pipe(
+    Schema.fromKey("gssapiauthentication")
+  ),
+  hostbasedAuthentication: Schema.optionalWith(Flag, { default: () => false }).pipe(
+    Schema.fromKey("hostbasedauthentication")
+  ),
+  pkcs11Provider: optionalSetting(Schema.String, "pkcs11provider"),
+  knownHostsCommand: optionalSetting(Schema.String, "knownhostscommand")
 })
 export type OpenSshHost = typeof OpenSshHost.Type
 
 /** `ssh -G` repeats these keys, one value per line; every other key is printed once. */
-const repeated = new Set(["identityfile"])
+const repeated = new Set(["identityfile", "certificatefile"])
 
 /** Splits `ssh -G` output into key → value (or values, for repeated keys). */
 export const parseSshG = (text: string): Record<string, string | Array<string>> => {

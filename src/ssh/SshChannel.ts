@@ -183,15 +183,18 @@ export const spawnOn = (
 const collectBytes = <E>(stream: Stream.Stream<Uint8Array, E>) =>
   Stream.runCollect(stream).pipe(Effect.map((chunks) => new Uint8Array(Buffer.concat(Chunk.toReadonlyArray(chunks)))))
 
-/** Runs `command` to completion, collecting its output. */
-export const execOn = (
-  conn: Ssh2Connection,
+/** Runs a command started by `spawn` to completion, collecting its output (both transports). */
+export const execVia = (
+  spawn: (
+    command: string,
+    stdin?: Stream.Stream<Uint8Array, unknown>
+  ) => Effect.Effect<RemoteProcess, SshError, Scope.Scope>,
   command: string,
   stdin?: Stream.Stream<Uint8Array, unknown>
 ): Effect.Effect<ExecResult, SshError> =>
   Effect.scoped(
     Effect.gen(function*() {
-      const proc = yield* spawnOn(conn, command, stdin)
+      const proc = yield* spawn(command, stdin)
       const [stdout, stderr, status] = yield* Effect.all([
         collectBytes(proc.stdout),
         collectBytes(proc.stderr),
@@ -202,3 +205,10 @@ export const execOn = (
       return { exitCode: status.exitCode, signal: status.signal, stdout, stderr }
     })
   )
+
+/** Runs `command` to completion, collecting its output. */
+export const execOn = (
+  conn: Ssh2Connection,
+  command: string,
+  stdin?: Stream.Stream<Uint8Array, unknown>
+): Effect.Effect<ExecResult, SshError> => execVia((c, i) => spawnOn(conn, c, i), command, stdin)

@@ -6,6 +6,7 @@ import type { CommandExecutor, FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Layer, Option, type Scope } from "effect"
 import type * as Ssh2 from "ssh2"
+import { Config } from "../config/Config.js"
 import { acquireInterruptible } from "./Interruptible.js"
 import {
   appendKnownHost,
@@ -18,11 +19,13 @@ import {
   preferredHostKeyAlgorithms
 } from "./KnownHosts.js"
 import { type OpenSshHost, type OpenSshOptions, resolveHost } from "./OpenSshConfig.js"
+import { openSshConnect } from "./OpenSshTransport.js"
 import { loadSsh2, type Ssh2Module } from "./Ssh2.js"
 import { authFailureReason, authHandler, type AuthPlan, type AuthTrace, planAuth } from "./SshAuth.js"
 import { execOn, spawnOn, type Ssh2Connection } from "./SshChannel.js"
 import { SshConnectError, type SshError } from "./SshErrors.js"
 import { type SshConnection, SshSession } from "./SshSession.js"
+import { chooseTransport, type SshTransportSetting } from "./TransportChoice.js"
 
 /** More hops than this is a loop in the ssh config (a jump host that jumps through itself). */
 const maxHops = 8
@@ -184,15 +187,16 @@ const openHost = (
   options: OpenSshOptions,
   host: string,
   extraArgs: ReadonlyArray<string>,
-  hops: number
+  hops: number,
+  resolved?: OpenSshHost
 ): Effect.Effect<Ssh2Connection, SshError, Scope.Scope | FileSystem.FileSystem | CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
-    const config = yield* resolveHost(host, options, extraArgs)
+    const config = resolved ?? (yield* resolveHost(host, options, extraArgs))
     if (Option.isSome(config.proxyCommand) && Option.isNone(config.proxyJump)) {
       return yield* new SshConnectError({
         host,
         reason:
-          `your ssh config sets ProxyCommand (${config.proxyCommand.value}), which nsh does not support; use ProxyJump`
+          `your ssh config sets ProxyCommand (${config.proxyCommand.value}), which ssh2 cannot follow: set ssh-transport = auto or openssh in nsh.conf (or use ProxyJump)`
       })
     }
     let sock: Ssh2.ClientChannel | undefined
@@ -226,29 +230,42 @@ const openHost = (
     return yield* handshake(ssh2, config, sock, knownHosts, plan)
   })
 
-/** SshSession over ssh2, for a given `ssh -F` config file (tests) or the user's own. */
-export const makeSshSession = (options: OpenSshOptions = {}) =>
+/** How the session is made: `ssh -F` config file (tests) and the `ssh-transport` setting. */
+export interface SshSessionOptions extends OpenSshOptions {
+  readonly transport?: SshTransportSetting | undefined
+}
+
+/**
+ * SshSession for a given `ssh -F` config file (tests) or the user's own: each host is resolved
+ * with `ssh -G` once, then reached over ssh2 or the system's OpenSSH (see TransportChoice.ts).
+ */
+export const makeSshSession = (options: SshSessionOptions = {}) =>
   Effect.gen(function*() {
     const context = yield* Effect.context<CommandExecutor.CommandExecutor | FileSystem.FileSystem>()
     return SshSession.of({
       connect: (host) =>
-        loadSsh2(host).pipe(
-          Effect.flatMap((ssh2) => openHost(ssh2, options, host, [], 0)),
-          Effect.map(
-            (conn): SshConnection => ({
-              host,
-              exec: (command, stdin) => execOn(conn, command, stdin),
-              spawn: (command, stdin) => spawnOn(conn, command, stdin)
-            })
-          ),
-          Effect.provide(context)
-        )
+        Effect.gen(function*() {
+          const config = yield* resolveHost(host, options)
+          const env: Env = yield* Effect.sync(() => ({ ...process.env }))
+          const choice = yield* chooseTransport(options.transport ?? "auto", config, env)
+          yield* Effect.logDebug(`ssh ${host}: over ${choice.transport} (${choice.why})`)
+          if (choice.transport === "openssh") return yield* openSshConnect(config, options, env)
+          const ssh2 = yield* loadSsh2(host)
+          const conn = yield* openHost(ssh2, options, host, [], 0, config)
+          return {
+            host,
+            exec: (command, stdin) => execOn(conn, command, stdin),
+            spawn: (command, stdin) => spawnOn(conn, command, stdin)
+          } satisfies SshConnection
+        }).pipe(Effect.provide(context))
     })
   })
 
-/** SshSession with explicit options (e.g. `configFile` for `ssh -F`). */
-export const SshSessionLayer = (options: OpenSshOptions): Layer.Layer<SshSession> =>
+/** SshSession with explicit options (e.g. `configFile` for `ssh -F`, `transport`). */
+export const SshSessionLayer = (options: SshSessionOptions): Layer.Layer<SshSession> =>
   Layer.effect(SshSession, makeSshSession(options)).pipe(Layer.provide(NodeContext.layer))
 
-/** SshSession reading the user's own ssh configuration, like `ssh <host>`. */
-export const SshSessionLive: Layer.Layer<SshSession> = SshSessionLayer({})
+/** SshSession reading the user's own ssh configuration, like `ssh <host>`, with nsh.conf's `ssh-transport`. */
+export const SshSessionLive: Layer.Layer<SshSession, never, Config> = Layer.unwrapEffect(
+  Effect.map(Config, ({ settings }) => SshSessionLayer({ transport: settings.sshTransport }))
+)

@@ -9,7 +9,7 @@ import { Effect, Exit, Scope, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { assert } from "vitest"
 import { SshSession } from "../../src/ssh/SshSession.js"
-import { SshSessionLayer, SshSessionLive } from "../../src/ssh/SshSessionLive.js"
+import { SshSessionLayer } from "../../src/ssh/SshSessionLive.js"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim()
 
@@ -25,7 +25,7 @@ describe("SshSessionLive on node1", () => {
       assert.match(text(nix.stdout), /^nix-store \(Nix\) 2\./)
       const failed = yield* conn.exec("echo out; echo err >&2; exit 7")
       assert.deepStrictEqual([failed.exitCode, text(failed.stdout), text(failed.stderr)], [7, "out", "err"])
-    }).pipe(Effect.provide(SshSessionLive)))
+    }).pipe(Effect.provide(SshSessionLayer({}))))
 
   it.scopedLive("runs several channels at once on one connection", () =>
     Effect.gen(function*() {
@@ -39,7 +39,7 @@ describe("SshSessionLive on node1", () => {
         results.map((r) => text(r.stdout)),
         results.map((_, i) => `${i} node1`)
       )
-    }).pipe(Effect.provide(SshSessionLive)))
+    }).pipe(Effect.provide(SshSessionLayer({}))))
 
   it.scopedLive("streams 20 MB of stdin into a file on the node", () =>
     Effect.gen(function*() {
@@ -67,7 +67,7 @@ describe("SshSessionLive on node1", () => {
           seconds.toFixed(2)
         } s)`
       )
-    }).pipe(Effect.provide(SshSessionLive)))
+    }).pipe(Effect.provide(SshSessionLayer({}))))
 
   it.scopedLive("closing a spawn's scope stops the remote command (root login: no signals, the hangup guard)", () =>
     Effect.gen(function*() {
@@ -91,7 +91,7 @@ describe("SshSessionLive on node1", () => {
         Effect.repeat({ until: (done) => done, times: 50 })
       )
       assert.isTrue(gone, "the remote sleep survived its channel")
-    }).pipe(Effect.provide(SshSessionLive)))
+    }).pipe(Effect.provide(SshSessionLayer({}))))
 
   it.scopedLive("a wrong key for node1 in known_hosts is a host key error, not a connection", () =>
     Effect.gen(function*() {

@@ -20,10 +20,10 @@ import {
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
 /** Connects to `host` through the given ssh config file. */
-const connectWith = (configFile: string, host = "testnode") =>
+const connectWith = (configFile: string, host = "testnode", transport: "ssh2" | "openssh" = "ssh2") =>
   SshSession.pipe(
     Effect.flatMap((ssh) => ssh.connect(host)),
-    Effect.provide(SshSessionLayer({ configFile }))
+    Effect.provide(SshSessionLayer({ configFile, transport }))
   )
 
 const knownHosts = (keys: TestKeys, lines: string) =>
@@ -74,52 +74,55 @@ describe("SshSessionLive against an in-process ssh2 server", () => {
       assert.deepStrictEqual(results.map((r) => text(r.stdout).trim()), words)
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scopedLive("streams 50 MB of stdin without running ahead of a reader that is not reading", () =>
-    Effect.gen(function*() {
-      const { config, server } = yield* setup()
-      const conn = yield* connectWith(config)
-      const chunkSize = 256 * 1024
-      const chunks = 200
-      let produced = 0
-      const expected = createHash("sha256")
-      const chunk = (i: number) => {
-        const data = Buffer.alloc(chunkSize, i % 251)
-        expected.update(data)
-        produced += data.length
-        return new Uint8Array(data)
-      }
-      // One element per pull (Stream.range would build its elements in batches of 4096).
-      const input = Stream.range(0, chunks - 1, 1).pipe(Stream.map(chunk))
-      const fiber = yield* Effect.fork(conn.exec("count-gated", input))
-      // The server reads nothing yet: after a few round trips the producer must still be blocked.
-      for (let i = 0; i < 5; i++) yield* stats(conn)
-      assert.isAtLeast(produced, chunkSize)
-      assert.isAtMost(produced, 10 * 1024 * 1024, "stdin ran ahead of the SSH window")
-      yield* Deferred.succeed(server.state.gate, undefined)
-      const result = yield* within("the gated command's end", Fiber.join(fiber))
-      assert.strictEqual(text(result.stdout), `${chunks * chunkSize} ${expected.digest("hex")}\n`)
-    }).pipe(Effect.provide(NodeContext.layer)))
+  // The system's OpenSSH client holds back the same way (ssh-transport = openssh).
+  for (const transport of ["ssh2", "openssh"] as const) {
+    it.scopedLive(`${transport}: streams 50 MB of stdin without running ahead of a reader that is not reading`, () =>
+      Effect.gen(function*() {
+        const { config, server } = yield* setup()
+        const conn = yield* connectWith(config, "testnode", transport)
+        const chunkSize = 256 * 1024
+        const chunks = 200
+        let produced = 0
+        const expected = createHash("sha256")
+        const chunk = (i: number) => {
+          const data = Buffer.alloc(chunkSize, i % 251)
+          expected.update(data)
+          produced += data.length
+          return new Uint8Array(data)
+        }
+        // One element per pull (Stream.range would build its elements in batches of 4096).
+        const input = Stream.range(0, chunks - 1, 1).pipe(Stream.map(chunk))
+        const fiber = yield* Effect.fork(conn.exec("count-gated", input))
+        // The server reads nothing yet: after a few round trips the producer must still be blocked.
+        for (let i = 0; i < 5; i++) yield* stats(conn)
+        assert.isAtLeast(produced, chunkSize)
+        assert.isAtMost(produced, 10 * 1024 * 1024, "stdin ran ahead of the SSH window")
+        yield* Deferred.succeed(server.state.gate, undefined)
+        const result = yield* within("the gated command's end", Fiber.join(fiber))
+        assert.strictEqual(text(result.stdout), `${chunks * chunkSize} ${expected.digest("hex")}\n`)
+      }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scopedLive("stdout pauses the remote command while the consumer does not read", () =>
-    Effect.gen(function*() {
-      const { config, server } = yield* setup()
-      const conn = yield* connectWith(config)
-      const total = 32 * 1024 * 1024
-      const proc = yield* conn.spawn(`produce ${total}`)
-      const pull = yield* Stream.toPull(proc.stdout)
-      const first = yield* pull
-      assert.isAbove(Chunk.size(first), 0)
-      for (let i = 0; i < 5; i++) yield* stats(conn)
-      assert.isAtMost(server.state.produced, 10 * 1024 * 1024, "the remote side was not held back")
-      let received = Chunk.reduce(first, 0, (n, c) => n + c.length)
-      while (true) {
-        const next = yield* Effect.option(pull)
-        if (Option.isNone(next)) break
-        received += Chunk.reduce(next.value, 0, (n, c) => n + c.length)
-      }
-      assert.strictEqual(received, total)
-      assert.deepStrictEqual(yield* proc.exit, { exitCode: 0, signal: undefined })
-    }).pipe(Effect.provide(NodeContext.layer)))
+    it.scopedLive(`${transport}: stdout pauses the remote command while the consumer does not read`, () =>
+      Effect.gen(function*() {
+        const { config, server } = yield* setup()
+        const conn = yield* connectWith(config, "testnode", transport)
+        const total = 32 * 1024 * 1024
+        const proc = yield* conn.spawn(`produce ${total}`)
+        const pull = yield* Stream.toPull(proc.stdout)
+        const first = yield* pull
+        assert.isAbove(Chunk.size(first), 0)
+        for (let i = 0; i < 5; i++) yield* stats(conn)
+        assert.isAtMost(server.state.produced, 10 * 1024 * 1024, "the remote side was not held back")
+        let received = Chunk.reduce(first, 0, (n, c) => n + c.length)
+        while (true) {
+          const next = yield* Effect.option(pull)
+          if (Option.isNone(next)) break
+          received += Chunk.reduce(next.value, 0, (n, c) => n + c.length)
+        }
+        assert.strictEqual(received, total)
+        assert.deepStrictEqual(yield* proc.exit, { exitCode: 0, signal: undefined })
+      }).pipe(Effect.provide(NodeContext.layer)))
+  }
 
   it.scopedLive("closing a spawn's scope signals the running command", () =>
     Effect.gen(function*() {

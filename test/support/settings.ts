@@ -14,6 +14,7 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   remoteStore: "auto",
   remoteNixBinDir: "",
   collectGarbage: false,
+  sshTransport: "auto",
   slurmStateDir: "/tmp/nsh-test-state",
   slurmApiUrl: "",
   slurmApiHost: "localhost",
