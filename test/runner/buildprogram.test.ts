@@ -124,6 +124,8 @@ interface Scenario {
   /** The node refuses every channel that would follow the log. */
   readonly refuseTail?: boolean
   readonly watchdogFails?: WatchdogError
+  /** The watchdog process died during the build: `finished` fails. */
+  readonly watchdogDied?: WatchdogError
   readonly settings?: Partial<Settings>
   /** How the store answers the copies (default: they succeed). */
   readonly store?: Omit<NixStoreScript, "derivations">
@@ -182,7 +184,7 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
         slurmUserName: "alice",
         ...scenario.settings
       }),
-      WatchdogRecording(scenario.watchdogFails),
+      WatchdogRecording({ failStart: scenario.watchdogFails, died: scenario.watchdogDied }),
       Layer.effect(Journal, makeJournal(`${world.dir}/journal`)).pipe(Layer.provide(NodeContext.layer)),
       scenario.nixReadsSlowly === undefined ? NixLogRecording : withSlowBuildLog(scenario.nixReadsSlowly),
       SlurmApiScripted({
@@ -356,6 +358,24 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       )
       assert.deepStrictEqual(journal, [])
       yield* noProcessesLeft(world.dir)
+    }))
+
+  it.scopedLive("a watchdog that died during the build: the job, its files and the journal entry still go", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const { journal, result, slurm, watchdog } = yield* inCluster(
+        world,
+        { states: pendingThenRunning, watchdogDied: new WatchdogError({ reason: "it exited" }) },
+        Effect.gen(function*() {
+          const exit = yield* buildsOk(world)
+          return { exit, left: yield* nodeFiles(world, (yield* submitted).map(idsOf)[0]!.tag).left }
+        })
+      )
+      assert.strictEqual(result.exit, 0)
+      assert.deepStrictEqual(result.left, [])
+      assert.deepStrictEqual(cancels(slurm), [])
+      assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Closed"])
+      assert.deepStrictEqual(journal, [], "the journal entry of a finished build stayed for the reaper")
     }))
 
   it.scopedLive("with no wanted outputs named, copies them all", () =>
