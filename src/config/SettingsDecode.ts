@@ -232,6 +232,7 @@ const toSettings = (values: ReadonlyMap<string, SettingValue>): Settings => {
     ),
     slurmDefaultTimeLimit: int("slurm-default-time-limit"),
     jobLeaseTimeout: int("job-lease-timeout"),
+    slurmOutageTimeout: int("slurm-outage-timeout"),
     maxJobs: int("max-jobs"),
     postponeTimeout: int("postpone-timeout")
   }

@@ -125,7 +125,11 @@ describe("faults while copying", () => {
         const jobs = [job]
         if (phase === copyIn) {
           // Slurm ended the job under the copy: nsh says so and submits the build again.
-          assert.match(ended.stderr, /^nsh: Slurm job \d+ .*; submitting the build again \(attempt 2 of \d+\)$/m)
+          assert.match(
+            ended.stderr,
+            /^nsh: Slurm job \d+ .*; submitting the build again \(attempt 2 of \d+\)$/m,
+            ended.stderr
+          )
           jobs.push(yield* submission(build, 2))
         }
         yield* assertOutput(job.drvPath, env)

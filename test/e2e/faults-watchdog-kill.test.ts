@@ -71,7 +71,7 @@ describe("the watchdog killed while building", () => {
   )
 
   it.scopedLive(
-    `hook and watchdog both: the job stops by its lease (${leaseTimeout} s), the next hook reaps what is left`,
+    "hook and watchdog both: the job stops by its lease (10 s), the next hook reaps what is left",
     () =>
       Effect.gen(function*() {
         const env = yield* buildEnv("both-kill", `job-lease-timeout = ${leaseTimeout}`)

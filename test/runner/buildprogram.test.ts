@@ -1248,6 +1248,29 @@ describe("SlurmTryHandler + runBuild, a watcher fails while the others go on", (
       yield* noProcessesLeft(world.dir)
     }))
 
+  it.scopedLive("slurmrestd unreachable for slurm-outage-timeout while tail -F goes on: exit 1 saying so, the job cancelled once", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const down = new SlurmUnreachable({ url: "http://localhost:6820", reason: "connection refused", passing: true })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [...pendingThenRunning, runningOn("node1"), down], settings: { slurmOutageTimeout: 10 } },
+        Effect.gen(function*() {
+          const { build, tag } = yield* accept(world)
+          yield* nodeFiles(world, tag).writeLog("still compiling\n")
+          return { exit: yield* bounded(run(build)), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, [
+        "0 nsh: cannot follow Slurm job 4242: slurmrestd at http://localhost:6820 was unreachable for 10 s " +
+        "(slurm-outage-timeout; last: connection refused); should it stay away, the job stops by itself about 60 s " +
+        "from now, its lease no longer renewed; cancelling the job"
+      ])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world.dir)
+    }))
+
   it.scopedLive("the log cannot be followed while the job runs on: exit 1 naming the node, the job cancelled once", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
