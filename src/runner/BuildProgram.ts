@@ -14,7 +14,7 @@ import type { BuildExit } from "../dispatch/TryHandler.js"
 import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
 import { renewLease } from "../job/Lease.js"
 import type { WatchdogHandle } from "../safety/Watchdog.js"
-import type { JobOutcome } from "../slurm/JobSpec.js"
+import type { JobInfo, JobOutcome } from "../slurm/JobSpec.js"
 import { waitForEnd } from "../slurm/Lifecycle.js"
 import type { SlurmUnreachable } from "../slurm/SlurmErrors.js"
 import { resilientConnection } from "../ssh/Reconnect.js"
@@ -110,18 +110,18 @@ export const runBuild = (
       }
       // A job can succeed between two polls (its outputs were valid on the node already): its
       // log and outputs are still on its node, so those are fetched as for a job seen running.
-      return yield* onNode(job, allocation.info.batchHost, inputs, wanted, options).pipe(
+      return yield* onNode(job, allocation.info, inputs, wanted, options).pipe(
         Effect.map((result) => (result._tag === "Done" ? { ...result, jobOver: true } : result)),
         Effect.catchAll(reportAs(over(1)))
       )
     }
-    return yield* onNode(job, allocation.batchHost, inputs, wanted, options)
+    return yield* onNode(job, allocation.info, inputs, wanted, options)
   }).pipe(Effect.catchAll(reportAs(stillRunning(1))))
 
-/** The build on its node, from connecting to the outputs being back. */
+/** The build on the node of its allocation (`allocated`), from connecting to the outputs being back. */
 const onNode = (
   job: SubmittedBuild,
-  host: string,
+  allocated: JobInfo,
   inputs: ReadonlyArray<string>,
   wanted: ReadonlyArray<string>,
   options: BuildOptions
@@ -131,6 +131,7 @@ const onNode = (
     const log = yield* NixLog
     const ssh = yield* SshSession
     const store = yield* NixStore
+    const host = allocated.batchHost
     const drvPath = job.drv.drvPath
     const files = jobFiles(settings.slurmStateDir, job.tag)
     yield* job.watchdog.nodeKnown(host).pipe(Effect.ignore)
@@ -183,7 +184,11 @@ const onNode = (
         Effect.map((end) => ({ _tag: "Log" as const, end })),
         Effect.catchAll(lost(`the log of Slurm job ${job.jobId} on ${host}`))
       ),
-      waitForEnd(job.jobId, { outageTolerance: Duration.seconds(settings.slurmOutageTimeout) }).pipe(
+      // From the allocation's restart count: a requeue while the inputs were copied counts too.
+      waitForEnd(job.jobId, {
+        outageTolerance: Duration.seconds(settings.slurmOutageTimeout),
+        restartCount: allocated.restartCount
+      }).pipe(
         Effect.map((end) => ({ _tag: "Job" as const, end })),
         Effect.catchAll((e) =>
           lost(`Slurm job ${job.jobId}`)(e._tag === "SlurmUnreachable" ? outageOutlasted(e, settings) : e)
