@@ -9,13 +9,12 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { appendFile } from "node:fs/promises"
-import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { type BuildEnv, buildEnv, type LiveBuild, outputsOf, validOnNode1 } from "./support/build.js"
 import { run } from "./support/cluster.js"
 import {
   assertNothingLeft,
+  bigInputArgs,
   buildEnded,
   childRunning,
   cutSshConnections,
@@ -26,16 +25,6 @@ import {
   submission,
   waitLine
 } from "./support/faults.js"
-
-/** A 300 MiB input unique to this run (about 6 s to copy on the lab), for faults.nix's `bigInput`. */
-const bigSource = (env: BuildEnv) =>
-  Effect.promise(async () => {
-    const file = join(env.dir, "big.bin")
-    const made = await run("sh", ["-c", `head -c 314572800 /dev/urandom > '${file}'`])
-    assert.strictEqual(made.code, 0, made.stderr)
-    await appendFile(file, `${env.nonce}\n`)
-    return ["--argstr", "bigSrc", file]
-  })
 
 interface CopyPhase {
   readonly attr: "bigInput" | "bigOutput"
@@ -61,7 +50,7 @@ const copyOut: CopyPhase = {
 /** Starts the phase's build and returns once its bytes flow (the hook's nix-store child runs). */
 const inCopy = (env: BuildEnv, phase: CopyPhase) =>
   Effect.gen(function*() {
-    const args = phase.attr === "bigInput" ? yield* bigSource(env) : []
+    const args = phase.attr === "bigInput" ? yield* bigInputArgs(env) : []
     const build = yield* startBuild(env, phase.attr, args)
     const job = yield* submission(build)
     yield* Effect.addFinalizer(() => forgetStorePaths(job.drvPath))

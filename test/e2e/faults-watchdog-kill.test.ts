@@ -11,23 +11,21 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { performance } from "node:perf_hooks"
-import { assertBuiltOnNode1, buildEnv, outputsOf, scontrolJob, slurmTime } from "./support/build.js"
+import { buildEnv, scontrolJob, slurmTime } from "./support/build.js"
 import { waitFor } from "./support/cluster.js"
 import {
   assertNothingLeft,
+  assertTickedOk,
   buildEnded,
   goneFromQueue,
-  hookOf,
   journalEntry,
   killHookGroup,
   processesMentioning,
   processGone,
   queueState,
   startBuild,
-  submission,
-  tickCounts,
-  waitLine,
-  watchdogOf
+  startFollowed,
+  submission
 } from "./support/faults.js"
 
 /** faults.nix's `log`: 40 lines, 0.5 s apart. */
@@ -47,22 +45,14 @@ describe("the watchdog killed while building", () => {
     () =>
       Effect.gen(function*() {
         const env = yield* buildEnv("watchdog-kill")
-        const build = yield* startBuild(env, "log")
-        const job = yield* submission(build)
-        const hookPid = yield* hookOf(build.pid)
-        const watchdogPid = yield* watchdogOf(hookPid)
-        yield* waitLine(build, new RegExp(`^tick 3/${ticks} `), 120_000)
+        const { build, hookPid, job, watchdogPid } = yield* startFollowed(env, "log", new RegExp(`^tick 3/${ticks} `))
 
         yield* killWatchdog(watchdogPid)
         // Building still: the fault came in the phase this test names.
         assert.strictEqual(yield* queueState(job.jobId), "RUNNING")
         assert.notInclude(build.stderr(), `tick ${ticks}/${ticks} `)
 
-        const ended = yield* buildEnded(build, 120_000)
-        assert.strictEqual(ended.code, 0, ended.stderr)
-        assert.deepStrictEqual(tickCounts(ended.stderr, ticks, env.nonce).slice(1), Array(ticks).fill(1), ended.stderr)
-        const [content] = yield* assertBuiltOnNode1(yield* outputsOf(job.drvPath))
-        assert.strictEqual(content, `node1\n${env.nonce}\n${ticks} ticks\n`)
+        yield* assertTickedOk(yield* buildEnded(build, 120_000), env, job, ticks)
         assert.strictEqual((yield* scontrolJob(job.jobId))["JobState"], "COMPLETED")
         // Nothing may wait for a reaper: the journal entry, the job's files are gone once nix-build returned.
         yield* assertNothingLeft(env, { jobIds: [job.jobId], tags: [job.tag], hookPid, watchdogPid })
@@ -75,11 +65,7 @@ describe("the watchdog killed while building", () => {
     () =>
       Effect.gen(function*() {
         const env = yield* buildEnv("both-kill", `job-lease-timeout = ${leaseTimeout}`)
-        const build = yield* startBuild(env, "building")
-        const job = yield* submission(build)
-        const hookPid = yield* hookOf(build.pid)
-        const watchdogPid = yield* watchdogOf(hookPid)
-        yield* waitLine(build, /^tick 3\/120 /, 120_000)
+        const { build, hookPid, job, watchdogPid } = yield* startFollowed(env, "building", /^tick 3\/120 /)
 
         yield* killWatchdog(watchdogPid)
         yield* killHookGroup(hookPid, "SIGKILL")
