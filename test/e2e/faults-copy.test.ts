@@ -21,6 +21,7 @@ import {
   forgetStorePaths,
   hookOf,
   node1Failure,
+  printRow,
   startBuild,
   submission,
   waitLine
@@ -93,6 +94,7 @@ describe("faults while copying", () => {
           console.info(`[faults-copy] ${name}: killed node1's sshd processes ${killed.join("; ")}`)
 
           const ended = yield* buildEnded(build, 180_000)
+          printRow("faults-copy", `SSH cut x ${name}`, ended)
           assert.strictEqual(ended.code, 0, ended.stderr)
           assert.match(ended.stderr, /^nsh: lost the connection to node1 \(.*\); reconnecting$/m)
           yield* assertOutput(job.drvPath, env)
@@ -110,6 +112,7 @@ describe("faults while copying", () => {
         assertStillCopying(build, phase, downAt)
 
         const ended = yield* buildEnded(build, 180_000)
+        printRow("faults-copy", `node1 DOWN x ${name}`, ended)
         assert.strictEqual(ended.code, 0, ended.stderr)
         const jobs = [job]
         if (phase === copyIn) {

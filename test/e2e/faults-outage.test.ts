@@ -16,6 +16,7 @@ import {
   assertTickedOk,
   buildEnded,
   goneFromQueue,
+  printRow,
   slurmrestdAnswers,
   standInForSlurmrestd,
   startFollowed,
@@ -46,6 +47,7 @@ describe("slurmrestd gone while building", () => {
         assert.isAtLeast(polls, 3, "nsh's polls did not meet the outage")
 
         const ended = yield* buildEnded(build, 120_000)
+        printRow("faults-outage", "slurmrestd gone 20 s (slurm-outage-timeout 30) x building", ended)
         yield* assertTickedOk(ended, env, job, ticks)
         const during = ended.lines.filter((l) =>
           l.text.startsWith("tick ") && l.atMs > outage.stoppedAt - build.startedAt &&
@@ -79,6 +81,7 @@ describe("slurmrestd gone while building", () => {
           )
         )
         const ended = yield* buildEnded(build, 30_000)
+        printRow("faults-outage", "slurmrestd gone > slurm-outage-timeout (10 s) x building", ended)
         assert.strictEqual(ended.code, 1, ended.stderr)
 
         // slurmrestd back: the watchdog (still retrying) cancels the job and cleans up.
@@ -87,6 +90,7 @@ describe("slurmrestd gone while building", () => {
         yield* goneFromQueue(job.jobId, restoredAt, 40_000)
         const info = yield* scontrolJob(job.jobId)
         assert.strictEqual(info["JobState"], "CANCELLED", JSON.stringify(info))
+        console.info(`[faults-outage] job ${job.jobId} ${info["JobState"]} once slurmrestd was back`)
         yield* assertNothingLeft(env, { jobIds: [job.jobId], tags: [job.tag], hookPid, watchdogPid })
       }),
     180_000

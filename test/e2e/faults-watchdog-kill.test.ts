@@ -20,6 +20,7 @@ import {
   goneFromQueue,
   journalEntry,
   killHookGroup,
+  printRow,
   processesMentioning,
   processGone,
   queueState,
@@ -52,7 +53,9 @@ describe("the watchdog killed while building", () => {
         assert.strictEqual(yield* queueState(job.jobId), "RUNNING")
         assert.notInclude(build.stderr(), `tick ${ticks}/${ticks} `)
 
-        yield* assertTickedOk(yield* buildEnded(build, 120_000), env, job, ticks)
+        const ended = yield* buildEnded(build, 120_000)
+        printRow("faults-watchdog-kill", "watchdog SIGKILL x building", ended)
+        yield* assertTickedOk(ended, env, job, ticks)
         assert.strictEqual((yield* scontrolJob(job.jobId))["JobState"], "COMPLETED")
         // Nothing may wait for a reaper: the journal entry, the job's files are gone once nix-build returned.
         yield* assertNothingLeft(env, { jobIds: [job.jobId], tags: [job.tag], hookPid, watchdogPid })
@@ -71,6 +74,7 @@ describe("the watchdog killed while building", () => {
         yield* killHookGroup(hookPid, "SIGKILL")
         const killedAt = performance.now()
         const ended = yield* buildEnded(build, 30_000)
+        printRow("faults-watchdog-kill", "hook + watchdog SIGKILL x building", ended)
         assert.notStrictEqual(ended.code, 0, ended.stderr)
         assert.notInclude(ended.stderr, "tick 120/120 ", "the build was over before the kill")
         assert.strictEqual(yield* queueState(job.jobId), "RUNNING", "someone cancelled the job")

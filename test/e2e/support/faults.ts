@@ -264,6 +264,18 @@ export const bigInputArgs = (env: BuildEnv) =>
     return ["--argstr", "bigSrc", file]
   })
 
+/**
+ * Prints a fault-table row: what nix-build said about the fault (nsh's warnings and errors, the
+ * routine progress lines left out) and how it ended, so one CI run's output fills issue 11's table.
+ */
+export const printRow = (file: string, row: string, ended: BuildRun) => {
+  const routine = /^nsh: (submitted |Slurm job \d+ is running on |copied )/
+  const said = ended.lines.map((l) => l.text).filter((t) => t.startsWith("nsh: ") && !routine.test(t))
+  console.info(
+    `[${file}] ${row}: nix-build exit ${ended.code}; nsh said: ${said.length === 0 ? "nothing" : said.join(" | ")}`
+  )
+}
+
 /** The journal entry of a submission, if any. */
 export const journalEntry = (env: BuildEnv, tag: string) =>
   Effect.promise(async () => {
