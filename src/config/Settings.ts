@@ -170,6 +170,12 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
     "Seconds a job waits for its inputs, and for the hook's lease renewal while building, before it gives up. Bounds how long an abandoned job can keep a node busy."
   ),
   s(
+    "slurm-outage-timeout",
+    { _tag: "int", min: 10, max: 86400 },
+    "300",
+    "Seconds nsh keeps following a submitted job while slurmrestd is unreachable (a restart, a maintenance), the build's log streaming on meanwhile. After that the build fails with the reason and its job is cancelled."
+  ),
+  s(
     "max-jobs",
     { _tag: "int", min: 0, max: 100000 },
     "0",
@@ -216,6 +222,8 @@ export interface Settings {
   readonly slurmDerivationParams: ReadonlyArray<string>
   readonly slurmDefaultTimeLimit: number
   readonly jobLeaseTimeout: number
+  /** Seconds of slurmrestd being unreachable while following a job before the build fails. */
+  readonly slurmOutageTimeout: number
   readonly maxJobs: number
   /** Seconds of postponing a derivation through passing faults before declining it. */
   readonly postponeTimeout: number

@@ -242,6 +242,7 @@ const toSettings = (values: ReadonlyMap<string, SettingValue>): Settings => {
     slurmDerivationParams: words("slurm-derivation-params"),
     slurmDefaultTimeLimit: int("slurm-default-time-limit"),
     jobLeaseTimeout: int("job-lease-timeout"),
+    slurmOutageTimeout: int("slurm-outage-timeout"),
     maxJobs: int("max-jobs"),
     postponeTimeout: int("postpone-timeout")
   }

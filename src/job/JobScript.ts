@@ -40,6 +40,9 @@ lease_timeout=${q(String(settings.jobLeaseTimeout))}
 nonce=${q(ids.nonce)}
 
 nsh_nix_store() { ${nixStore} "$@"; }
+# For the build, started in the background: exec, so that $! is nix-store itself and the kill
+# below reaches it (a function's subshell would die alone, leaving nix-store building on).
+nsh_exec_nix_store() { exec ${nixStore} "$@"; }
 
 finish() {
   printf '@nsh-end %s %s\\n' "$nonce" "$1"
@@ -71,7 +74,7 @@ until nsh_nix_store --check-validity "$drv" >/dev/null 2>&1; do
 done
 
 # stdout only lists the output paths; the build log is on stderr.
-nsh_nix_store --realise "$drv" --quiet --add-root "$root" --indirect --cores "\${SLURM_CPUS_ON_NODE:-0}"${
+nsh_exec_nix_store --realise "$drv" --quiet --add-root "$root" --indirect --cores "\${SLURM_CPUS_ON_NODE:-0}"${
     limitFlags(options)
   } --option system-features ${q(settings.systemFeatures.join(" "))} >/dev/null &
 build=$!

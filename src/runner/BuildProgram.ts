@@ -7,14 +7,16 @@
  */
 import { Clock, Duration, Effect, Exit, Fiber, Option, Ref, Schedule } from "effect"
 import { Config } from "../config/Config.js"
+import type { Settings } from "../config/Settings.js"
 import type { BuildOptions } from "../dispatch/BuildOptions.js"
 import { ActivityType, NixLog, ResultType, Verbosity } from "../dispatch/NixLog.js"
 import type { BuildExit } from "../dispatch/TryHandler.js"
 import { allJobFiles, type JobFiles, jobFiles } from "../job/JobFiles.js"
 import { renewLease } from "../job/Lease.js"
 import type { WatchdogHandle } from "../safety/Watchdog.js"
-import type { JobOutcome } from "../slurm/JobSpec.js"
+import type { JobInfo, JobOutcome } from "../slurm/JobSpec.js"
 import { waitForEnd } from "../slurm/Lifecycle.js"
+import type { SlurmUnreachable } from "../slurm/SlurmErrors.js"
 import { resilientConnection } from "../ssh/Reconnect.js"
 import { type SshConnection, SshSession } from "../ssh/SshSession.js"
 import type { Derivation } from "../store/Derivation.js"
@@ -89,7 +91,8 @@ export const runBuild = (
   Effect.gen(function*() {
     const { settings } = yield* Config
     const log = yield* NixLog
-    const allocation = yield* waitShowingQueue(job.jobId)
+    const outageTolerance = Duration.seconds(settings.slurmOutageTimeout)
+    const allocation = yield* waitShowingQueue(job.jobId, { outageTolerance })
     if (allocation._tag === "Stuck") {
       yield* log.log(Verbosity.error, `nsh: Slurm job ${job.jobId} cannot start: ${allocation.why}; cancelling it`)
       return stillRunning(1)
@@ -107,18 +110,18 @@ export const runBuild = (
       }
       // A job can succeed between two polls (its outputs were valid on the node already): its
       // log and outputs are still on its node, so those are fetched as for a job seen running.
-      return yield* onNode(job, allocation.info.batchHost, inputs, wanted, options).pipe(
+      return yield* onNode(job, allocation.info, inputs, wanted, options).pipe(
         Effect.map((result) => (result._tag === "Done" ? { ...result, jobOver: true } : result)),
         Effect.catchAll(reportAs(over(1)))
       )
     }
-    return yield* onNode(job, allocation.batchHost, inputs, wanted, options)
+    return yield* onNode(job, allocation.info, inputs, wanted, options)
   }).pipe(Effect.catchAll(reportAs(stillRunning(1))))
 
-/** The build on its node, from connecting to the outputs being back. */
+/** The build on the node of its allocation (`allocated`), from connecting to the outputs being back. */
 const onNode = (
   job: SubmittedBuild,
-  host: string,
+  allocated: JobInfo,
   inputs: ReadonlyArray<string>,
   wanted: ReadonlyArray<string>,
   options: BuildOptions
@@ -128,6 +131,7 @@ const onNode = (
     const log = yield* NixLog
     const ssh = yield* SshSession
     const store = yield* NixStore
+    const host = allocated.batchHost
     const drvPath = job.drv.drvPath
     const files = jobFiles(settings.slurmStateDir, job.tag)
     yield* job.watchdog.nodeKnown(host).pipe(Effect.ignore)
@@ -180,9 +184,15 @@ const onNode = (
         Effect.map((end) => ({ _tag: "Log" as const, end })),
         Effect.catchAll(lost(`the log of Slurm job ${job.jobId} on ${host}`))
       ),
-      waitForEnd(job.jobId).pipe(
+      // From the allocation's restart count: a requeue while the inputs were copied counts too.
+      waitForEnd(job.jobId, {
+        outageTolerance: Duration.seconds(settings.slurmOutageTimeout),
+        restartCount: allocated.restartCount
+      }).pipe(
         Effect.map((end) => ({ _tag: "Job" as const, end })),
-        Effect.catchAll(lost(`Slurm job ${job.jobId}`))
+        Effect.catchAll((e) =>
+          lost(`Slurm job ${job.jobId}`)(e._tag === "SlurmUnreachable" ? outageOutlasted(e, settings) : e)
+        )
       ),
       silence.pipe(Effect.as({ _tag: "Silent" as const })),
       timeout.pipe(Effect.as({ _tag: "TimedOut" as const }))
@@ -287,6 +297,13 @@ const exitWithoutMarker = (
 /** A watcher that failed: what it watched and why it could not go on. */
 const lost = (what: string) => (error: { readonly message: string }) =>
   Effect.succeed({ _tag: "Lost" as const, what, reason: error.message })
+
+/** Why nsh stopped following a job through an outage, and what becomes of the job if slurmrestd stays away. */
+const outageOutlasted = (e: SlurmUnreachable, settings: Settings) => ({
+  message: `slurmrestd at ${e.url} was unreachable for ${settings.slurmOutageTimeout} s (slurm-outage-timeout; ` +
+    `last: ${e.reason}); should it stay away, the job stops by itself about ${settings.jobLeaseTimeout} s ` +
+    `from now, its lease no longer renewed`
+})
 
 /** The first of `effects` to end, by success, failure or defect (Effect.raceAll would wait for a success). */
 const firstToEnd = <const T extends readonly [Effect.Effect<any, any, any>, ...Array<Effect.Effect<any, any, any>>]>(

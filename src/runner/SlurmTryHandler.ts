@@ -203,10 +203,11 @@ export const SlurmTryHandlerLive = Layer.scoped(
         const jobEnd = yield* Deferred.make<boolean>()
         // Finalizers run in reverse: this one runs after the build removed the job's files, after
         // the job's scope closed (forked below) and before the watchdog's socket closes, so a job
-        // that ended by itself is left alone.
+        // that ended by itself is left alone. A watchdog that died cannot be told, but the job is
+        // over and its files are gone: the entry goes all the same.
         yield* Effect.addFinalizer(() =>
           Effect.whenEffect(
-            Effect.zipRight(watch.finished(), journal.remove(ids.tag)).pipe(Effect.ignore),
+            watch.finished().pipe(Effect.ignore, Effect.zipRight(journal.remove(ids.tag)), Effect.ignore),
             Deferred.poll(jobEnd).pipe(
               Effect.flatMap(Option.match({ onNone: () => Effect.succeed(false), onSome: identity }))
             )

@@ -122,9 +122,15 @@ export const waitForAllocation = (
  * the wait too, as Retryable: the attempt nsh was following is gone. Meant for a job that has
  * started (after `waitForAllocation`): a job stuck in the queue is not reported here.
  */
-export const waitForEnd = (jobId: number, options: PollOptions = {}): Effect.Effect<JobEnd, SlurmError, SlurmApi> =>
+export const waitForEnd = (
+  jobId: number,
+  options: PollOptions & {
+    /** The restart count when the job was seen allocated: a requeue since (before this wait, too) ends it. */
+    readonly restartCount?: number
+  } = {}
+): Effect.Effect<JobEnd, SlurmError, SlurmApi> =>
   Effect.gen(function*() {
-    let firstRestarts: number | undefined
+    let firstRestarts = options.restartCount
     const { polls, result } = yield* watch(jobId, options, (info, phase) => {
       firstRestarts ??= info.restartCount
       if (phase._tag === "Done") return Option.some({ outcome: phase.outcome, info })

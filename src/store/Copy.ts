@@ -4,7 +4,8 @@
  * and are registered without taking the output locks the parent Nix holds.
  */
 import { CommandExecutor } from "@effect/platform"
-import { Effect, Ref, Stream } from "effect"
+import { Effect, Either, Option, Ref, Stream } from "effect"
+import type { SshError } from "../ssh/SshErrors.js"
 import type { SshConnection } from "../ssh/SshSession.js"
 import * as Local from "./LocalStore.js"
 import type { CopyStats, OnBytes } from "./NixStore.js"
@@ -52,6 +53,9 @@ export const copyClosureToNode = (
     return { paths: ordered.length, bytes: yield* Ref.get(total) } satisfies CopyStats
   })
 
+/** How often one output's NAR is fetched again after the connection was cut under it. */
+const maxRefetches = 3
+
 /**
  * Brings outputs built on the node into the local store: each NAR is restored at its store path,
  * then all are registered at once with their deriver and references.
@@ -71,12 +75,19 @@ export const copyOutputsFromNode = (
     const entries: Array<Local.ValidityEntry> = []
     for (const path of missing) {
       const refs = yield* Remote.references(conn, remote, path)
-      yield* Effect.scoped(
+      const before = yield* Ref.get(total)
+      const fetch = Effect.scoped(
         Effect.gen(function*() {
+          yield* Ref.set(total, before)
           const proc = yield* Remote.dump(conn, remote, path)
-          // A broken channel truncates the NAR: --restore then fails and says so.
-          const nar = Stream.catchAll(proc.stdout, () => Stream.empty)
-          yield* Local.restore(local, path, counted(nar, total, onBytes))
+          // A cut connection truncates the NAR: that cut, not --restore's complaint about the
+          // truncated input, is the error (the connection reconnects and the NAR is sent again).
+          const cut = yield* Ref.make(Option.none<SshError>())
+          const nar = Stream.catchAll(proc.stdout, (e) => Stream.execute(Ref.set(cut, Option.some(e))))
+          const restored = yield* Effect.either(Local.restore(local, path, counted(nar, total, onBytes)))
+          const wasCut = yield* Ref.get(cut)
+          if (Option.isSome(wasCut)) return yield* wasCut.value
+          if (Either.isLeft(restored)) return yield* restored.left
           const exit = yield* proc.exit
           if (exit.exitCode !== 0) {
             return yield* new StoreCommandError({
@@ -88,6 +99,7 @@ export const copyOutputsFromNode = (
           }
         })
       ).pipe(Effect.onError(() => Local.discardPartial(local, path)))
+      yield* Effect.retry(fetch, { while: (e) => e._tag === "SshChannelError", times: maxRefetches })
       entries.push({ path, deriver, references: refs })
     }
     yield* Local.registerValidity(local, entries)

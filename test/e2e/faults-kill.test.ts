@@ -9,13 +9,11 @@
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule, type Scope } from "effect"
-import { appendFile } from "node:fs/promises"
-import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { type BuildEnv, buildEnv, type LiveBuild, scontrolJob } from "./support/build.js"
-import { run } from "./support/cluster.js"
 import {
   assertNothingLeft,
+  bigInputArgs,
   buildEnded,
   childRunning,
   fillNode1,
@@ -75,15 +73,7 @@ const phases: Record<string, Phase> = {
   },
   "copying inputs": {
     attr: "bigInput",
-    setup: (env) =>
-      Effect.promise(async () => {
-        // 300 MiB (about 6 s to copy on the lab), unique to this run so node1 never has it yet.
-        const file = join(env.dir, "big.bin")
-        const made = await run("sh", ["-c", `head -c 314572800 /dev/urandom > '${file}'`])
-        assert.strictEqual(made.code, 0, made.stderr)
-        await appendFile(file, `${env.nonce}\n`)
-        return ["--argstr", "bigSrc", file]
-      }),
+    setup: bigInputArgs,
     // The bytes flow: the hook's `nix-store --export` runs.
     reach: (build, _, hookPid) =>
       Effect.zipRight(

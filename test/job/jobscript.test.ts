@@ -41,7 +41,10 @@ case " $* " in
     echo "/nix/store/this-goes-to-stdout-and-is-dropped"
     printf 'a last line without newline' >&2
     seconds=$(cat "$FAKE_DIR/realise-seconds" 2>/dev/null || echo 0)
-    if [ "$seconds" != 0 ]; then exec sleep "$seconds"; fi
+    if [ "$seconds" != 0 ]; then
+      trap 'echo "fake: stopped by SIGTERM" >&2; exit 143' TERM
+      sleep "$seconds" & wait $!
+    fi
     exit "$(cat "$FAKE_DIR/realise-rc" 2>/dev/null || echo 0)" ;;
 esac
 echo "fake nix-store: unexpected call: $*" >&2
@@ -240,6 +243,9 @@ describe("jobScript", () => {
       assert.strictEqual(run.exitCode, LeaseLapsedExitCode)
       assert.match(run.log, /nsh: stopping the build: the hook's lease was not renewed for 1 s/)
       assert.isTrue(run.log.endsWith(marker(LeaseLapsedExitCode)), run.log)
+      // nix-store itself got the signal and ended before the marker, not only a shell around it:
+      // nothing builds on unwatched after the job.
+      assert.match(run.log, new RegExp(`\nfake: stopped by SIGTERM\n${marker(LeaseLapsedExitCode)}$`), run.log)
     }))
 
   live(

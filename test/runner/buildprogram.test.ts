@@ -124,6 +124,8 @@ interface Scenario {
   /** The node refuses every channel that would follow the log. */
   readonly refuseTail?: boolean
   readonly watchdogFails?: WatchdogError
+  /** The watchdog process died during the build: `finished` fails. */
+  readonly watchdogDied?: WatchdogError
   readonly settings?: Partial<Settings>
   /** The derivation the store holds at drvPath (default: `drv`). */
   readonly derivation?: Derivation
@@ -184,7 +186,7 @@ const inCluster = <A, E>(world: World, scenario: Scenario, body: Effect.Effect<A
         slurmUserName: "alice",
         ...scenario.settings
       }),
-      WatchdogRecording(scenario.watchdogFails),
+      WatchdogRecording({ failStart: scenario.watchdogFails, died: scenario.watchdogDied }),
       Layer.effect(Journal, makeJournal(`${world.dir}/journal`)).pipe(Layer.provide(NodeContext.layer)),
       scenario.nixReadsSlowly === undefined ? NixLogRecording : withSlowBuildLog(scenario.nixReadsSlowly),
       SlurmApiScripted({
@@ -366,6 +368,24 @@ describe("SlurmTryHandler + runBuild, happy path", () => {
       )
       assert.deepStrictEqual(journal, [])
       yield* noProcessesLeft(world.dir)
+    }))
+
+  it.scopedLive("a watchdog that died during the build: the job, its files and the journal entry still go", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const { journal, result, slurm, watchdog } = yield* inCluster(
+        world,
+        { states: pendingThenRunning, watchdogDied: new WatchdogError({ reason: "it exited" }) },
+        Effect.gen(function*() {
+          const exit = yield* buildsOk(world)
+          return { exit, left: yield* nodeFiles(world, (yield* submitted).map(idsOf)[0]!.tag).left }
+        })
+      )
+      assert.strictEqual(result.exit, 0)
+      assert.deepStrictEqual(result.left, [])
+      assert.deepStrictEqual(cancels(slurm), [])
+      assert.deepStrictEqual(watchdog, ["Start", "JobSubmitted", "NodeKnown", "Closed"])
+      assert.deepStrictEqual(journal, [], "the journal entry of a finished build stayed for the reaper")
     }))
 
   it.scopedLive("with no wanted outputs named, copies them all", () =>
@@ -1307,6 +1327,29 @@ describe("SlurmTryHandler + runBuild, a watcher fails while the others go on", (
       assert.deepStrictEqual(result.errors, [
         "0 nsh: cannot follow Slurm job 4242: the Slurm token was rejected by localhost:6820: Token expired " +
         "(get a new one with `scontrol token` and put it in SLURM_JWT or slurm-jwt-token-file); cancelling the job"
+      ])
+      assert.deepStrictEqual(cancels(slurm), [jobId])
+      yield* noProcessesLeft(world.dir)
+    }))
+
+  it.scopedLive("slurmrestd unreachable for slurm-outage-timeout while tail -F goes on: exit 1 saying so, the job cancelled once", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld()
+      const down = new SlurmUnreachable({ url: "http://localhost:6820", reason: "connection refused", passing: true })
+      const { result, slurm } = yield* inCluster(
+        world,
+        { states: [...pendingThenRunning, runningOn("node1"), down], settings: { slurmOutageTimeout: 10 } },
+        Effect.gen(function*() {
+          const { build, tag } = yield* accept(world)
+          yield* nodeFiles(world, tag).writeLog("still compiling\n")
+          return { exit: yield* bounded(run(build)), errors: yield* errorMessages }
+        })
+      )
+      assert.strictEqual(result.exit, 1)
+      assert.deepStrictEqual(result.errors, [
+        "0 nsh: cannot follow Slurm job 4242: slurmrestd at http://localhost:6820 was unreachable for 10 s " +
+        "(slurm-outage-timeout; last: connection refused); should it stay away, the job stops by itself about 60 s " +
+        "from now, its lease no longer renewed; cancelling the job"
       ])
       assert.deepStrictEqual(cancels(slurm), [jobId])
       yield* noProcessesLeft(world.dir)

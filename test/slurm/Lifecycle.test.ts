@@ -184,6 +184,19 @@ describe("waitForEnd", () => {
       assert.strictEqual(restarted._tag === "Right" ? restarted.right.outcome._tag : "", "Retryable")
     }))
 
+  it.effect("counts restarts from the allocation's count: a requeue before the wait began is Retryable too", () =>
+    Effect.gen(function*() {
+      // Requeued and running again (on node2) by the first poll, while nsh was copying inputs to node1.
+      const again = info({ state: "RUNNING", batchHost: "node2", restartCount: 1 })
+      const polls = yield* Ref.make<Array<number>>([])
+      const result = yield* settle(
+        Effect.either(
+          waitForEnd(7, { restartCount: 0 }).pipe(Effect.provide(playing([[0, again], [60_000, completed]], polls)))
+        )
+      )
+      assert.strictEqual(result._tag === "Right" ? result.right.outcome._tag : "", "Retryable")
+    }))
+
   it.effect("keeps polling through a short slurmrestd outage", () =>
     Effect.gen(function*() {
       const down = new SlurmUnreachable({ url: "http://x", reason: "connection refused" })

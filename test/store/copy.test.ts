@@ -6,7 +6,8 @@
 import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import { Effect, Exit, Fiber, Layer, Ref, Scope, Stream } from "effect"
+import { SshChannelError } from "../../src/ssh/SshErrors.js"
 import { type SshConnection, SshSession } from "../../src/ssh/SshSession.js"
 import { NixStore } from "../../src/store/NixStore.js"
 import { NixStoreLive } from "../../src/store/NixStoreLive.js"
@@ -168,6 +169,44 @@ describe("NixStoreLive.copyFromNode", () => {
       assert.include(yield* world.node.calls, `--dump ${world.node.dir}${out}`)
       assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
       assert.strictEqual(yield* world.local.registered, `${out}\n${drvPath}\n1\n${glibc}\n`)
+      assert.include(yield* world.local.valid, out)
+      assert.deepStrictEqual(stats, { paths: 1, bytes: "hello's NAR".length })
+    }))
+
+  it.scopedLive("the connection cut mid-NAR: the output is fetched again and arrives whole", () =>
+    Effect.gen(function*() {
+      const world = yield* makeWorld
+      yield* built(world)
+      const stats = yield* withNode(world, (conn) => {
+        let dumps = 0
+        // The first dump's connection drops after 5 bytes, as SshChannel reports a cut stdout.
+        const cutOnce: SshConnection = {
+          ...conn,
+          spawn: (command, stdin) =>
+            Effect.map(conn.spawn(command, stdin), (proc) =>
+              !command.includes("--dump") || dumps++ > 0 ? proc : {
+                ...proc,
+                stdout: proc.stdout.pipe(
+                  Stream.take(1),
+                  Stream.map((chunk) => chunk.slice(0, 5)),
+                  Stream.concat(
+                    Stream.fail(new SshChannelError({ host: "node1", command, reason: "its stdout was cut off" }))
+                  )
+                )
+              })
+        }
+        return Effect.flatMap(
+          NixStore,
+          (store) =>
+            store.copyFromNode(cutOnce, [out], {
+              localStore: world.local.dir,
+              deriver: drvPath,
+              onBytes: () => Effect.void
+            })
+        )
+      })
+      assert.lengthOf((yield* world.node.calls).filter((c) => c.includes("--dump")), 2)
+      assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
       assert.include(yield* world.local.valid, out)
       assert.deepStrictEqual(stats, { paths: 1, bytes: "hello's NAR".length })
     }))

@@ -25,16 +25,21 @@ export class WatchdogCalls
   extends Context.Tag("test/WatchdogCalls")<WatchdogCalls, Ref.Ref<ReadonlyArray<WatchdogCall>>>()
 {}
 
-/** Watchdog double plus the WatchdogCalls it records; `failStart` makes every start fail. */
-export const WatchdogRecording = (failStart?: WatchdogError): Layer.Layer<Watchdog | WatchdogCalls> =>
+/**
+ * Watchdog double plus the WatchdogCalls it records; `failStart` makes every start fail, `died`
+ * makes `finished` fail as it does once the watchdog process is gone (its socket closed).
+ */
+export const WatchdogRecording = (
+  failures: { readonly failStart?: WatchdogError | undefined; readonly died?: WatchdogError | undefined } = {}
+): Layer.Layer<Watchdog | WatchdogCalls> =>
   Layer.effectContext(
     Effect.gen(function*() {
       const calls = yield* Ref.make<ReadonlyArray<WatchdogCall>>([])
       const record = (call: WatchdogCall) => Ref.update(calls, (all) => [...all, call])
       const watchdog = Watchdog.of({
         start: (params) =>
-          failStart !== undefined
-            ? Effect.fail(failStart)
+          failures.failStart !== undefined
+            ? Effect.fail(failures.failStart)
             : Effect.acquireRelease(
               record({
                 _tag: "Start",
@@ -50,7 +55,7 @@ export const WatchdogRecording = (failStart?: WatchdogError): Layer.Layer<Watchd
                 ready: Effect.void,
                 jobSubmitted: (jobId: number) => record({ _tag: "JobSubmitted", jobId }),
                 nodeKnown: (node: string) => record({ _tag: "NodeKnown", node }),
-                finished: () => record({ _tag: "Finished" })
+                finished: () => failures.died !== undefined ? Effect.fail(failures.died) : record({ _tag: "Finished" })
               })
             )
       })

@@ -30,6 +30,7 @@ export const testSettings = (overrides: Partial<Settings> = {}): Settings => ({
   slurmDerivationParams: ["default"],
   slurmDefaultTimeLimit: 1440,
   jobLeaseTimeout: 60,
+  slurmOutageTimeout: 300,
   maxJobs: 0,
   postponeTimeout: 300,
   ...overrides

@@ -7,12 +7,20 @@
 import { type Duration, Effect } from "effect"
 import { spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs"
-import { readdir, readFile } from "node:fs/promises"
+import { appendFile, readdir, readFile } from "node:fs/promises"
 import { createServer } from "node:net"
 import { join } from "node:path"
 import { performance } from "node:perf_hooks"
 import { assert } from "vitest"
-import { type BuildEnv, type LiveBuild, scontrolJob, spawnNshBuild } from "./build.js"
+import {
+  assertBuiltOnNode1,
+  type BuildEnv,
+  type BuildRun,
+  type LiveBuild,
+  outputsOf,
+  scontrolJob,
+  spawnNshBuild
+} from "./build.js"
 import { cluster, nodeExec, run, slurmFetch, squeueJobs, waitFor } from "./cluster.js"
 import { fillerJobName, resumeIfDown } from "./health.js"
 
@@ -222,6 +230,51 @@ export const submission = (build: LiveBuild, nth = 1) =>
     assert.isDefined(tag, `job ${jobId} has no nsh comment: ${comment}`)
     return { jobId, tag: tag!, drvPath: drvPath! } satisfies Submission
   })
+
+/**
+ * Starts a build of `attr` and waits for its submission, its hook and watchdog, and a stderr line
+ * matching `reached` (the phase the test strikes in).
+ */
+export const startFollowed = (env: BuildEnv, attr: string, reached: RegExp, args: ReadonlyArray<string> = []) =>
+  Effect.gen(function*() {
+    const build = yield* startBuild(env, attr, args)
+    const job = yield* submission(build)
+    const hookPid = yield* hookOf(build.pid)
+    const watchdogPid = yield* watchdogOf(hookPid)
+    yield* waitLine(build, reached, 120_000)
+    return { build, job, hookPid, watchdogPid }
+  })
+
+/** Asserts that a build of a ticking attribute (`count` lines) succeeded: each line once, its output built on node1. */
+export const assertTickedOk = (ended: BuildRun, env: BuildEnv, job: Submission, count: number) =>
+  Effect.gen(function*() {
+    assert.strictEqual(ended.code, 0, ended.stderr)
+    assert.deepStrictEqual(tickCounts(ended.stderr, count, env.nonce).slice(1), Array(count).fill(1), ended.stderr)
+    const [content] = yield* assertBuiltOnNode1(yield* outputsOf(job.drvPath))
+    assert.strictEqual(content, `node1\n${env.nonce}\n${count} ticks\n`)
+  })
+
+/** nix-build arguments for faults.nix's `bigInput`: a 300 MiB source unique to this run (about 6 s to copy on the lab). */
+export const bigInputArgs = (env: BuildEnv) =>
+  Effect.promise(async () => {
+    const file = join(env.dir, "big.bin")
+    const made = await run("sh", ["-c", `head -c 314572800 /dev/urandom > '${file}'`])
+    assert.strictEqual(made.code, 0, made.stderr)
+    await appendFile(file, `${env.nonce}\n`)
+    return ["--argstr", "bigSrc", file]
+  })
+
+/**
+ * Prints a fault-table row: what nix-build said about the fault (nsh's warnings and errors, the
+ * routine progress lines left out) and how it ended, so one CI run's output fills issue 11's table.
+ */
+export const printRow = (file: string, row: string, ended: BuildRun) => {
+  const routine = /^nsh: (submitted |Slurm job \d+ is running on |copied )/
+  const said = ended.lines.map((l) => l.text).filter((t) => t.startsWith("nsh: ") && !routine.test(t))
+  console.info(
+    `[${file}] ${row}: nix-build exit ${ended.code}; nsh said: ${said.length === 0 ? "nothing" : said.join(" | ")}`
+  )
+}
 
 /** The journal entry of a submission, if any. */
 export const journalEntry = (env: BuildEnv, tag: string) =>
