@@ -8,6 +8,7 @@ import { Effect, Either, Option } from "effect"
 import { appendFileSync } from "node:fs"
 import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { type BuildRequest, type TryAnswer, TryHandler } from "../dispatch/TryHandler.js"
+import { debugLine } from "./Front.js"
 import { buildersConfigured, Fallback, type FallbackProcess, type FallbackReply, readTextFile } from "./Fallback.js"
 import { HookIO } from "./HookIO.js"
 import { HookDecoder, type HookMessage } from "./HookProtocol.js"
@@ -56,7 +57,7 @@ export const runSession = (
       Effect.zipRight(
         debugLog === undefined ?
           Effect.void :
-          Effect.sync(() => appendFileSync(debugLog, `${process.pid} nsh=${nsh} reply=${label} ${request.drvPath}\n`)),
+          Effect.sync(() => appendFileSync(debugLog, debugLine(process.pid, nsh, label, request.drvPath))),
         io.write(text)
       )
 

@@ -29,6 +29,7 @@ const slurmApiFor = (start: Start) =>
             },
             sources,
             files: [],
+            absent: [],
             warnings: []
           })
         )
