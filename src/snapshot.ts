@@ -51,10 +51,10 @@ const loadFullHook = (dist: string, cacheDir: string | undefined, routedToCluste
         // No cache: the next hook compiles again.
       }
     }
-    // A build's hook exits when the build ends; one that declines waits for Nix's next `try` and
-    // may be killed, so its cache is also saved once its first answers are out.
+    // Saved once the first answer is out (the cluster stack compiled by then, on the accept path):
+    // a hook may be killed rather than exit; else at exit.
     process.once("exit", save)
-    if (!routedToCluster) setTimeout(save, 500).unref()
+    setTimeout(save, routedToCluster ? 3000 : 500).unref()
   }
   const module = { exports: {} }
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file))
