@@ -4,6 +4,7 @@
  * that any change to them (or a file appearing where none was) sends the front to the full path,
  * which writes a new card. Plain node:fs, no Effect: the front must start in a few milliseconds.
  */
+import { createHash } from "node:crypto"
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { type ConfigEnv, configFiles } from "../config/ConfigFiles.js"
@@ -29,9 +30,11 @@ export interface RoutingCard {
   readonly routing: RoutingSettings
 }
 
-export const cardFile = (dir: string) => join(dir, "hook-routing.json")
-
 const candidatesOf = (env: ConfigEnv) => configFiles(env).map((f) => `${f.requiredBy ?? ""}:${f.path}`)
+
+/** One card per set of files looked for: hooks started with another NSH_CONF keep their own. */
+const cardFile = (dir: string, candidates: ReadonlyArray<string>) =>
+  join(dir, `hook-routing-${createHash("sha256").update(candidates.join("\n")).digest("hex").slice(0, 16)}.json`)
 
 const watch = (path: string): Watched => {
   const s = statSync(path)
@@ -61,9 +64,9 @@ export const cardFor = (loaded: LoadedSettings, env: ConfigEnv, now: number): Ro
 /** Writes the card whole (rename), in a directory only this user can enter. */
 export const writeCard = (dir: string, card: RoutingCard): void => {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
-  const tmp = `${cardFile(dir)}.${process.pid}`
-  writeFileSync(tmp, JSON.stringify(card), { mode: 0o600 })
-  renameSync(tmp, cardFile(dir))
+  const file = cardFile(dir, card.candidates)
+  writeFileSync(`${file}.${process.pid}`, JSON.stringify(card), { mode: 0o600 })
+  renameSync(`${file}.${process.pid}`, file)
 }
 
 const unchanged = (w: Watched) => {
@@ -98,14 +101,14 @@ const isCard = (x: unknown): x is RoutingCard => {
 
 /** The card's routing settings if nothing they depend on changed since it was written; else undefined. */
 export const readFreshCard = (dir: string, env: ConfigEnv): RoutingSettings | undefined => {
+  const candidates = candidatesOf(env)
   let card: unknown
   try {
-    card = JSON.parse(readFileSync(cardFile(dir), "utf8"))
+    card = JSON.parse(readFileSync(cardFile(dir, candidates), "utf8"))
   } catch {
     return undefined
   }
   if (!isCard(card)) return undefined
-  const candidates = candidatesOf(env)
   const sameCandidates = candidates.length === card.candidates.length &&
     candidates.every((c, i) => c === card.candidates[i])
   return sameCandidates && card.watched.every(unchanged) && card.absent.every(stillAbsent) ? card.routing : undefined
