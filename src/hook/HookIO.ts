@@ -15,22 +15,26 @@ export interface HookIOService {
 export class HookIO extends Context.Tag("nsh/HookIO")<HookIO, HookIOService>() {}
 
 /**
- * The process's own stdin and fd 2. `replay`: bytes of stdin the hook's front (src/hook/Front.ts)
- * read before handing the session over, read first.
+ * The process's own stdin (or `stdin`, for tests) and fd 2. `replay`: bytes of stdin the hook's
+ * front (src/hook/Front.ts) read before handing the session over, read first.
  */
-export const HookIOLive = (replay: Uint8Array = new Uint8Array(0)): Layer.Layer<HookIO> =>
+export const HookIOLive = (
+  replay: Uint8Array = new Uint8Array(0),
+  stdin: NodeJS.ReadableStream & { readonly readableEnded: boolean; destroy: () => void } = process.stdin
+): Layer.Layer<HookIO> =>
   Layer.scoped(
     HookIO,
     Effect.gen(function*() {
       const chunks = yield* Queue.unbounded<Option.Option<Uint8Array>>()
       if (replay.length > 0) Queue.unsafeOffer(chunks, Option.some(replay))
-      const stdin = process.stdin
       const onData = (chunk: Buffer) => Queue.unsafeOffer(chunks, Option.some(chunk))
       // A read error on a pipe from Nix means Nix is gone: the same as EOF for the session.
       const onEnd = () => Queue.unsafeOffer(chunks, Option.none())
       yield* Effect.acquireRelease(
         Effect.sync(() => {
           stdin.on("data", onData).on("end", onEnd).on("error", onEnd)
+          // The front paused stdin when it handed over: a new listener alone does not resume it.
+          stdin.resume()
           // The front may hand over after stdin's end: that event is not emitted again.
           if (stdin.readableEnded) onEnd()
         }),
