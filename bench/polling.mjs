@@ -8,24 +8,18 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import {
-  ensureCluster,
   fmtS,
-  foreignJobs,
-  makeNshConf,
   mustSucceed,
   nixBuild,
   nshBin,
   progress,
   report,
+  requestCounting,
   sharingNote,
-  slurmrestdLog,
   table
 } from "./lib/common.mjs"
 
-ensureCluster()
-const { conf } = makeNshConf()
-const others = foreignJobs()
-const logFile = slurmrestdLog()
+const { conf, others, logFile } = requestCounting()
 const ticksPerSecond = 100
 
 /** CPU seconds of this process's reaped children (utime + stime of every waited-for descendant). */
