@@ -64,12 +64,15 @@ export const sharedPolls = (inner: SlurmApiService, dir: string, owner: string):
     /** When the observation this process last returned for each job was taken. */
     const lastLook = new Map<number, number>()
 
-    /** The job in a snapshot newer than this process's last look at it (the first: taken since `now`). */
-    const fresh = (jobId: number, now: number): { info: JobInfo; takenAt: number } | undefined => {
+    /**
+     * The job in a snapshot newer than this process's last look at it. For the first look any
+     * snapshot holding the job will do (it was taken after the submit): twenty hooks that have just
+     * submitted then share one refresh instead of taking the lock one after another.
+     */
+    const fresh = (jobId: number): { info: JobInfo; takenAt: number } | undefined => {
       const snapshot = readJson<Snapshot>(snapshotFile)
       const last = lastLook.get(jobId)
-      const newEnough = snapshot !== undefined &&
-        (last === undefined ? snapshot.takenAt >= now : snapshot.takenAt > last)
+      const newEnough = snapshot !== undefined && (last === undefined || snapshot.takenAt > last)
       const info = newEnough ? snapshot.jobs[String(jobId)] : undefined
       return info === undefined ? undefined : { info, takenAt: snapshot!.takenAt }
     }
@@ -123,7 +126,7 @@ export const sharedPolls = (inner: SlurmApiService, dir: string, owner: string):
         const now = yield* Clock.currentTimeMillis
         yield* Effect.sync(() => writeWhole(join(dir, `want-${owner}-${jobId}`), String(now)))
         for (;;) {
-          const shared = yield* Effect.sync(() => fresh(jobId, now))
+          const shared = yield* Effect.sync(() => fresh(jobId))
           if (shared !== undefined) {
             lastLook.set(jobId, shared.takenAt)
             return shared.info

@@ -78,6 +78,23 @@ describe("shared polls", () => {
       assert.deepStrictEqual(c.requests, ["GET /job/1", "GET /job/1"])
     }))
 
+  it.scoped("a first look at a job the snapshot holds needs no request (hooks that just submitted share one)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tmp
+      const c = cluster()
+      c.states.set(1, jobInfo({ jobId: 1 }))
+      c.states.set(2, jobInfo({ jobId: 2 }))
+      const [a, b] = yield* Effect.forEach(["a", "b"], (owner) => sharedPolls(c.api, dir, owner))
+      yield* b!.getJob(2)
+      yield* TestClock.adjust("1 second")
+      // a's refresh covers b's job too; a later hook's first look at it reads that snapshot.
+      yield* a!.getJob(1)
+      c.requests.length = 0
+      const later = yield* sharedPolls(c.api, dir, "c")
+      assert.strictEqual((yield* later.getJob(2)).jobId, 2)
+      assert.deepStrictEqual(c.requests, [])
+    }))
+
   it.scoped("a job the list lacks, or a list that fails, is asked for by id, with getJob's own errors", () =>
     Effect.gen(function*() {
       const dir = yield* tmp
