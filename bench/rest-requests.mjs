@@ -7,24 +7,18 @@
  */
 import { readFileSync, statSync } from "node:fs"
 import {
-  ensureCluster,
-  foreignJobs,
   lineTime,
-  makeNshConf,
   mustSucceed,
   nixBuild,
   progress,
   report,
+  requestCounting,
   sharingNote,
-  slurmrestdLog,
   slurmTimes,
   table
 } from "./lib/common.mjs"
 
-ensureCluster()
-const { conf } = makeNshConf()
-const others = foreignJobs()
-const logFile = slurmrestdLog()
+const { conf, others, logFile } = requestCounting()
 
 /** Requests slurmrestd logged since `offset`: connection, method, path. */
 const requestsSince = (offset) => {

@@ -2,7 +2,7 @@
 # `npm run bench`: every benchmark of nsh against the local test cluster, one run each, printed
 # and written to bench/results/<date>.md (git-ignored). Figures are reported, never asserted.
 # Run as root; the cluster is brought up with test/harness/cluster-up.sh (left running).
-# Usage: bench/run-all.sh [name...]   (names: hook-startup overhead queue copy log-latency rest-requests)
+# Usage: bench/run-all.sh [name...]   (names: hook-startup overhead queue copy log-latency rest-requests polling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || {
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
   exit 1
 }
 
-all=(hook-startup overhead queue copy log-latency rest-requests)
+all=(hook-startup overhead queue copy log-latency rest-requests polling)
 (($#)) && all=("$@")
 
 echo "bringing up the test cluster (test/harness/cluster-up.sh)" >&2

@@ -2,6 +2,7 @@
 // hook per accepted build and waits for its first answer.
 import { build } from "esbuild"
 import { spawnSync } from "node:child_process"
+import { createHash } from "node:crypto"
 import { renameSync, rmSync, writeFileSync } from "node:fs"
 
 // Chunk names carry content hashes: without this, every build would leave the old ones behind.
@@ -41,16 +42,32 @@ const options = {
 }
 await build(options)
 
-// Hook mode's start-up snapshot: its modules already evaluated, ~100 ms less before the first
-// answer. One CommonJS file (a snapshot entry may require built-ins only); bin/nsh uses the blob
-// only with the node and version that built it, else falls back to dist/nsh.mjs.
+// Hook mode's full session, loaded by the start-up snapshot's front on hand-over (src/snapshot.ts
+// compiles it with V8's code cache): one CommonJS file named after its content, since V8 checks
+// only a cached source's length.
+const full = await build({
+  ...options,
+  entryPoints: { hook: "src/HookMain.ts" },
+  outExtension: { ".js": ".cjs" },
+  format: "cjs",
+  splitting: false,
+  banner: {},
+  write: false
+})
+const fullHook = `hook-${createHash("sha256").update(full.outputFiles[0].contents).digest("hex").slice(0, 16)}.cjs`
+writeFileSync(`dist/${fullHook}`, full.outputFiles[0].contents)
+
+// Hook mode's start-up snapshot: the front only (src/hook/Front.ts), a few milliseconds to start.
+// One CommonJS file (a snapshot entry may require built-ins only); bin/nsh uses the blob only with
+// the node and version that built it, else falls back to dist/nsh.mjs.
 await build({
   ...options,
   entryPoints: { "snapshot-entry": "src/snapshot.ts" },
   outExtension: { ".js": ".cjs" },
   format: "cjs",
   splitting: false,
-  banner: {}
+  banner: {},
+  define: { NSH_FULL_HOOK: JSON.stringify(fullHook) }
 })
 const blob = spawnSync(process.execPath, [
   "--snapshot-blob",
@@ -60,7 +77,7 @@ const blob = spawnSync(process.execPath, [
 ], {
   stdio: "inherit",
   // NODE_NO_WARNINGS: Node warns that `module` and `child_process` are "not yet fully verified"
-  // in snapshots; the e2e tests run hook mode (accept, ssh2, the watchdog) from this snapshot.
+  // in snapshots; the e2e tests run hook mode (accept, ssh2, the watchdog) through this snapshot.
   env: { ...process.env, NODE_OPTIONS: "", NODE_NO_WARNINGS: "1" }
 })
 rmSync("dist/snapshot-entry.cjs")

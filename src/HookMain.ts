@@ -19,12 +19,15 @@ export const logDefect = (cause: Cause.Cause<unknown>) =>
     : Effect.flatMap(NixLog, (log) =>
       Effect.as(log.log(Verbosity.error, `nsh: internal error: ${Cause.pretty(cause)}`), 1))
 
-/** Runs a hook session for Nix at the given verbosity, then exits. */
-export const runHook = (verbosity: number) => {
+/**
+ * Runs a hook session for Nix at the given verbosity, then exits. `replay`: what the front
+ * (src/hook/Front.ts) read of stdin before handing over.
+ */
+export const runHook = (verbosity: number, replay?: Uint8Array) => {
   // runMain interrupts the program on SIGINT and SIGTERM; a hang-up must clean up the same way.
   process.on("SIGHUP", () => process.kill(process.pid, "SIGTERM"))
   const program = runSession({ verbosity, debugLog: process.env["NSH_DEBUG_LOG"] || undefined }).pipe(
-    Effect.provide(hookLayers(verbosity)),
+    Effect.provide(hookLayers(verbosity, replay)),
     Effect.catchAllCause(logDefect),
     // Outermost, so that even a failure to build the other layers reaches Nix as a message.
     Effect.provide(hookLog(verbosity))

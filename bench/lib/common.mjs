@@ -250,6 +250,13 @@ export const slurmTimes = (jobIds) => {
   return times
 }
 
+/** What a benchmark counting slurmrestd's requests starts with: the cluster, an nsh.conf, others' jobs, the log. */
+export const requestCounting = () => {
+  ensureCluster()
+  const { conf } = makeNshConf()
+  return { conf, others: foreignJobs(), logFile: slurmrestdLog() }
+}
+
 /** The file slurmrestd writes its request log to (its stdout, wherever the lab pointed it). */
 export const slurmrestdLog = () => {
   for (const pidFile of ["/run/nsh-test/slurmrestd.pid", "/run/nshlab/slurmrestd.pid"]) {

@@ -11,6 +11,11 @@ let
     PATH = "/usr/bin:/bin";
   } // (if cluster then { requiredSystemFeatures = [ "nsh" ]; } else { }) // extra);
 
+  inFlight = n: builtins.genList
+    (i: mk "nsh-bench-flight${toString n}-${toString i}" "sleep 10; hostname > $out" {
+      extraSlurmParams = builtins.toJSON { cpus_per_task = 1; };
+    })
+    n;
   sleeper = seconds: mk "nsh-bench-sleep${toString seconds}" "sleep ${toString seconds}; hostname > $out" { };
 
   # 200 MiB that does not compress, built locally (no nsh feature) and without the nonce, so
@@ -34,6 +39,11 @@ in
       extraSlurmParams = builtins.toJSON { cpus_per_task = 1; };
     })
     20;
+
+  # n builds in flight at once (bench/polling.mjs): 10 s jobs of one CPU each, 4 run at a time.
+  flight1 = inFlight 1;
+  flight5 = inFlight 5;
+  flight20 = inFlight 20;
 
   inherit big;
   # Its only input is `big`; the output holds a byte count, so it does not refer to `big`.

@@ -25,6 +25,7 @@ export const loadSettings = (env: ConfigEnv): Effect.Effect<LoadedSettings, NshC
       settings: { ...decoded.settings, slurmJwtToken: token.token },
       sources,
       files: parsed.files,
+      absent: parsed.absent,
       warnings: [...parsed.warnings, ...decoded.warnings, ...token.warnings]
     }
   })

@@ -31,6 +31,8 @@ export interface ParsedConf {
   readonly entries: ReadonlyArray<ConfEntry>
   /** Every file read, includes too, in reading order. */
   readonly files: ReadonlyArray<string>
+  /** Files looked for and skipped as absent (optional top-level files, `!include`s): creating one changes the settings. */
+  readonly absent: ReadonlyArray<string>
   readonly warnings: ReadonlyArray<string>
 }
 
@@ -95,6 +97,7 @@ export const readNshConfFiles = (
     const fs = yield* FileSystem.FileSystem
     const entries: Array<ConfEntry> = []
     const read: Array<string> = []
+    const absent: Array<string> = []
     const warnings: Array<string> = []
 
     // `stack`: real paths of the files including this one. A PlatformError escaping this effect is
@@ -130,7 +133,7 @@ export const readNshConfFiles = (
               BadArgument: skip,
               SystemError: (e) => {
                 if (e.reason !== "NotFound") return skip(e)
-                if (d.optional) return Effect.void
+                if (d.optional) return Effect.sync(() => absent.push(target))
                 return new NshConfError({
                   file,
                   line: d.line,
@@ -147,11 +150,13 @@ export const readNshConfFiles = (
         Effect.catchTags({
           BadArgument: (e) => unreadableTop(top, e, warnings),
           SystemError: (e) =>
-            e.reason === "NotFound" && top.requiredBy === undefined ? Effect.void : unreadableTop(top, e, warnings)
+            e.reason === "NotFound" && top.requiredBy === undefined
+              ? Effect.sync(() => absent.push(top.path))
+              : unreadableTop(top, e, warnings)
         })
       )
     }
-    return { entries, files: read, warnings }
+    return { entries, files: read, absent, warnings }
   })
 
 const skipped = (file: string, error: PlatformError, includedAt?: string): string =>

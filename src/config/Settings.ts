@@ -241,6 +241,8 @@ export interface LoadedSettings {
   readonly sources: ReadonlyMap<string, SettingSource>
   /** Files read, in order (later override earlier). */
   readonly files: ReadonlyArray<string>
+  /** Files looked for but absent (see ParsedConf.absent). */
+  readonly absent: ReadonlyArray<string>
   /** Non-fatal findings (unknown keys, token file readable by others), already worded for users. */
   readonly warnings: ReadonlyArray<string>
 }

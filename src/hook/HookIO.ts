@@ -14,34 +14,47 @@ export interface HookIOService {
 
 export class HookIO extends Context.Tag("nsh/HookIO")<HookIO, HookIOService>() {}
 
-/** The process's own stdin and fd 2. */
-export const HookIOLive: Layer.Layer<HookIO> = Layer.scoped(
-  HookIO,
-  Effect.gen(function*() {
-    const chunks = yield* Queue.unbounded<Option.Option<Uint8Array>>()
-    const stdin = process.stdin
-    const onData = (chunk: Buffer) => Queue.unsafeOffer(chunks, Option.some(chunk))
-    // A read error on a pipe from Nix means Nix is gone: the same as EOF for the session.
-    const onEnd = () => Queue.unsafeOffer(chunks, Option.none())
-    yield* Effect.acquireRelease(
-      Effect.sync(() => stdin.on("data", onData).on("end", onEnd).on("error", onEnd)),
-      () =>
+/**
+ * The process's own stdin (or `stdin`, for tests) and fd 2. `replay`: bytes of stdin the hook's
+ * front (src/hook/Front.ts) read before handing the session over, read first.
+ */
+export const HookIOLive = (
+  replay: Uint8Array = new Uint8Array(0),
+  stdin: NodeJS.ReadableStream & { readonly readableEnded: boolean; destroy: () => void } = process.stdin
+): Layer.Layer<HookIO> =>
+  Layer.scoped(
+    HookIO,
+    Effect.gen(function*() {
+      const chunks = yield* Queue.unbounded<Option.Option<Uint8Array>>()
+      if (replay.length > 0) Queue.unsafeOffer(chunks, Option.some(replay))
+      const onData = (chunk: Buffer) => Queue.unsafeOffer(chunks, Option.some(chunk))
+      // A read error on a pipe from Nix means Nix is gone: the same as EOF for the session.
+      const onEnd = () => Queue.unsafeOffer(chunks, Option.none())
+      yield* Effect.acquireRelease(
         Effect.sync(() => {
-          stdin.off("data", onData).off("end", onEnd).off("error", onEnd)
-          stdin.destroy()
-        })
-    )
-    let ended = false
-    const stderr = pipeWriter(2)
-    return HookIO.of({
-      read: Effect.suspend(() =>
-        ended ? Effect.succeed(Option.none()) : Queue.take(chunks).pipe(
-          Effect.tap((chunk) => {
-            ended = Option.isNone(chunk)
+          stdin.on("data", onData).on("end", onEnd).on("error", onEnd)
+          // The front paused stdin when it handed over: a new listener alone does not resume it.
+          stdin.resume()
+          // The front may hand over after stdin's end: that event is not emitted again.
+          if (stdin.readableEnded) onEnd()
+        }),
+        () =>
+          Effect.sync(() => {
+            stdin.off("data", onData).off("end", onEnd).off("error", onEnd)
+            stdin.destroy()
           })
-        )
-      ),
-      write: (data) => send(stderr, typeof data === "string" ? Buffer.from(data, "utf8") : data)
+      )
+      let ended = false
+      const stderr = pipeWriter(2)
+      return HookIO.of({
+        read: Effect.suspend(() =>
+          ended ? Effect.succeed(Option.none()) : Queue.take(chunks).pipe(
+            Effect.tap((chunk) => {
+              ended = Option.isNone(chunk)
+            })
+          )
+        ),
+        write: (data) => send(stderr, typeof data === "string" ? Buffer.from(data, "utf8") : data)
+      })
     })
-  })
-)
+  )

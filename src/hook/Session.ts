@@ -9,6 +9,7 @@ import { appendFileSync } from "node:fs"
 import { NixLog, Verbosity } from "../dispatch/NixLog.js"
 import { type BuildRequest, type TryAnswer, TryHandler } from "../dispatch/TryHandler.js"
 import { buildersConfigured, Fallback, type FallbackProcess, type FallbackReply, readTextFile } from "./Fallback.js"
+import { debugLine } from "./Front.js"
 import { HookIO } from "./HookIO.js"
 import { HookDecoder, type HookMessage } from "./HookProtocol.js"
 import { fromNixSettings } from "./NixSettings.js"
@@ -56,7 +57,7 @@ export const runSession = (
       Effect.zipRight(
         debugLog === undefined ?
           Effect.void :
-          Effect.sync(() => appendFileSync(debugLog, `${process.pid} nsh=${nsh} reply=${label} ${request.drvPath}\n`)),
+          Effect.sync(() => appendFileSync(debugLog, debugLine(process.pid, nsh, label, request.drvPath))),
         io.write(text)
       )
 

@@ -8,13 +8,20 @@ import { Layer } from "effect"
 import { SlurmTryHandlerLive } from "../runner/SlurmTryHandler.js"
 import { JournalLive } from "../safety/Journal.js"
 import { WatchdogLive } from "../safety/Watchdog.js"
+import { SharedPollsLive } from "../slurm/SharedPolls.js"
 import { SlurmApiLive } from "../slurm/SlurmApiLive.js"
 import { SshSessionLive } from "../ssh/SshSessionLive.js"
 import { NixStoreLive } from "../store/NixStoreLive.js"
 
 export const ClusterTryHandler = SlurmTryHandlerLive.pipe(
   Layer.provide(
-    Layer.mergeAll(SlurmApiLive, SshSessionLive, NixStoreLive, WatchdogLive, JournalLive).pipe(
+    Layer.mergeAll(
+      SharedPollsLive.pipe(Layer.provide(SlurmApiLive)),
+      SshSessionLive,
+      NixStoreLive,
+      WatchdogLive,
+      JournalLive
+    ).pipe(
       Layer.provideMerge(NodeContext.layer)
     )
   )

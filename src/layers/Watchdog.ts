@@ -36,6 +36,7 @@ export const slurmApiFor = (start: Start) =>
             },
             sources,
             files: [],
+            absent: [],
             warnings: []
           })
         )

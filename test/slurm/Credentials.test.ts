@@ -96,7 +96,8 @@ describe("tokenSourceOf and rereadCredentials", () => {
     settings: testSettings(settings),
     sources: new Map(sources),
     files: [],
-    warnings: []
+    warnings: [],
+    absent: []
   })
   const fileLine: SettingSource = { _tag: "file", file: "/etc/nix/nsh.conf", line: 4 }
 

@@ -40,6 +40,7 @@ export const testLoaded = (overrides: Partial<Settings> = {}): LoadedSettings =>
   settings: testSettings(overrides),
   sources: new Map(),
   files: [],
+  absent: [],
   warnings: []
 })
 
