@@ -41,8 +41,13 @@ nonce=${q(ids.nonce)}
 
 nsh_nix_store() { ${nixStore} "$@"; }
 
+# After the end marker the job keeps its allocation until the hook has removed the lease (last
+# of its files, once the outputs are back) or the lease lapsed: where a user may reach a node only
+# while her job runs there and her processes die when it ends (pam_slurm_adopt), the hook's
+# copies and clean-up over SSH need the job alive.
 finish() {
   printf '@nsh-end %s %s\\n' "$nonce" "$1"
+  while [ -e "$lease" ] && ! lease_lapsed; do sleep 0.2; done
   exit "$1"
 }
 

@@ -162,7 +162,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
      */
     const submit = (request: BuildRequest, options: BuildOptions, scope: Scope.Scope) =>
       Effect.gen(function*() {
-        const drv = yield* store.readDerivation(request.drvPath)
+        const drv = yield* store.readDerivation(request.drvPath, options.store)
         const ids = yield* newJobIds
         const spec = jobSpecFor(drv, settings, options, ids)
         if (Either.isLeft(spec)) return yield* Effect.fail(spec.left)

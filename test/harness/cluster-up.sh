@@ -208,7 +208,8 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 # The nodes advertise $NSH_TEST_NODE_CPUS virtual CPUs whatever the machine has.
 SlurmdParameters=config_overrides
-${node_lines}PartitionName=debug Nodes=$node_list Default=YES MaxTime=INFINITE State=UP
+${NSH_TEST_SLURM_CONF:+$NSH_TEST_SLURM_CONF
+}${node_lines}PartitionName=debug Nodes=$node_list Default=YES MaxTime=INFINITE State=UP
 EOF
 )
 # ---------------------------------------------------------------- count-only GRES
@@ -334,6 +335,7 @@ MaxSessions 64
 MaxStartups 64:30:128
 AcceptEnv LANG LC_*
 Subsystem sftp /usr/lib/openssh/sftp-server
+${NSH_TEST_NODE_SSHD_CONF}
 EOF
   install -d -m 0755 /run/sshd
   /usr/sbin/sshd -t -f "$root/etc/ssh/sshd_config" || nt_die "sshd config for $n is invalid"
