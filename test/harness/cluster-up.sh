@@ -307,6 +307,7 @@ EOF
     umount "$NSH_TEST_RUN/ns/$n.mnt" 2>/dev/null || true
     umount "$NSH_TEST_RUN/ns/$n.uts" 2>/dev/null || true
     [ "$try" = 8 ] && nt_die "cannot create namespaces for $n: $err"
+    sleep 0.5
   done
   nt_log "created namespaces for $n (/nix -> $root/nix, /tmp -> $root/tmp, /etc/nix -> $root/etc/nix, hostname $n)"
 }

@@ -11,7 +11,8 @@
 #     cgroups and PAM in sshd, neither of which these namespaces have): sshd asks
 #     site-authorized-keys for alice's key, which it gives only while she has a running job on
 #     node1; Slurm's epilog (site-epilog) kills her processes on node1 when her last job there ends;
-#   - the login side's /etc/nix/nix.conf names bin/nsh as the build hook.
+#   - the login side's /etc/nix/nix.conf names bin/nsh as the build hook, and its nix-daemon
+#     runs it as root with /etc/nix/nsh.conf and the service account nshsvc's token (the daemon way).
 # Run as root inside a release root (on-release.sh does it); it runs cluster-up.sh itself.
 set -euo pipefail
 NT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -101,6 +102,8 @@ getent passwd "$SITE_USER" >/dev/null ||
 # No password, but not locked: sshd (UsePAM no) refuses a locked account even with a key.
 usermod -p '*' "$SITE_USER"
 grep -qx /usr/bin/tcsh /etc/shells || echo /usr/bin/tcsh >>/etc/shells
+# Debian lets the members of nix-users reach a nix-daemon (its socket's directory is theirs).
+if getent group nix-users >/dev/null; then usermod -aG nix-users "$SITE_USER"; fi
 as_alice() { setpriv --reuid "$SITE_UID" --regid "$SITE_UID" --init-groups env HOME="$SITE_HOME" "$@"; }
 as_alice install -d -m 0700 "$SITE_HOME/.ssh" "$SITE_HOME/.config" "$SITE_HOME/.config/nix"
 [ -f "$SITE_HOME/.ssh/id_ed25519" ] || as_alice ssh-keygen -q -t ed25519 -N '' -C "$SITE_USER@nsh-site" -f "$SITE_HOME/.ssh/id_ed25519"
@@ -131,6 +134,12 @@ store = $SITE_HOME/.local/share/nix/root
 build-users-group =
 substituters =
 EOF
+# Nix 2.13 - 2.33 ignore build-hook in nix.conf (fixed in 2.34, NixOS/nix#15083); --option is
+# honoured, so her shell passes it (harmless where nix.conf works).
+as_alice tee "$SITE_HOME/.cshrc" >/dev/null <<EOF
+# alice's tcsh start-up (nsh test/harness/site-up.sh).
+alias nix-build 'nix-build --option build-hook $REPO/bin/nsh'
+EOF
 as_alice tee "$SITE_HOME/.config/nix/nsh.conf" >/dev/null <<EOF
 # alice's nsh.conf (nsh test/harness/site-up.sh).
 slurm-api-host = $NSH_TEST_REST_ADDR
@@ -139,9 +148,44 @@ slurm-jwt-token-file = ~/.config/nix/slurm.jwt
 system-features = nsh
 mandatory-system-features = nsh
 remote-store = /scratch/$SITE_USER/nix
+# /etc/nix/nsh.conf (read first) names the service account's state directory.
+slurm-state-dir = ~/.local/state/nsh
 EOF
 
 # ---------------------------------------------------------------- the login side's Nix
 nt_set_block /etc/nix/nix.conf append "build-hook = $REPO/bin/nsh
 system-features = nsh" nsh-site
+
+# The daemon way: the login side's nix-daemon (root, no HOME; build-hook on its command line as
+# well, for the Nix versions that ignore it in nix.conf) runs nsh as root with
+# /etc/nix/nsh.conf and the token of a service account, nshsvc (an ordinary account, so the
+# epilog's rule holds for it too); its jobs keep their files in a state directory of nshsvc's on
+# the shared file system. alice reaches it with `nix-build --store daemon`.
+SVC_USER=nshsvc
+SVC_STATE=/var/lib/$SVC_USER/state
+getent passwd "$SVC_USER" >/dev/null ||
+  useradd --uid 1001 --home-dir "/var/lib/$SVC_USER" --create-home --shell /usr/sbin/nologin "$SVC_USER"
+install -d -o "$SVC_USER" -g "$SVC_USER" -m 0755 "$SVC_STATE"
+(umask 077 && nt_token_for "$SVC_USER" >/etc/nix/nsh-slurm.jwt)
+cat >/etc/nix/nsh.conf <<EOF
+# The login node's nsh.conf (nsh test/harness/site-up.sh), for the hook the nix-daemon runs as
+# root. Users' own nsh.conf files are read after it and override what they set.
+slurm-api-host = $NSH_TEST_REST_ADDR
+slurm-api-port = $NSH_TEST_REST_PORT
+slurm-jwt-token-file = /etc/nix/nsh-slurm.jwt
+slurm-state-dir = $SVC_STATE
+system-features = nsh
+mandatory-system-features = nsh
+EOF
+chmod 0644 /etc/nix/nsh.conf
+if [ ! -S /nix/var/nix/daemon-socket/socket ]; then
+  nt_no_inherited_fds env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    setsid nix-daemon --option build-hook "$REPO/bin/nsh" </dev/null >>"$NSH_TEST_LOG/nix-daemon-login.log" 2>&1 &
+  for ((i = 0; i < 50; i++)); do
+    [ -S /nix/var/nix/daemon-socket/socket ] && break
+    sleep 0.1
+  done
+  [ -S /nix/var/nix/daemon-socket/socket ] || nt_die "the login side's nix-daemon did not start (see $NSH_TEST_LOG/nix-daemon-login.log)"
+  nt_log "started the login side's nix-daemon"
+fi
 nt_log "site profile up: user $SITE_USER (tcsh), node1's nix-daemon, pam_slurm_adopt's rules, build-hook $REPO/bin/nsh"
