@@ -61,6 +61,7 @@ uid=\${SLURM_JOB_UID:-0}
 [ "\$uid" -ge 1000 ] || exit 0
 node=\$(hostname)
 if squeue -h -u "\$SLURM_JOB_USER" -w "\$node" -t RUNNING -o %i 2>/dev/null | grep -qvx "\$SLURM_JOB_ID"; then
+  echo "\$(date +%s) job \$SLURM_JOB_ID of \$SLURM_JOB_USER ended on \$node: kept her processes (another job of hers runs here)" >>$NSH_TEST_LOG/site-epilog.log
   exit 0
 fi
 self=\$(readlink /proc/self/ns/mnt)
@@ -69,9 +70,10 @@ for p in /proc/[0-9]*; do
   pid=\${p#/proc/}
   [ "\$(stat -c %u "\$p" 2>/dev/null)" = "\$uid" ] || continue
   [ "\$(readlink "\$p/ns/mnt" 2>/dev/null)" = "\$self" ] || continue
-  kill -KILL "\$pid" 2>/dev/null && killed="\$killed \$pid(\$(cat "\$p/comm" 2>/dev/null))"
+  comm=\$(cat "\$p/comm" 2>/dev/null)
+  kill -KILL "\$pid" 2>/dev/null && killed="\$killed \$pid(\$comm)"
 done
-echo "\$(date +%s) job \$SLURM_JOB_ID of \$SLURM_JOB_USER ended on \$node: killed\${killed:- nothing}" >>$NSH_TEST_LOG/site-epilog.log
+echo "\$(date +%s) job \$SLURM_JOB_ID of \$SLURM_JOB_USER (uid \$uid) ended on \$node: killed\${killed:- nothing}" >>$NSH_TEST_LOG/site-epilog.log
 exit 0
 EOF
 chmod 0755 "$LIBEXEC/authorized-keys" "$LIBEXEC/epilog"
@@ -79,6 +81,9 @@ chmod 0755 "$LIBEXEC/authorized-keys" "$LIBEXEC/epilog"
 export NSH_TEST_NODE_SSHD_CONF="AuthorizedKeysCommand $LIBEXEC/authorized-keys %u
 AuthorizedKeysCommandUser nobody"
 export NSH_TEST_SLURM_CONF="Epilog=$LIBEXEC/epilog"
+# A node's nix-daemon ignores `--option system-features` from users it does not trust (the job's
+# nix-store --realise runs as the job's user): the node's own nix.conf lists what nsh routes there.
+export NSH_TEST_NODE_NIX_CONF="extra-system-features = nsh"
 bash "$NT_DIR/cluster-up.sh" >/dev/null
 
 # ---------------------------------------------------------------- node1: its nix-daemon, /scratch

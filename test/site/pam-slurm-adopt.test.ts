@@ -83,7 +83,8 @@ describe("site: pam_slurm_adopt's rules on node1", () => {
     const jobIds = submittedJobIds(build.stderr)
     assert.lengthOf(jobIds, 2, build.stderr)
     await assertNothingLeft(jobIds)
-    // The second rule was in force for nsh's jobs too: the epilog ran at each one's end.
+    // The second rule was in force for nsh's jobs too: the epilog ran at each one's end (killing
+    // what was left of hers, or keeping it while her other job still ran).
     for (const jobId of jobIds) await epilogLine(jobId)
     for (const jobId of jobIds) {
       // Ended by itself once the hook let it go, not cancelled.

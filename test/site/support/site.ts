@@ -66,9 +66,14 @@ export const jobFields = async (jobId: number): Promise<Record<string, string>> 
 
 /**
  * After a build: its jobs gone from squeue, no file of nsh's left in alice's state dir (which node1
- * shares: log, lease, GC root, journal entry) and no GC root of nsh's in her store on node1.
+ * shares: log, lease, GC root, journal entry) and no GC root of nsh's in her store on node1
+ * (or in the store whose state directory is `nodeStateDir`).
  */
-export const assertNothingLeft = async (jobIds: ReadonlyArray<number>, stateDir = alice.stateDir) => {
+export const assertNothingLeft = async (
+  jobIds: ReadonlyArray<number>,
+  stateDir: string = alice.stateDir,
+  nodeStateDir: string = `${alice.nodeStore}/nix/var/nix`
+) => {
   const ours = async () => (await squeueJobs()).filter((j) => jobIds.includes(j.id)).map((j) => j.id)
   const gone = await waitFor(async () => (await ours()).length === 0, 30_000, "the jobs to leave squeue", 250).catch(
     () => false
@@ -81,7 +86,7 @@ export const assertNothingLeft = async (jobIds: ReadonlyArray<number>, stateDir 
   const roots = await aliceOnNode1([
     "sh",
     "-c",
-    `for l in ${alice.nodeStore}/nix/var/nix/gcroots/auto/*; do t=$(readlink "$l") && [ -L "$t" ] && echo "$t"; done; true`
+    `for l in ${nodeStateDir}/gcroots/auto/*; do t=$(readlink "$l") && [ -L "$t" ] && echo "$t"; done; true`
   ])
   assert.strictEqual(roots.code, 0, roots.stderr)
   assert.strictEqual(roots.stdout, "", "GC roots left in alice's store on node1")
