@@ -25,7 +25,8 @@ interface LoginBuild {
  * same file systems), its init killed with unshare (--kill-child).
  */
 const buildOn = (host: string, attr: string, nonce: string): LoginBuild => {
-  const cmd = `cd && env NSH_CONF=${conf} nix-build ${fixture} -A ${attr} --argstr nonce ${nonce} --no-out-link`
+  // tcsh: setenv, and nix-build first on its line, so her alias (the build hook) applies.
+  const cmd = `cd; setenv NSH_CONF ${conf}; nix-build ${fixture} -A ${attr} --argstr nonce ${nonce} --no-out-link`
   const child = spawn("unshare", [
     "--pid",
     "--uts",
