@@ -10,8 +10,21 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/e2e/**"],
+          exclude: ["test/e2e/**", "test/site/**"],
           testTimeout: 20_000
+        }
+      },
+      {
+        // Inside the harness's site profile only (on-release.sh RELEASE --site), as root; the
+        // tests act as the profile's ordinary user alice. The profile brought the cluster up.
+        test: {
+          name: "site",
+          include: ["test/site/**/*.test.ts"],
+          globalSetup: ["test/site/globalSetup.ts"],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          pool: "forks",
+          poolOptions: { forks: { singleFork: true } }
         }
       },
       {

@@ -44,8 +44,13 @@ nsh_nix_store() { ${nixStore} "$@"; }
 # below reaches it (a function's subshell would die alone, leaving nix-store building on).
 nsh_exec_nix_store() { exec ${nixStore} "$@"; }
 
+# After the end marker the job keeps its allocation until the hook has removed the lease (last
+# of its files, once the outputs are back) or the lease lapsed: where a user may reach a node only
+# while her job runs there and her processes die when it ends (pam_slurm_adopt), the hook's
+# copies and clean-up over SSH need the job alive.
 finish() {
   printf '@nsh-end %s %s\\n' "$nonce" "$1"
+  while [ -e "$lease" ] && ! lease_lapsed; do sleep 0.2; done
   exit "$1"
 }
 

@@ -278,8 +278,9 @@ const outputsBack = (
     )
     yield* log.log(Verbosity.talkative, `nsh: copied ${back.paths} outputs (${mib(back.bytes)} MiB) from ${conn.host}`)
     if (settings.collectGarbage) {
-      // The GC root must go first, or the outputs just copied back would survive the collection.
-      yield* removeJobFiles(conn, files, drv)
+      // The GC root must go first, or the outputs just copied back would survive the collection;
+      // the lease stays, so the job (and the user's access to the node) lasts through the GC.
+      yield* removeJobFiles(conn, files, drv, { keepLease: true })
       yield* store.collectGarbage(conn).pipe(Effect.ignore)
     }
   })
@@ -326,9 +327,18 @@ const watchSilence = (progress: Ref.Ref<LogProgress>, seconds: number) =>
     yield* Effect.repeat(check, { schedule: Schedule.spaced("1 second"), until: (silent) => silent })
   })
 
-/** Removes the job's files on the node; bounded, and never fails (it runs in finalizers). */
-const removeJobFiles = (conn: SshConnection, files: JobFiles, drv: Derivation) =>
-  conn.exec(shellCommand(["rm", "-f", ...allJobFiles(files, drv.outputs.map((o) => o.name))])).pipe(
+/**
+ * Removes the job's files on the node; bounded, and never fails (it runs in finalizers). The
+ * lease goes last of all: once it is gone the job ends (JobScript).
+ */
+const removeJobFiles = (conn: SshConnection, files: JobFiles, drv: Derivation, { keepLease = false } = {}) =>
+  conn.exec(
+    shellCommand([
+      "rm",
+      "-f",
+      ...allJobFiles(files, drv.outputs.map((o) => o.name)).filter((f) => !keepLease || f !== files.lease)
+    ])
+  ).pipe(
     // Finalizers are uninterruptible: without this the timeout could not stop a hung command.
     Effect.interruptible,
     Effect.timeoutOption("5 seconds"),

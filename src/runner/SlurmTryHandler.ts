@@ -186,7 +186,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
      */
     const submit = (request: BuildRequest, options: BuildOptions, scope: Scope.Scope) =>
       Effect.gen(function*() {
-        const drv = yield* store.readDerivation(request.drvPath)
+        const drv = yield* store.readDerivation(request.drvPath, options.store)
         const ids = yield* newJobIds
         // What a derivation may set depends on the API version (slurm-derivation-params).
         const spec = jobSpecFor(drv, settings, options, ids, yield* api.apiVersion)

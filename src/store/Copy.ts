@@ -10,7 +10,7 @@ import type { SshConnection } from "../ssh/SshSession.js"
 import * as Local from "./LocalStore.js"
 import type { CopyStats, OnBytes } from "./NixStore.js"
 import * as Remote from "./RemoteStore.js"
-import type { StoreTarget } from "./StoreCommands.js"
+import { realPathIn, type StoreTarget } from "./StoreCommands.js"
 import { StoreCommandError } from "./StoreErrors.js"
 
 /** Counts the bytes of a stream, reporting the running total. */
@@ -72,9 +72,13 @@ export const copyOutputsFromNode = (
     const missing = yield* Local.invalidPaths(local, outputs)
     if (missing.length === 0) return { paths: 0, bytes: 0 } satisfies CopyStats
     const total = yield* Ref.make(0)
-    const entries: Array<Local.ValidityEntry> = []
+    // A store under another root (a user's chroot store): Nix cannot register what is restored
+    // there itself (LocalStore.loadDb), so nsh canonicalises it and gives the node's hashes.
+    const underRoot = realPathIn(local, "") !== ""
+    const entries: Array<Local.ValidityEntry & { readonly narHash: string; readonly narSize: string }> = []
     for (const path of missing) {
       const refs = yield* Remote.references(conn, remote, path)
+      const hashes = underRoot ? yield* Remote.narHashAndSize(conn, remote, path) : { narHash: "", narSize: "" }
       const before = yield* Ref.get(total)
       const fetch = Effect.scoped(
         Effect.gen(function*() {
@@ -97,12 +101,13 @@ export const copyOutputsFromNode = (
               stderr: path
             })
           }
+          if (underRoot) yield* Local.canonicalise(local, path)
         })
       ).pipe(Effect.onError(() => Local.discardPartial(local, path)))
       yield* Effect.retry(fetch, { while: (e) => e._tag === "SshChannelError", times: maxRefetches })
-      entries.push({ path, deriver, references: refs })
+      entries.push({ path, deriver, references: refs, ...hashes })
     }
-    yield* Local.registerValidity(local, entries)
+    yield* underRoot ? Local.loadDb(local, entries) : Local.registerValidity(local, entries)
     const still = yield* Local.invalidPaths(local, missing)
     if (still.length > 0) {
       return yield* new StoreCommandError({

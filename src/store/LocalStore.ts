@@ -3,7 +3,7 @@
  */
 import { Command, type CommandExecutor, FileSystem } from "@effect/platform"
 import { Effect, Option, Stream } from "effect"
-import { nixStoreArgv, type StoreTarget } from "./StoreCommands.js"
+import { nixStoreArgv, realPathIn, type StoreTarget } from "./StoreCommands.js"
 import { StoreCommandError } from "./StoreErrors.js"
 
 const where = "this machine"
@@ -73,10 +73,12 @@ export const exportStream = (
 
 /**
  * Unpacks a NAR at `path` without taking the output lock the parent Nix holds on it
- * (nix-hook-protocol §4.4: the portable lock-free way to deliver hook outputs).
+ * (nix-hook-protocol §4.4: the portable lock-free way to deliver hook outputs). `--restore`
+ * writes the file system, ignoring `--store`: in a store under another root (a user's chroot
+ * store) the path goes where that store keeps it.
  */
 export const restore = (target: StoreTarget, path: string, nar: Stream.Stream<Uint8Array>) =>
-  run(target, ["--restore", path], nar).pipe(Effect.asVoid)
+  run(target, ["--restore", realPathIn(target, path)], nar).pipe(Effect.asVoid)
 
 /**
  * Removes what an interrupted or failed `restore` left at `path`, if the path is still invalid:
@@ -86,7 +88,10 @@ export const discardPartial = (target: StoreTarget, path: string) =>
   invalidPaths(target, [path]).pipe(
     Effect.flatMap((invalid) =>
       invalid.includes(path)
-        ? Effect.flatMap(FileSystem.FileSystem, (fs) => fs.remove(path, { recursive: true, force: true }))
+        ? Effect.flatMap(
+          FileSystem.FileSystem,
+          (fs) => fs.remove(realPathIn(target, path), { recursive: true, force: true })
+        )
         : Effect.void
     ),
     Effect.interruptible,
@@ -99,6 +104,50 @@ export interface ValidityEntry {
   readonly path: string
   readonly deriver: string
   readonly references: ReadonlyArray<string>
+}
+
+/**
+ * Gives a restored path the metadata of a store path (read-only, mtime 1), as Nix's
+ * `--register-validity` would, for a store under another root, where Nix cannot do it (below).
+ */
+export const canonicalise = (target: StoreTarget, path: string) =>
+  Effect.gen(function*() {
+    const real = realPathIn(target, path)
+    const steps = [
+      ["find", real, "!", "-type", "l", "-perm", "-u+x", "-exec", "chmod", "0555", "{}", "+"],
+      ["find", real, "!", "-type", "l", "!", "-perm", "-u+x", "-exec", "chmod", "0444", "{}", "+"],
+      ["find", real, "-exec", "touch", "-h", "-d", "@1", "{}", "+"]
+    ]
+    for (const [command, ...args] of steps) {
+      const exitCode = yield* Command.exitCode(Command.make(command!, ...args))
+      if (exitCode !== 0) {
+        return yield* new StoreCommandError({ where, command: `${command} ${real}`, exitCode, stderr: "" })
+      }
+    }
+  }).pipe(
+    Effect.catchTag(
+      "SystemError",
+      "BadArgument",
+      (e) => new StoreCommandError({ where, command: "find", exitCode: -1, stderr: e.message })
+    )
+  )
+
+/**
+ * Registers paths whose NAR hash and size are known (the node's), with `nix-store --load-db`.
+ * `--register-validity` hashes and canonicalises each path at its logical name (`/nix/store/…`)
+ * whatever `--store` says (nix-store.cc, registerValidity), so it fails for a store under another
+ * root, such as a user's chroot store; `--load-db` takes the hashes as given and touches no file.
+ */
+export const loadDb = (
+  target: StoreTarget,
+  entries: ReadonlyArray<ValidityEntry & { readonly narHash: string; readonly narSize: string }>
+) => {
+  const text = entries
+    .map((e) =>
+      [e.path, e.narHash, e.narSize, e.deriver, String(e.references.length), ...e.references].join("\n") + "\n"
+    )
+    .join("")
+  return run(target, ["--load-db"], Stream.make(new TextEncoder().encode(text))).pipe(Effect.asVoid)
 }
 
 /** `nix-store --register-validity` without `--hash-given`: Nix hashes and canonicalises the paths. */

@@ -36,8 +36,8 @@ export interface CopyFromNodeOptions {
 }
 
 export interface NixStoreService {
-  /** Reads and parses a .drv from the local store (or any path, for --dry-run). */
-  readonly readDerivation: (drvPath: string) => Effect.Effect<Derivation, StoreError>
+  /** Reads and parses a .drv from the local store `localStore` (default `auto`; or any path, for --dry-run). */
+  readonly readDerivation: (drvPath: string, localStore?: string) => Effect.Effect<Derivation, StoreError>
   /** The `.drv` a store path was built from, where the local store knows it (`--dry-run` of an output). */
   readonly deriverOf: (path: string) => Effect.Effect<Option.Option<string>, StoreError>
   /** Makes the closure of `paths` valid in the node's store, sending only what it lacks. */

@@ -12,13 +12,16 @@ import { parseDerivation } from "./DrvParser.js"
 import * as Local from "./LocalStore.js"
 import { NixStore } from "./NixStore.js"
 import * as Remote from "./RemoteStore.js"
-import type { StoreTarget } from "./StoreCommands.js"
+import { realPathIn, type StoreTarget } from "./StoreCommands.js"
 import { DerivationError } from "./StoreErrors.js"
 
-/** Reads and parses one `.drv` file; a missing or unreadable file is a DerivationError. */
-const readDerivationWith = (fs: FileSystem.FileSystem) => (drvPath: string) =>
+/**
+ * Reads and parses one `.drv` file, where the local store `localStore` keeps it (a user's chroot
+ * store keeps /nix/store/x.drv under its root); a missing or unreadable file is a DerivationError.
+ */
+const readDerivationWith = (fs: FileSystem.FileSystem) => (drvPath: string, localStore = "auto") =>
   drvPath.endsWith(".drv")
-    ? fs.readFileString(drvPath).pipe(
+    ? fs.readFileString(realPathIn(localTarget(localStore), drvPath)).pipe(
       Effect.mapError(
         (e) =>
           new DerivationError({

@@ -62,6 +62,13 @@ export const importStream = (conn: SshConnection, target: StoreTarget, stream: S
 export const references = (conn: SshConnection, target: StoreTarget, path: string) =>
   run(conn, target, ["--query", "--references", path]).pipe(Effect.map(lines))
 
+/** The NAR hash (`sha256:…`) and size of a path valid in the node's store. */
+export const narHashAndSize = (conn: SshConnection, target: StoreTarget, path: string) =>
+  Effect.all([
+    run(conn, target, ["--query", "--hash", path]),
+    run(conn, target, ["--query", "--size", path])
+  ]).pipe(Effect.map(([hash, size]) => ({ narHash: hash.trim(), narSize: size.trim() })))
+
 /** The NAR of a path in the node's store, as a stream (closed with the scope). */
 export const dump = (conn: SshConnection, target: StoreTarget, path: string) =>
   conn.spawn(nixStoreCommand(target, ["--dump", realPathIn(target, path)]))

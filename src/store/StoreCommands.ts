@@ -28,10 +28,16 @@ export const nixStoreCommand = (target: StoreTarget, args: ReadonlyArray<string>
  * must be dumped at its real location.
  */
 export const realPathIn = (target: StoreTarget, path: string): string => {
-  const root = target.store.startsWith("/")
-    ? target.store
-    : target.store.startsWith("local?")
-    ? new URLSearchParams(target.store.slice("local?".length)).get("root") ?? ""
+  const { store } = target
+  // `local:///root` is how Nix 2.2x and later write a chroot store (`--store /root`) in the
+  // settings it hands the hook; `local?root=/root` the older way.
+  const [base = "", query = ""] = store.startsWith("/") ? [store] : store.split("?", 2)
+  const root = base.startsWith("/")
+    ? base
+    : base.startsWith("local://") && base.length > "local://".length
+    ? base.slice("local://".length)
+    : base === "local"
+    ? new URLSearchParams(query).get("root") ?? ""
     : ""
   return root === "" ? path : `${root.replace(/\/+$/, "")}${path}`
 }

@@ -8,10 +8,10 @@ import {
   assertBuiltOnNode1,
   assertCleanedUp,
   buildEnv,
+  endedJob,
   nshBuild,
   outputsOf,
   plannedDerivations,
-  scontrolJob,
   submittedJobs
 } from "./support/build.js"
 
@@ -29,7 +29,7 @@ describe("nsh submitting a derivation with extraSlurmParams", () => {
       const jobId = jobs[0]!.jobId
 
       // Finished jobs stay known to slurmctld for MinJobAge, long enough to look right after.
-      const job = yield* scontrolJob(jobId)
+      const job = yield* endedJob(jobId)
       assert.strictEqual(job["JobState"], "COMPLETED")
       assert.strictEqual(job["TimeLimit"], "00:07:00")
       assert.strictEqual(job["CPUs/Task"], "2")

@@ -7,10 +7,10 @@ import { Effect } from "effect"
 import {
   assertCleanedUp,
   buildEnv,
+  endedJob,
   nshBuild,
   outputsOf,
   plannedDerivations,
-  scontrolJob,
   submittedJobs,
   validOnNode1
 } from "./support/build.js"
@@ -46,7 +46,7 @@ describe("nsh building a derivation whose builder fails", () => {
         assert.notInclude(tail, "> failing: line 20 of 30\n")
 
         // The job itself failed, with nix-store's exit code.
-        const job = yield* scontrolJob(jobId)
+        const job = yield* endedJob(jobId)
         assert.strictEqual(job["JobState"], "FAILED")
         assert.strictEqual(job["ExitCode"], "100:0")
 

@@ -9,10 +9,10 @@ import {
   assertBuiltOnNode1,
   assertCleanedUp,
   buildEnv,
+  endedJob,
   nshBuild,
   outputsOf,
   plannedDerivations,
-  scontrolJob,
   submittedJobs
 } from "./support/build.js"
 import { cluster, run } from "./support/cluster.js"
@@ -37,7 +37,7 @@ describe("nsh mapping a derivation's required feature to Slurm job fields", () =
         const [job] = submittedJobs(build)
         assert.isDefined(job, build.stderr)
 
-        const shown = yield* scontrolJob(job!.jobId)
+        const shown = yield* endedJob(job!.jobId)
         assert.strictEqual(shown["JobState"], "COMPLETED")
         assert.strictEqual(shown["NodeList"], "node1")
         // Slurm 22.05 writes gres:nshgpu:1, later ones gres/nshgpu:1.

@@ -12,9 +12,9 @@ import {
   assertBuiltOnNode1,
   assertCleanedUp,
   buildEnv,
+  endedJob,
   outputsOf,
   plannedDerivations,
-  scontrolJob,
   slurmTime,
   submittedJobs
 } from "./support/build.js"
@@ -62,7 +62,7 @@ describe("nsh building ten independent derivations with --max-jobs 10", () => {
         for (let i = 0; i < 10; i++) assert.include(build.stderr, `\nten-${i}: done\n`)
 
         const times = yield* Effect.forEach(jobs, ({ jobId }) =>
-          scontrolJob(jobId).pipe(
+          endedJob(jobId).pipe(
             Effect.map((job) => {
               assert.strictEqual(job["JobState"], "COMPLETED", `job ${jobId}`)
               return { start: slurmTime(job["StartTime"]), end: slurmTime(job["EndTime"]) }

@@ -8,7 +8,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
-import { buildEnv, scontrolJob } from "./support/build.js"
+import { buildEnv, endedJob } from "./support/build.js"
 import {
   assertNothingLeft,
   buildEnded,
@@ -50,7 +50,7 @@ describe("Nix not reading during a chatty build", () => {
         assert.match(out, /^\/nix\/store\/[a-z0-9]{32}-nsh-faults-chatty$/)
         assert.include(yield* Effect.promise(() => readFile(out, "utf8")), `${ticks} ticks`)
         // The job ended by itself, with the build's success: its lease never lapsed.
-        const info = yield* scontrolJob(job.jobId)
+        const info = yield* endedJob(job.jobId)
         assert.strictEqual(info["JobState"], "COMPLETED", JSON.stringify(info))
         assert.strictEqual(info["ExitCode"], "0:0")
         yield* assertNothingLeft(env, { jobIds: [job.jobId], tags: [job.tag], hookPid, watchdogPid })

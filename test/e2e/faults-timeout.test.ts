@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { buildEnv, scontrolJob } from "./support/build.js"
+import { buildEnv, endedJob, scontrolJob } from "./support/build.js"
 import { hookFailureExitCode } from "./support/cluster.js"
 import { assertNothingLeft, buildEnded, hookOf, startBuild, submission, watchdogOf } from "./support/faults.js"
 
@@ -30,7 +30,7 @@ describe("Nix's timeout on an nsh build", () => {
         assert.strictEqual(ended.stdout, "")
 
         // The node's nix-store gave up (exit 101) and the script passed that on.
-        const info = yield* scontrolJob(job.jobId)
+        const info = yield* endedJob(job.jobId)
         assert.strictEqual(info["JobState"], "FAILED", JSON.stringify(info))
         assert.strictEqual(info["ExitCode"], "101:0")
         yield* assertNothingLeft(env, { jobIds: [job.jobId], tags: [job.tag], hookPid, watchdogPid })

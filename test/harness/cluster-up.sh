@@ -208,7 +208,8 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 # The nodes advertise $NSH_TEST_NODE_CPUS virtual CPUs whatever the machine has.
 SlurmdParameters=config_overrides
-${node_lines}PartitionName=debug Nodes=$node_list Default=YES MaxTime=INFINITE State=UP
+${NSH_TEST_SLURM_CONF:+$NSH_TEST_SLURM_CONF
+}${node_lines}PartitionName=debug Nodes=$node_list Default=YES MaxTime=INFINITE State=UP
 EOF
 )
 # ---------------------------------------------------------------- count-only GRES
@@ -306,6 +307,7 @@ EOF
     umount "$NSH_TEST_RUN/ns/$n.mnt" 2>/dev/null || true
     umount "$NSH_TEST_RUN/ns/$n.uts" 2>/dev/null || true
     [ "$try" = 8 ] && nt_die "cannot create namespaces for $n: $err"
+    sleep 0.5
   done
   nt_log "created namespaces for $n (/nix -> $root/nix, /tmp -> $root/tmp, /etc/nix -> $root/etc/nix, hostname $n)"
 }
@@ -334,6 +336,7 @@ MaxSessions 64
 MaxStartups 64:30:128
 AcceptEnv LANG LC_*
 Subsystem sftp /usr/lib/openssh/sftp-server
+${NSH_TEST_NODE_SSHD_CONF}
 EOF
   install -d -m 0755 /run/sshd
   /usr/sbin/sshd -t -f "$root/etc/ssh/sshd_config" || nt_die "sshd config for $n is invalid"

@@ -13,6 +13,9 @@ NSH_TEST_NODE_MEM_MB=${NSH_TEST_NODE_MEM_MB:-4096}
 NSH_TEST_NODE_BUILD_GROUP=${NSH_TEST_NODE_BUILD_GROUP:-nshtestbld}
 # Extra lines for every node's nix.conf (e.g. "build-users-group =" to build as root there).
 NSH_TEST_NODE_NIX_CONF=${NSH_TEST_NODE_NIX_CONF:-}
+# Extra lines for every node's sshd_config and for slurm.conf (the site profile, site-up.sh).
+NSH_TEST_NODE_SSHD_CONF=${NSH_TEST_NODE_SSHD_CONF:-}
+NSH_TEST_SLURM_CONF=${NSH_TEST_SLURM_CONF:-}
 
 # slurmctld runs in its own UTS namespace under this hostname, bound to this address.
 NSH_TEST_CTL_HOST=${NSH_TEST_CTL_HOST:-slurmctl}

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Run a command as root inside a Debian root of another release, with the test cluster of that
 # release up, isolated from this machine:
-#   on-release.sh RELEASE [--] COMMAND [ARGS...]      RELEASE: bookworm | trixie | sid
+#   on-release.sh RELEASE [--site] [--] COMMAND [ARGS...]      RELEASE: bookworm | trixie | sid
 #   e.g. on-release.sh sid -- npx vitest run --project e2e
 #        on-release.sh trixie -- npm run demo
+#        on-release.sh bookworm --site -- su - alice -c 'nix-build ...'
+# --site brings the cluster up in the site profile (site-up.sh: an ordinary user alice with tcsh,
+# node1's nix-daemon, pam_slurm_adopt's rules) instead of plain cluster-up.sh.
 #
 # The root is made on first use (debootstrap --variant=minbase, then apt-get install of the
 # release's lines of release-packages.txt, with a policy-rc.d exiting 101 so no package starts a
@@ -136,13 +139,15 @@ if [ "${1:-}" = __inside ]; then
   [ -d /nix/store ] || nix-store --init
   if [ "${NSH_RELEASE_CLUSTER:-1}" != 0 ]; then
     t0=$(date +%s)
+    up=cluster-up.sh
+    [ "${NSH_SITE:-0}" = 1 ] && up=site-up.sh
     # </dev/null: its ssh checks would eat the stdin meant for COMMAND.
-    if ! bash "$NT_DIR/cluster-up.sh" </dev/null >/dev/null; then
+    if ! bash "$NT_DIR/$up" </dev/null >/dev/null; then
       # The logs go with the run: show their ends now.
       for f in /var/log/nsh-test/*.log /var/log/munge/munged.log; do
         [ -s "$f" ] && { printf -- '--- %s\n' "$f"; tail -n 15 "$f"; } >&2
       done
-      nt_die "cluster-up.sh failed in $NSH_RELEASE"
+      nt_die "$up failed in $NSH_RELEASE"
     fi
     nt_log "$NSH_RELEASE: cluster up in $(($(date +%s) - t0)) s: slurm $(sinfo -V | awk '{print $2}'), $(nix-store --version), node $(node --version)"
   fi
@@ -155,11 +160,13 @@ fi
 # One function, called on the last line: bash parses it whole before running it, so editing this
 # file while a run prepares a root does not derail that run.
 main() {
-  usage() { nt_die "usage: $0 bookworm|trixie|sid [--] COMMAND [ARGS...]"; }
+  usage() { nt_die "usage: $0 bookworm|trixie|sid [--site] [--] COMMAND [ARGS...]"; }
   [ $# -ge 1 ] || usage
   release=$1
   shift
   case $release in bookworm | trixie | sid) ;; *) usage ;; esac
+  export NSH_SITE=0
+  if [ "${1:-}" = --site ]; then NSH_SITE=1 && shift; fi
   [ "${1:-}" = -- ] && shift
   [ $# -ge 1 ] || usage
   [ "$(id -u)" = 0 ] || nt_die "run as root (it makes a Debian root, mounts and namespaces)"

@@ -234,6 +234,43 @@ describe("jobScript", () => {
       assert.isTrue(run.log.endsWith(marker(0)), run.log)
     }))
 
+  live("after the end marker, keeps the job until the hook removed the lease", (shell) =>
+    Effect.gen(function*() {
+      const lab = yield* makeLab()
+      const fs = yield* FileSystem.FileSystem
+      const lease = filesOf(lab.stateDir).lease
+      yield* fs.makeDirectory(lab.stateDir, { recursive: true })
+      yield* writeFile(lease, "")
+      yield* writeFile(`${lab.dir}/arrived`, "")
+      const fiber = yield* Effect.fork(runScript(shell, lab, script(lab)))
+      const log = `${lab.dir}/job.log`
+      yield* fs.readFileString(log).pipe(
+        Effect.orElseSucceed(() => ""),
+        Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (text) => text.includes(marker(0)) }),
+        Effect.timeout("20 seconds")
+      )
+      // The hook is copying the outputs back over SSH: the job (and with it the user's access to
+      // the node) must still be there. Without the wait it exits right after the marker.
+      yield* Effect.sleep("1 second")
+      assert.isTrue((yield* fiber.poll)._tag === "None", "the job ended while the hook still held its lease")
+      yield* fs.remove(lease)
+      const run = yield* fiber.await.pipe(Effect.flatten)
+      assert.strictEqual(run.exitCode, 0, run.log)
+      assert.isTrue(run.log.endsWith(marker(0)), run.log)
+    }))
+
+  live("after the end marker, ends when the lease lapses (the hook is gone)", (shell) =>
+    Effect.gen(function*() {
+      const lab = yield* makeLab()
+      yield* FileSystem.FileSystem.pipe(Effect.flatMap((fs) => fs.makeDirectory(lab.stateDir, { recursive: true })))
+      yield* writeFile(filesOf(lab.stateDir).lease, "")
+      yield* writeFile(`${lab.dir}/arrived`, "")
+      yield* writeFile(`${lab.dir}/realise-rc`, "100")
+      const run = yield* runScript(shell, lab, script(lab, { jobLeaseTimeout: 1 }))
+      assert.strictEqual(run.exitCode, 100, run.log)
+      assert.isTrue(run.log.endsWith(marker(100)), run.log)
+    }))
+
   live("stops the build with exit 3 when the lease lapses while it runs", (shell) =>
     Effect.gen(function*() {
       const lab = yield* makeLab()

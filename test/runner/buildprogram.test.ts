@@ -496,11 +496,13 @@ describe("SlurmTryHandler + runBuild, builders-use-substitutes", () => {
 })
 
 describe("SlurmTryHandler + runBuild, collect-garbage", () => {
-  it.scopedLive("removes the GC root before collecting garbage on the node", () =>
+  it.scopedLive("removes the GC root before collecting garbage on the node, the lease only after it", () =>
     Effect.gen(function*() {
       const world = yield* makeWorld()
-      // What is left in the state dir when the collection starts: the root must be gone.
+      // What is left in the state dir when the collection starts: the root must be gone, the
+      // lease still there (its removal ends the job, and with it the user's access to the node).
       const atCollection: Array<ReadonlyArray<string>> = []
+      const leaseAtCollection: Array<boolean> = []
       const { result, store } = yield* inCluster(
         world,
         {
@@ -508,7 +510,11 @@ describe("SlurmTryHandler + runBuild, collect-garbage", () => {
           settings: { collectGarbage: true },
           store: {
             collectGarbage: () =>
-              Effect.sync(() => void atCollection.push(readdirSync(world.stateDir).filter((f) => f.includes(".root"))))
+              Effect.sync(() => {
+                const files = readdirSync(world.stateDir)
+                atCollection.push(files.filter((f) => f.includes(".root")))
+                leaseAtCollection.push(files.some((f) => f.endsWith(".lease")))
+              })
           }
         },
         Effect.gen(function*() {
@@ -523,6 +529,7 @@ describe("SlurmTryHandler + runBuild, collect-garbage", () => {
       assert.deepStrictEqual(result.left, [])
       assert.deepStrictEqual(store.at(-1), { _tag: "CollectGarbage", host: "node1" })
       assert.deepStrictEqual(atCollection, [[]])
+      assert.deepStrictEqual(leaseAtCollection, [true])
     }))
 })
 

@@ -7,6 +7,8 @@ import { FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Ref, Scope, Stream } from "effect"
+import { statSync } from "node:fs"
+import { basename } from "node:path"
 import { SshChannelError } from "../../src/ssh/SshErrors.js"
 import { type SshConnection, SshSession } from "../../src/ssh/SshSession.js"
 import { NixStore } from "../../src/store/NixStore.js"
@@ -163,12 +165,23 @@ describe("NixStoreLive.copyFromNode", () => {
               onBytes: () => Effect.void
             }))
       )
-      assert.include(yield* world.local.calls, `--restore ${out}`)
+      // The local store is one under another root too (a user's chroot store): --restore writes
+      // the file system, so the output goes where that store keeps it, not at /nix/store.
+      assert.include(yield* world.local.calls, `--restore ${world.local.dir}${out}`)
       // remote-store is a store under another root: nix-store --dump reads the file system, so
       // it gets the output where that store keeps it.
       assert.include(yield* world.node.calls, `--dump ${world.node.dir}${out}`)
       assert.strictEqual(yield* world.local.contents(out), "hello's NAR")
-      assert.strictEqual(yield* world.local.registered, `${out}\n${drvPath}\n1\n${glibc}\n`)
+      // Nix's --register-validity would hash and canonicalise /nix/store/… itself, ignoring the
+      // root: nsh makes the restored path read-only with mtime 1 and registers it with the
+      // node's NAR hash and size (--load-db).
+      const restored = statSync(`${world.local.dir}${out}`)
+      assert.strictEqual(restored.mode & 0o777, 0o444)
+      assert.strictEqual(restored.mtimeMs, 1000)
+      assert.strictEqual(
+        yield* world.local.registered,
+        `${out}\nsha256:fake-${basename(out)}\n${"hello's NAR".length}\n${drvPath}\n1\n${glibc}\n`
+      )
       assert.include(yield* world.local.valid, out)
       assert.deepStrictEqual(stats, { paths: 1, bytes: "hello's NAR".length })
     }))

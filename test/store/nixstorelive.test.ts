@@ -39,6 +39,21 @@ describe("NixStoreLive.readDerivation", () => {
       assert.strictEqual(drv.env["name"], "hookproto-top")
     }).pipe(Effect.provide(Live)))
 
+  it.scoped("reads a .drv of a store under another root (a chroot store) where that store keeps it", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const root = yield* fs.makeTempDirectoryScoped({ prefix: "nsh-chroot-store-" })
+      const drvPath = "/nix/store/00000000000000000000000000000000-x-top.drv"
+      yield* fs.makeDirectory(`${root}/nix/store`, { recursive: true })
+      yield* fs.writeFileString(`${root}${drvPath}`, top)
+      const store = yield* NixStore
+      const drv = yield* store.readDerivation(drvPath, root)
+      assert.strictEqual(drv.drvPath, drvPath)
+      assert.strictEqual(drv.env["name"], "hookproto-top")
+      const elsewhere = yield* Effect.flip(store.readDerivation(drvPath))
+      assert.include(elsewhere.message, "no such file")
+    }).pipe(Effect.provide(Layer.merge(Live, NodeFileSystem.layer))))
+
   it.scoped("reports a missing file, a non-.drv path, a directory and a non-derivation", () =>
     Effect.gen(function*() {
       const dir = yield* withDrvDir

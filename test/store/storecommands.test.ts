@@ -12,5 +12,15 @@ describe("realPathIn (where nix-store --dump finds a path)", () => {
     assert.strictEqual(realPathIn({ store: "/local/store", binDir: "" }, out), `/local/store${out}`)
     assert.strictEqual(realPathIn({ store: "/local/store/", binDir: "" }, out), `/local/store${out}`)
     assert.strictEqual(realPathIn({ store: "local?root=/scratch/nix", binDir: "" }, out), `/scratch/nix${out}`)
+    // Nix 2.34 hands the hook a user's `--store ~/.local/share/nix/root` as a URL.
+    assert.strictEqual(
+      realPathIn({ store: "local:///home/me/.local/share/nix/root", binDir: "" }, out),
+      `/home/me/.local/share/nix/root${out}`
+    )
+    assert.strictEqual(
+      realPathIn({ store: "local:///scratch/nix?read-only=false", binDir: "" }, out),
+      `/scratch/nix${out}`
+    )
+    assert.strictEqual(realPathIn({ store: "local", binDir: "" }, out), out)
   })
 })

@@ -201,6 +201,21 @@ export const scontrolJob = (jobId: number) =>
     >
   })
 
+/**
+ * `scontrol show job` of a job once it has ended: after its end marker a job keeps its
+ * allocation until the hook removed its lease (JobScript), so it may still run for a moment
+ * after nix-build returned.
+ */
+export const endedJob = (jobId: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 150; i++) {
+      const fields = yield* scontrolJob(jobId)
+      if (!["PENDING", "CONFIGURING", "RUNNING", "COMPLETING"].includes(fields["JobState"] ?? "")) return fields
+      yield* Effect.sleep("200 millis")
+    }
+    return assert.fail(`Slurm job ${jobId} has not ended after 30 s`)
+  })
+
 /** A time scontrol printed (local time, whole seconds) as epoch ms. */
 export const slurmTime = (value: string | undefined): number => {
   const ms = Date.parse(value ?? "")
