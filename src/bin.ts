@@ -21,7 +21,9 @@ const startCli = async () => {
       Effect.catchAllCause(logDefect),
       Effect.provide(NixLogPlain())
     )
-  runMain(program, { disableErrorReporting: true, teardown })
+  // Without disablePrettyLogger runMain adds its pretty logger, which NixLogPlain's replacement of
+  // the default logger would not remove: every Effect.log would also land on stdout (`--json`).
+  runMain(program, { disableErrorReporting: true, disablePrettyLogger: true, teardown })
 }
 
 const args = process.argv.slice(2)

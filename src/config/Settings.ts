@@ -79,7 +79,7 @@ export const SettingsTable: ReadonlyArray<SettingDoc> = [
     "ssh-transport",
     { _tag: "enum", values: ["auto", "ssh2", "openssh"] },
     "auto",
-    "How nsh reaches the nodes over SSH: `ssh2` (in-process), `openssh` (the system's `ssh`, one shared connection per build), or `auto`: OpenSSH when your ssh config for the node needs what ssh2 cannot do (a `CertificateFile` or a `-cert.pub` beside an `IdentityFile`, `GSSAPIAuthentication yes`, `PKCS11Provider`, a FIDO `sk-` key, `HostbasedAuthentication`, `ProxyCommand`, `KnownHostsCommand`), else ssh2."
+    "How nsh reaches the nodes over SSH: `ssh2` (in-process), `openssh` (the system's `ssh`, one shared connection per build), or `auto`: OpenSSH when your ssh config for the node needs what ssh2 cannot do (a `CertificateFile` or a `-cert.pub` beside an `IdentityFile`, `GSSAPIAuthentication yes` with a Kerberos ticket, `PKCS11Provider`, a FIDO `sk-` key, `HostbasedAuthentication`, `ProxyCommand`, `KnownHostsCommand`), else ssh2."
   ),
   s(
     "slurm-state-dir",

@@ -61,6 +61,8 @@ const maxAttempts = 3
 
 /** A cancel must fit in Nix 2.35's 500 ms between SIGTERM and SIGKILL. */
 const cancelBudget = "400 millis"
+/** Looking for a job requeued after its end marker: the build is over, so Nix is not waiting on a kill. */
+const requeuedCheckBudget = "3 seconds"
 
 export const SlurmTryHandlerLive = Layer.scoped(
   TryHandler,
@@ -201,6 +203,9 @@ export const SlurmTryHandlerLive = Layer.scoped(
           Effect.tapError(() => journal.remove(ids.tag).pipe(Effect.ignore))
         )
         const jobEnd = yield* Deferred.make<boolean>()
+        const endedItself = Deferred.poll(jobEnd).pipe(
+          Effect.flatMap(Option.match({ onNone: () => Effect.succeed(false), onSome: identity }))
+        )
         // Finalizers run in reverse: this one runs after the build removed the job's files, after
         // the job's scope closed (forked below) and before the watchdog's socket closes, so a job
         // that ended by itself is left alone. A watchdog that died cannot be told, but the job is
@@ -208,9 +213,7 @@ export const SlurmTryHandlerLive = Layer.scoped(
         yield* Effect.addFinalizer(() =>
           Effect.whenEffect(
             watch.finished().pipe(Effect.ignore, Effect.zipRight(journal.remove(ids.tag)), Effect.ignore),
-            Deferred.poll(jobEnd).pipe(
-              Effect.flatMap(Option.match({ onNone: () => Effect.succeed(false), onSome: identity }))
-            )
+            endedItself
           )
         ).pipe(Scope.extend(scope))
         const jobScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
@@ -229,6 +232,20 @@ export const SlurmTryHandlerLive = Layer.scoped(
               e._tag === "SlurmSubmitUnanswered" ? Effect.void : Deferred.succeed(jobEnd, true)
             )
           )
+        // After its end marker the job holds its node until the hook removed the lease; a node that
+        // failed in that window makes Slurm requeue it. Its build is done (the outputs came back, or
+        // the attempt failed): runs after the job's files went, and cancels the requeued job.
+        yield* Effect.addFinalizer(() =>
+          Effect.whenEffect(
+            api.getJob(submitted.jobId).pipe(
+              Effect.flatMap((info) => info.state === "PENDING" ? api.cancel(submitted.jobId) : Effect.void),
+              Effect.interruptible,
+              Effect.timeoutOption(requeuedCheckBudget),
+              Effect.ignore
+            ),
+            endedItself
+          )
+        ).pipe(Scope.extend(scope))
         yield* watch.jobSubmitted(submitted.jobId)
         yield* journal.update(ids.tag, { jobId: submitted.jobId })
         for (const warning of submitted.warnings) {

@@ -19,7 +19,7 @@ export interface TransportChoice {
 /**
  * The first thing in `host`'s configuration ssh2 cannot do, if any: OpenSSH user certificates
  * (CertificateFile, or a `<key>-cert.pub` beside an IdentityFile; ssh2 only uses a certificate
- * held by the agent), Kerberos (GSSAPIAuthentication), smart cards (PKCS11Provider), FIDO keys
+ * held by the agent), Kerberos (GSSAPIAuthentication with a ticket cache), smart cards (PKCS11Provider), FIDO keys
  * (an `sk-` IdentityFile), host-based authentication, ProxyCommand, KnownHostsCommand.
  */
 export const ssh2Lacks = (
@@ -28,15 +28,19 @@ export const ssh2Lacks = (
 ): Effect.Effect<Option.Option<string>, never, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     if (host.certificateFiles.length > 0) return Option.some(`CertificateFile ${host.certificateFiles[0]}`)
-    if (host.gssapiAuthentication) return Option.some("GSSAPIAuthentication yes")
+    const fs = yield* FileSystem.FileSystem
+    const local = yield* localIdentity
+    // Debian's own ssh_config says GSSAPIAuthentication yes for every host: it needs OpenSSH only
+    // when there is a Kerberos ticket to offer.
+    if (host.gssapiAuthentication && (yield* hasKerberosTicket(env, local.uid))) {
+      return Option.some("GSSAPIAuthentication yes with a Kerberos ticket cache")
+    }
     if (Option.isSome(host.pkcs11Provider)) return Option.some(`PKCS11Provider ${host.pkcs11Provider.value}`)
     if (host.hostbasedAuthentication) return Option.some("HostbasedAuthentication yes")
     if (Option.isSome(host.proxyCommand) && Option.isNone(host.proxyJump)) {
       return Option.some(`ProxyCommand ${host.proxyCommand.value}`)
     }
     if (Option.isSome(host.knownHostsCommand)) return Option.some(`KnownHostsCommand ${host.knownHostsCommand.value}`)
-    const fs = yield* FileSystem.FileSystem
-    const local = yield* localIdentity
     for (const configured of host.identityFiles) {
       const file = expandIdentityPath(configured, host, local, env)
       if (Option.isNone(file)) continue
@@ -49,6 +53,15 @@ export const ssh2Lacks = (
     }
     return Option.none()
   })
+
+/** KRB5CCNAME, or MIT Kerberos's default cache file for this uid. */
+const hasKerberosTicket = (env: Record<string, string | undefined>, uid: number) =>
+  (env["KRB5CCNAME"] ?? "") !== ""
+    ? Effect.succeed(true)
+    : Effect.flatMap(
+      FileSystem.FileSystem,
+      (fs) => fs.exists(`/tmp/krb5cc_${uid}`).pipe(Effect.orElseSucceed(() => false))
+    )
 
 /** `auto` keeps ssh2 unless the configuration needs OpenSSH. */
 export const chooseTransport = (
