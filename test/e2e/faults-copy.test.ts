@@ -3,8 +3,9 @@
  * copying in and copying out). While the job is pending nsh has no connection to cut: it connects
  * once the job runs. The SSH connection cut mid-copy: nsh reconnects and copies again, the build
  * succeeds. node1 set DOWN mid-copy-in: Slurm ends the job (NODE_FAIL or a requeue), nsh submits
- * the build again, and it succeeds. node1 set DOWN mid-copy-out: the job is over by then, the copy
- * goes on over SSH and the build succeeds. Each leaves nothing behind, and checks that the copy had
+ * the build again, and it succeeds. node1 set DOWN mid-copy-out: the job still holds its allocation
+ * (until the hook removes the lease), so Slurm requeues it; the copy goes on over SSH, the build
+ * succeeds and nsh cancels the requeued job. Each leaves nothing behind, and checks that the copy had
  * started and not ended when the fault came.
  */
 import { assert, describe, it } from "@effect/vitest"
