@@ -85,6 +85,13 @@ chmod 0755 "$LIBEXEC/authorized-principals" "$LIBEXEC/epilog"
 export NSH_TEST_NODE_SSHD_CONF="TrustedUserCAKeys $SITE/user-ca.pub
 AuthorizedPrincipalsCommand $LIBEXEC/authorized-principals %u
 AuthorizedPrincipalsCommandUser nobody"
+# OpenSSH 9.8+ penalises a source address for failed logins (PerSourcePenalties): the refusals
+# the site tests provoke from loopback would then lock every client out of node1 for a while,
+# root's too. (sshd -T only checks the option here; the CA key stands in for a host key.)
+if /usr/sbin/sshd -T -f /dev/null -h "$SITE/user-ca" -o PerSourcePenalties=no >/dev/null 2>&1; then
+  NSH_TEST_NODE_SSHD_CONF+="
+PerSourcePenalties no"
+fi
 export NSH_TEST_SLURM_CONF="Epilog=$LIBEXEC/epilog"
 # A node's nix-daemon ignores `--option system-features` from users it does not trust (the job's
 # nix-store --realise runs as the job's user): the node's own nix.conf lists what nsh routes there.
@@ -146,6 +153,9 @@ store = $SITE_HOME/.local/share/nix/root
 build-users-group =
 substituters =
 EOF
+# Made before any build: Nix 2.26 opening a fresh store from two logins at once races creating
+# its gcroots/profiles link ("File exists").
+as_alice nix-store --init
 # Nix 2.13 - 2.33 ignore build-hook in nix.conf (fixed in 2.34, NixOS/nix#15083); --option is
 # honoured, so her shell passes it (harmless where nix.conf works).
 as_alice tee "$SITE_HOME/.cshrc" >/dev/null <<EOF
