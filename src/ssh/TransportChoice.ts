@@ -18,8 +18,8 @@ export interface TransportChoice {
 
 /**
  * The first thing in `host`'s configuration ssh2 cannot do, if any: OpenSSH user certificates
- * (CertificateFile, or a `<key>-cert.pub` beside an IdentityFile; ssh2 only uses a certificate
- * held by the agent), Kerberos (GSSAPIAuthentication with a ticket cache), smart cards (PKCS11Provider), FIDO keys
+ * (CertificateFile, or a `<key>-cert.pub` beside an IdentityFile; ssh2 1.17 cannot use one at
+ * all, it even skips the agent's, mscdex/ssh2#551), Kerberos (GSSAPIAuthentication with a ticket cache), smart cards (PKCS11Provider), FIDO keys
  * (an `sk-` IdentityFile), host-based authentication, ProxyCommand, KnownHostsCommand.
  */
 export const ssh2Lacks = (

@@ -3,14 +3,16 @@
 # made to look like an HPC site, where nsh runs as an ordinary user:
 #   - alice (uid 1000, login shell tcsh), her home in /home, which the login side and node1 share
 #     (the nodes' namespaces have only /nix, /tmp, /etc/nix and /scratch of their own); her own
-#     SSH key, known_hosts and ~/.ssh/config, her own Slurm token file (mode 0600), and the
+#     SSH key with a certificate of the site's user CA beside it (node1's sshd accepts her only
+#     by certificate), known_hosts and ~/.ssh/config, her own Slurm token file (mode 0600), and the
 #     per-user way set up: ~/.config/nix/nix.conf (a chroot store in her home) and
 #     ~/.config/nix/nsh.conf (remote-store: a chroot store of hers on node1's local /scratch);
 #   - node1 runs a nix-daemon owning its /nix/store, which does not trust alice;
 #   - pam_slurm_adopt's two rules on node1, reproduced (Debian's libpam-slurm-adopt needs
 #     cgroups and PAM in sshd, neither of which these namespaces have): sshd asks
-#     site-authorized-keys for alice's key, which it gives only while she has a running job on
-#     node1; Slurm's epilog (site-epilog) kills her processes on node1 when her last job there ends;
+#     authorized-principals for the principal her certificate must name, which it gives only
+#     while she has a running job on node1; Slurm's epilog (site-epilog) kills her processes on
+#     node1 when her last job there ends;
 #   - the login side's /etc/nix/nix.conf names bin/nsh as the build hook, and its nix-daemon
 #     runs it as root with /etc/nix/nsh.conf and the service account nshsvc's token (the daemon way).
 # Run as root inside a release root (on-release.sh does it); it runs cluster-up.sh itself.
@@ -27,28 +29,30 @@ SITE_USER=alice
 SITE_UID=1000
 SITE_HOME=/home/$SITE_USER
 
-install -d -m 0755 "$SITE" "$SITE/authorized" "$LIBEXEC" /scratch
+install -d -m 0755 "$SITE" "$LIBEXEC" /scratch
 
 # ---------------------------------------------------------------- pam_slurm_adopt's rules
-# Rule 1 (sshd AuthorizedKeysCommand, run as nobody): a user's key only while a job of hers runs
-# on this node, that is, slurmd has started its step here (a socket in its spool directory), not
-# merely allocated it. Root is not governed (its key is in AuthorizedKeysFile).
-cat >"$LIBEXEC/authorized-keys" <<EOF
+# SSH the way sites do it: node1's sshd trusts a user CA of the site's and lets alice in only
+# with a certificate it signed (her plain key is in no authorized_keys). Rule 1 (sshd
+# AuthorizedPrincipalsCommand, run as nobody; with a certificate sshd asks it, not
+# AuthorizedKeysCommand): the user's principal only while a job of hers runs on this node, that
+# is, slurmd has started its step here (a socket in its spool directory), not merely allocated
+# it. Root is not governed (its plain key is in AuthorizedKeysFile; the daemon way SSHes as root).
+[ -f "$SITE/user-ca" ] || ssh-keygen -q -t ed25519 -N '' -C "nsh-site user CA" -f "$SITE/user-ca"
+cat >"$LIBEXEC/authorized-principals" <<EOF
 #!/bin/sh
-# pam_slurm_adopt's first rule (nsh test/harness/site-up.sh): print %u's key only while she has a
-# job running on this node.
-key=$SITE/authorized/\$1.pub
-[ -r "\$key" ] || exit 0
+# pam_slurm_adopt's first rule (nsh test/harness/site-up.sh): print %u as the principal her
+# certificate must name, only while she has a job running on this node.
 node=\$(hostname)
 for job in \$(squeue -h -u "\$1" -w "\$node" -t RUNNING -o %i 2>/dev/null); do
   for step in $NSH_TEST_STATE/slurmd/\$node/\${node}_\$job.*; do
     if [ -S "\$step" ]; then
-      cat "\$key"
+      echo "\$1"
       exit 0
     fi
   done
 done
-echo "site-authorized-keys: \$1 has no running job on \$node" >&2
+echo "site-authorized-principals: \$1 has no running job on \$node" >&2
 exit 0
 EOF
 # Rule 2 (Slurm Epilog, run as root by slurmd in the node's namespaces): when a user's last job on
@@ -76,10 +80,18 @@ done
 echo "\$(date +%s) job \$SLURM_JOB_ID of \$SLURM_JOB_USER (uid \$uid) ended on \$node: killed\${killed:- nothing}" >>$NSH_TEST_LOG/site-epilog.log
 exit 0
 EOF
-chmod 0755 "$LIBEXEC/authorized-keys" "$LIBEXEC/epilog"
+chmod 0755 "$LIBEXEC/authorized-principals" "$LIBEXEC/epilog"
 
-export NSH_TEST_NODE_SSHD_CONF="AuthorizedKeysCommand $LIBEXEC/authorized-keys %u
-AuthorizedKeysCommandUser nobody"
+export NSH_TEST_NODE_SSHD_CONF="TrustedUserCAKeys $SITE/user-ca.pub
+AuthorizedPrincipalsCommand $LIBEXEC/authorized-principals %u
+AuthorizedPrincipalsCommandUser nobody"
+# OpenSSH 9.8+ penalises a source address for failed logins (PerSourcePenalties): the refusals
+# the site tests provoke from loopback would then lock every client out of node1 for a while,
+# root's too. (sshd -T only checks the option here; the CA key stands in for a host key.)
+if /usr/sbin/sshd -T -f /dev/null -h "$SITE/user-ca" -o PerSourcePenalties=no >/dev/null 2>&1; then
+  NSH_TEST_NODE_SSHD_CONF+="
+PerSourcePenalties no"
+fi
 export NSH_TEST_SLURM_CONF="Epilog=$LIBEXEC/epilog"
 # A node's nix-daemon ignores `--option system-features` from users it does not trust (the job's
 # nix-store --realise runs as the job's user): the node's own nix.conf lists what nsh routes there.
@@ -112,7 +124,9 @@ if getent group nix-users >/dev/null; then usermod -aG nix-users "$SITE_USER"; f
 as_alice() { setpriv --reuid "$SITE_UID" --regid "$SITE_UID" --init-groups env HOME="$SITE_HOME" "$@"; }
 as_alice install -d -m 0700 "$SITE_HOME/.ssh" "$SITE_HOME/.config" "$SITE_HOME/.config/nix"
 [ -f "$SITE_HOME/.ssh/id_ed25519" ] || as_alice ssh-keygen -q -t ed25519 -N '' -C "$SITE_USER@nsh-site" -f "$SITE_HOME/.ssh/id_ed25519"
-install -m 0644 "$SITE_HOME/.ssh/id_ed25519.pub" "$SITE/authorized/$SITE_USER.pub"
+# Her certificate from the site's CA, for principal alice, beside her key (where ssh looks for it).
+ssh-keygen -q -s "$SITE/user-ca" -I "$SITE_USER@nsh-site" -n "$SITE_USER" -V -5m:+1d "$SITE_HOME/.ssh/id_ed25519.pub"
+chown "$SITE_USER:$SITE_USER" "$SITE_HOME/.ssh/id_ed25519-cert.pub"
 {
   echo "Host $(nt_node_names | paste -sd' ')"
   echo "    IdentityFile ~/.ssh/id_ed25519"
@@ -139,6 +153,9 @@ store = $SITE_HOME/.local/share/nix/root
 build-users-group =
 substituters =
 EOF
+# Made before any build: Nix 2.26 opening a fresh store from two logins at once races creating
+# its gcroots/profiles link ("File exists").
+as_alice nix-store --init
 # Nix 2.13 - 2.33 ignore build-hook in nix.conf (fixed in 2.34, NixOS/nix#15083); --option is
 # honoured, so her shell passes it (harmless where nix.conf works).
 as_alice tee "$SITE_HOME/.cshrc" >/dev/null <<EOF

@@ -25,9 +25,11 @@ const epilogLine = (jobId: number) =>
 
 describe("site: pam_slurm_adopt's rules on node1", () => {
   it("refuse alice's SSH without a running job, let her in with one, and kill what she left at its end", async () => {
-    const refused = await asAlice("ssh node1 true")
+    const refused = await asAlice("ssh -v node1 true")
     assert.strictEqual(refused.code, 255, `alice reached node1 without a job: ${refused.stderr}`)
     assert.include(refused.stderr, "Permission denied")
+    // Refused with her certificate (node1 takes nothing else from her): the rule holds for it.
+    assert.match(refused.stderr, /Offering public key: \S+ ED25519-CERT/, refused.stderr)
 
     const submitted = await asAlice("sbatch -w node1 -o /dev/null --wrap 'sleep 600'")
     assert.strictEqual(submitted.code, 0, submitted.stderr)

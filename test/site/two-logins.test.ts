@@ -119,6 +119,8 @@ describe("site: two login nodes sharing alice's home", () => {
       assert.strictEqual(after.code, 0, after.stderr)
       const afterJobs = submittedJobIds(after.stderr)
       assert.lengthOf(afterJobs, 1, `login2 did not build through nsh: ${after.stderr}`)
+      // It ends once the hook has removed its lease, a moment after nix-build returned.
+      await waitFor(async () => !(await squeueJobs()).some((j) => j.id === afterJobs[0]), 30_000, "login2's job to end")
       assert.strictEqual((await jobFields(afterJobs[0]!))["JobState"], "COMPLETED")
       // login1's orphan is left to its lease (it gives up by itself), not cancelled by login2.
       await waitFor(async () => !(await squeueJobs()).some((j) => j.id === orphan.id), 90_000, "login1's orphan to end")
